@@ -1,0 +1,9 @@
+"""tdsim: time-domain simulation of self-learning analog circuits."""
+__version__ = "0.1.0"
+
+from .build import build
+from .circuit import Circuit
+from .elements import Conductance, IdealDiode, Mosfet, Resistor, ShockleyDiode
+from .errors import SimulationError, SpecError
+from .segments import Segment
+from .simulate import Options, simulate

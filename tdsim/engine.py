@@ -1,0 +1,356 @@
+"""The compiled event loop: one call integrates a segment table until it ends or a recording
+buffer fills. Three integrators share the loop, step control and recording:
+
+- EXPLICIT    Dormand–Prince 5(4) on node voltages and gates (reference; needs steps ≲ RC);
+- ROSENBROCK  ROS2 (Verwer et al. 1999), L-stable, 2nd order, W-method: steps far beyond RC;
+- QUASISTATIC Kirchhoff/Newton solve of both twins at every stage, Dormand–Prince on gates only.
+
+Order inside one accepted step: stages are evaluated with held nodes refreshed from the stage
+state (sources, then clamped outputs from the free twin *at that stage*); the step is accepted
+on the error estimate; gates are clipped to [G_min, G_max]; then samples due at the step's end
+time are recorded, then the segment-end event record. Steps are shortened to land exactly on
+sample times and segment ends.
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+from .kernels import HOLD_NONE, assemble, clip_gates, fill_held, gate_rates, node_currents
+from .linalg import lu_factor, lu_solve
+
+EXPLICIT, ROSENBROCK, QUASISTATIC = 0, 1, 2
+METHODS = {"explicit": EXPLICIT, "rosenbrock": ROSENBROCK, "quasistatic": QUASISTATIC}
+DONE, FULL, NAN, HMIN, SINGULAR, NEWTON = 0, 1, 2, 3, 4, 5
+# istate slots
+I_SEG, I_SAMPLE, I_NREC, I_NEV, I_STEPS, I_REJ, I_FACT, I_WHERE, I_NEWSEG = range(9)
+
+_A = np.array([
+    [0, 0, 0, 0, 0, 0],
+    [1 / 5, 0, 0, 0, 0, 0],
+    [3 / 40, 9 / 40, 0, 0, 0, 0],
+    [44 / 45, -56 / 15, 32 / 9, 0, 0, 0],
+    [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729, 0, 0],
+    [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656, 0],
+    [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
+])
+_E = np.array([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
+_GAMMA = 1.0 + 1.0 / math.sqrt(2.0)
+
+
+@njit(cache=True)
+def _rhs_full(V, theta, circ, lrn, src, lab, eta, on, dV, dth, I):
+    (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
+     unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
+    fill_held(V, hold, hidx, src, lab, eta, nudge, out_node)
+    T, N = V.shape
+    for t in range(T):
+        node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
+        for n in range(N):
+            dV[t, n] = I[n] / cap[t, n] if hold[t, n] == HOLD_NONE else 0.0
+    gate_rates(V, theta, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn[0], lrn[1], lrn[2], on, dth)
+
+
+@njit(cache=True)
+def qs_solve(V, theta, circ, src, lab, eta, vals, I, rhs, x, work, tol, maxit, counts):
+    """Kirchhoff's laws for every twin by Newton (free twin first). Returns 0 or a failure code."""
+    (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
+     unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
+    T, N = V.shape
+    fill_held(V, hold, hidx, src, lab, eta, nudge, out_node)
+    for t in range(T):
+        if t == 1:
+            fill_held(V, hold, hidx, src, lab, eta, nudge, out_node)
+        ok = False
+        for it in range(maxit):
+            node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
+            for u in range(unk_nodes.shape[0]):
+                n = unk_nodes[u]
+                rhs[u] = I[n] if hold[t, n] == HOLD_NONE else 0.0
+            assemble(V[t], theta, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
+                     s_ab, s_ba, s_aa, s_bb, 0.0, 1.0, vals[t])
+            counts[I_FACT] += 1
+            if lu_factor(row_ptr, col, ldiag, perm, vals[t], work) != 0:
+                return SINGULAR
+            lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
+            dmax = 0.0
+            vmax = 0.0
+            for u in range(unk_nodes.shape[0]):
+                d = min(max(x[u], -0.5), 0.5)      # damp large Newton steps (diodes)
+                n = unk_nodes[u]
+                V[t, n] += d
+                dmax = max(dmax, abs(d))
+                vmax = max(vmax, abs(V[t, n]))
+            if not math.isfinite(dmax):
+                return NEWTON
+            if dmax <= tol * (1.0 + vmax):
+                ok = True
+                break
+        if not ok:
+            return NEWTON
+    return DONE
+
+
+@njit(cache=True)
+def _err_norm(V0, V1, th0, th1, dV, dth, hold, learn, rtol, atol, with_v):
+    s = 0.0
+    m = 0
+    if with_v:
+        T, N = V0.shape
+        for t in range(T):
+            for n in range(N):
+                if hold[t, n] == HOLD_NONE:
+                    sc = atol + rtol * max(abs(V0[t, n]), abs(V1[t, n]))
+                    s += (dV[t, n] / sc) ** 2
+                    m += 1
+    for e in range(th0.shape[0]):
+        if learn[e]:
+            sc = atol + rtol * max(abs(th0[e]), abs(th1[e]))
+            s += (dth[e] / sc) ** 2
+            m += 1
+    return math.sqrt(s / m) if m > 0 else 0.0
+
+
+@njit(cache=True)
+def _dopri_step(qs, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, eta, on, have_k1,
+                rtol, atol, vals, I, rhs, x, work, newton_tol, counts, errv, errth):
+    """One Dormand–Prince 5(4) step; stage 0 may be reused (FSAL). Returns (status, err)."""
+    hold = circ[10]
+    learn = circ[4]
+    T, N = V0.shape
+    E = th0.shape[0]
+    if not have_k1:
+        Vs[:, :] = V0
+        if qs:
+            st = qs_solve(Vs, th0, circ, src, lab, eta, vals, I, rhs, x, work, newton_tol, 50, counts)
+            if st != DONE:
+                return st, 0.0
+        _rhs_full(Vs, th0, circ, lrn, src, lab, eta, on, kV[0], kth[0], I)
+    Vs[:, :] = V0
+    for s in range(1, 7):
+        for t in range(T):
+            for n in range(N):
+                if not qs and hold[t, n] == HOLD_NONE:
+                    acc = 0.0
+                    for j in range(s):
+                        acc += _A[s, j] * kV[j, t, n]
+                    Vs[t, n] = V0[t, n] + h * acc
+        for e in range(E):
+            acc = 0.0
+            for j in range(s):
+                acc += _A[s, j] * kth[j, e]
+            ths[e] = th0[e] + h * acc
+        if qs:
+            st = qs_solve(Vs, ths, circ, src, lab, eta, vals, I, rhs, x, work, newton_tol, 50, counts)
+            if st != DONE:
+                return st, 0.0
+        _rhs_full(Vs, ths, circ, lrn, src, lab, eta, on, kV[s], kth[s], I)
+    V1[:, :] = Vs          # stage 7 is the 5th-order solution
+    th1[:] = ths
+    for t in range(T):
+        for n in range(N):
+            acc = 0.0
+            for j in range(7):
+                acc += _E[j] * kV[j, t, n]
+            errv[t, n] = h * acc
+    for e in range(E):
+        acc = 0.0
+        for j in range(7):
+            acc += _E[j] * kth[j, e]
+        errth[e] = h * acc
+    return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, rtol, atol, not qs)
+
+
+@njit(cache=True)
+def _ros2_step(h, V0, th0, V1, th1, k1, k2, kth1, kth2, Vs, ths, circ, lrn, src, lab, eta, on,
+               rtol, atol, vals, I, rhs, x, work, counts, errv, errth):
+    """One ROS2 step for C dV/dt = I(V, θ), dθ/dt = r(V, θ). W = C - γ h ∂I/∂V per twin; the gate
+    block of W is the identity (W-method), which keeps order 2. Returns (status, err)."""
+    (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
+     unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
+    T, N = V0.shape
+    E = th0.shape[0]
+    nu = unk_nodes.shape[0]
+    g = _GAMMA * h
+    # stage 1
+    fill_held(V0, hold, hidx, src, lab, eta, nudge, out_node)
+    for t in range(T):
+        node_currents(V0[t], th0, ea, eb, code, par[t], inj, src, I)
+        assemble(V0[t], th0, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
+                 s_ab, s_ba, s_aa, s_bb, 1.0, g, vals[t])
+        counts[I_FACT] += 1
+        if lu_factor(row_ptr, col, ldiag, perm, vals[t], work) != 0:
+            return SINGULAR, 0.0
+        for u in range(nu):
+            n = unk_nodes[u]
+            rhs[u] = h * I[n] if hold[t, n] == HOLD_NONE else 0.0
+        lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
+        k1[t, :] = 0.0
+        for u in range(nu):
+            k1[t, unk_nodes[u]] = x[u]
+    gate_rates(V0, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn[0], lrn[1], lrn[2], on, kth1)
+    for e in range(E):
+        kth1[e] *= h
+        ths[e] = th0[e] + kth1[e]
+    for t in range(T):
+        for n in range(N):
+            Vs[t, n] = V0[t, n] + k1[t, n]
+    fill_held(Vs, hold, hidx, src, lab, eta, nudge, out_node)
+    # stage 2
+    for t in range(T):
+        node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, I)
+        for u in range(nu):
+            n = unk_nodes[u]
+            rhs[u] = h * I[n] - 2.0 * cap[t, n] * k1[t, n] if hold[t, n] == HOLD_NONE else 0.0
+        lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
+        k2[t, :] = 0.0
+        for u in range(nu):
+            k2[t, unk_nodes[u]] = x[u]
+    gate_rates(Vs, ths, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn[0], lrn[1], lrn[2], on, kth2)
+    for e in range(E):
+        kth2[e] = h * kth2[e] - 2.0 * kth1[e]
+        th1[e] = th0[e] + 1.5 * kth1[e] + 0.5 * kth2[e]
+        errth[e] = 0.5 * (kth1[e] + kth2[e])
+    for t in range(T):
+        for n in range(N):
+            V1[t, n] = V0[t, n] + 1.5 * k1[t, n] + 0.5 * k2[t, n]
+            errv[t, n] = 0.5 * (k1[t, n] + k2[t, n])
+    fill_held(V1, hold, hidx, src, lab, eta, nudge, out_node)
+    return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, rtol, atol, True)
+
+
+@njit(cache=True)
+def _first_bad(V, theta, hold, learn):
+    T, N = V.shape
+    for t in range(T):
+        for n in range(N):
+            if not math.isfinite(V[t, n]):
+                return t * N + n
+    for e in range(theta.shape[0]):
+        if not math.isfinite(theta[e]):
+            return T * N + e
+    return -1
+
+
+@njit(cache=True)
+def integrate(method, adaptive, rtol, atol, h_fixed, h_event, h_min, dt_rec, newton_tol,
+              circ, lrn, t_end, src, labels, eta, learn_on,
+              V, theta, fstate, istate, rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th):
+    """Advance (V, θ) through the segment table from fstate = [t, h], istate (see I_*), recording
+    into the buffers, until the table ends (DONE), a buffer is full (FULL) or a failure."""
+    hold = circ[10]
+    learn = circ[4]
+    gmin = circ[7]
+    gmax = circ[8]
+    nu = circ[15].shape[0]
+    nnz = circ[22].shape[0]
+    T, N = V.shape
+    E = theta.shape[0]
+    qs = method == QUASISTATIC
+    kV = np.zeros((7, T, N))
+    kth = np.zeros((7, E))
+    V1 = V.copy()
+    Vs = V.copy()
+    th1 = theta.copy()
+    ths = theta.copy()
+    errv = np.zeros((T, N))
+    errth = np.zeros(E)
+    vals = np.zeros((T, nnz))
+    I = np.zeros(N)
+    rhs = np.zeros(nu)
+    x = np.zeros(nu)
+    work = np.zeros(nu)
+    q = 2.0 if method == ROSENBROCK else 5.0
+    t = fstate[0]
+    h = fstate[1]
+    seg = istate[I_SEG]
+    k = istate[I_SAMPLE]
+    nrec = 0
+    nev = 0
+    have_k1 = False
+    S = t_end.shape[0]
+    status = DONE
+    while True:
+        # samples due now
+        while dt_rec > 0.0 and k * dt_rec <= t * (1.0 + 1e-12) + 1e-300 and nrec < rec_t.shape[0]:
+            rec_t[nrec] = k * dt_rec
+            rec_V[nrec] = V
+            rec_th[nrec] = theta
+            nrec += 1
+            k += 1
+        if seg >= S:
+            break
+        if nrec >= rec_t.shape[0] or nev >= ev_t.shape[0]:
+            status = FULL
+            break
+        if istate[I_NEWSEG] == 1:
+            istate[I_NEWSEG] = 0
+            have_k1 = False
+            if h_event > 0.0:
+                h = min(h, h_event)
+        stop = t_end[seg]
+        if dt_rec > 0.0:
+            stop = min(stop, k * dt_rec)
+        hs = h if adaptive else h_fixed
+        landing = False
+        if t + hs >= stop - 1e-9 * hs:
+            hs = stop - t
+            landing = True
+        src_s = src[seg]
+        lab_s = labels[seg]
+        if method == ROSENBROCK:
+            st, err = _ros2_step(hs, V, theta, V1, th1, kV[0], kV[1], kth[0], kth[1], Vs, ths, circ, lrn,
+                                 src_s, lab_s, eta[seg], learn_on[seg], rtol, atol, vals, I, rhs, x, work,
+                                 istate, errv, errth)
+        else:
+            st, err = _dopri_step(qs, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, src_s, lab_s,
+                                  eta[seg], learn_on[seg], have_k1, rtol, atol, vals, I, rhs, x, work,
+                                  newton_tol, istate, errv, errth)
+        if st == DONE and not math.isfinite(err):
+            st = NAN
+        if st != DONE or (adaptive and err > 1.0):
+            istate[I_REJ] += 1
+            if not adaptive:
+                status = st
+                istate[I_WHERE] = _first_bad(V1, th1, hold, learn)
+                break
+            h = hs * (0.25 if st != DONE else max(0.2, 0.9 * err ** (-1.0 / q)))
+            if h < h_min:
+                status = st if st != DONE else HMIN
+                istate[I_WHERE] = _first_bad(V1, th1, hold, learn)
+                break
+            continue
+        bad = _first_bad(V1, th1, hold, learn)
+        if bad >= 0:
+            status = NAN
+            istate[I_WHERE] = bad
+            break
+        istate[I_STEPS] += 1
+        clip_gates(th1, learn, gmin, gmax)
+        V[:, :] = V1
+        theta[:] = th1
+        t = stop if landing else t + hs
+        if method != ROSENBROCK:            # first-same-as-last: stage 7 is f at the new state
+            kV[0] = kV[6]
+            kth[0] = kth[6]
+            have_k1 = True
+        if adaptive:
+            fac = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** (-1.0 / q)))
+            hn = hs * fac
+            h = max(hn, h) if (landing and hs < h) else hn
+        if t >= t_end[seg] * (1.0 - 1e-14):
+            t = t_end[seg]
+            ev_t[nev] = t
+            ev_seg[nev] = seg
+            ev_V[nev] = V
+            ev_th[nev] = theta
+            nev += 1
+            seg += 1
+            istate[I_NEWSEG] = 1
+    fstate[0] = t
+    fstate[1] = h
+    istate[I_SEG] = seg
+    istate[I_SAMPLE] = k
+    istate[I_NREC] = nrec
+    istate[I_NEV] = nev
+    return status

@@ -1,0 +1,18 @@
+"""Errors raised before a run starts (bad specs) and while it runs (numerical failure)."""
+
+
+class SpecError(ValueError):
+    """A model, protocol or run spec is invalid; ``key`` names the offending field, node or edge."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"{key}: {message}")
+
+
+class SimulationError(RuntimeError):
+    """A run went numerically wrong; what was recorded before ``time`` is kept."""
+
+    def __init__(self, message: str, time: float, where: str):
+        self.time = time
+        self.where = where
+        super().__init__(f"{message} at t = {time:.9g} s in {where}")

@@ -1,0 +1,149 @@
+"""Compiled element physics: one small function per job, selected by integer codes.
+
+Adding an element means adding a branch to ``edge_current`` (and ``kappa_factor`` if it
+learns); the integrators never change. All functions are ``njit(cache=True)``.
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+from .elements import CONDUCTANCE, IDEAL_DIODE, MOSFET, PARAM_KAPPA, PARAM_RHO, RESISTOR, SHOCKLEY_DIODE
+
+HOLD_NONE, HOLD_SOURCE, HOLD_GROUND, HOLD_OUTPUT = 0, 1, 2, 3
+_EXP_MAX = 40.0   # Shockley exponent beyond which the curve is continued linearly
+
+
+@njit(cache=True)
+def kappa_of(theta, kind):
+    if kind == PARAM_KAPPA:
+        return theta
+    if kind == PARAM_RHO:
+        return 1.0 / theta
+    return math.exp(theta)
+
+
+@njit(cache=True)
+def edge_current(code, p0, p1, theta, va, vb):
+    """Current a -> b and its derivatives (dI/dVa, dI/dVb)."""
+    dv = va - vb
+    if code == RESISTOR:
+        return p0 * dv, p0, -p0
+    if code == CONDUCTANCE:
+        k = kappa_of(theta, int(p0))
+        return k * dv, k, -k
+    if code == MOSFET:
+        k = p0 * (theta - p1 - 0.5 * (va + vb))
+        if k <= 0.0:
+            return 0.0, 0.0, 0.0
+        return k * dv, k - 0.5 * p0 * dv, -k - 0.5 * p0 * dv
+    if code == IDEAL_DIODE:
+        d = dv - p1
+        if d <= 0.0:
+            return 0.0, 0.0, 0.0
+        return p0 * d, p0, -p0
+    if code == SHOCKLEY_DIODE:
+        x = dv / p1
+        if x > _EXP_MAX:
+            ex = math.exp(_EXP_MAX)
+            g = p0 * ex / p1
+            return p0 * (ex - 1.0) + g * (dv - _EXP_MAX * p1), g, -g
+        ex = math.exp(x)
+        g = p0 * ex / p1
+        return p0 * (ex - 1.0), g, -g
+    return 0.0, 0.0, 0.0
+
+
+@njit(cache=True)
+def kappa_factor(code, p0, theta):
+    """d(conductance)/d(theta) in units of the rule: 1 for MOSFET gates (S is absorbed in A0,
+    Dillavou Eq. 3) and for κ; -κ² for ρ; κ for log κ."""
+    if code == CONDUCTANCE:
+        kind = int(p0)
+        if kind == PARAM_KAPPA:
+            return 1.0
+        k = kappa_of(theta, kind)
+        return -k * k if kind == PARAM_RHO else k
+    return 1.0
+
+
+@njit(cache=True)
+def node_currents(V, theta, ea, eb, code, par, inj, src, I):
+    """I[n]: net current into node n from edges and current sources (one twin)."""
+    I[:] = 0.0
+    for e in range(ea.shape[0]):
+        a = ea[e]
+        b = eb[e]
+        i, _, _ = edge_current(code[e], par[e, 0], par[e, 1], theta[e], V[a], V[b])
+        I[a] -= i
+        I[b] += i
+    for n in range(inj.shape[0]):
+        if inj[n] >= 0:
+            I[n] += src[inj[n]]
+
+
+@njit(cache=True)
+def assemble(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s_ab, s_ba, s_aa, s_bb,
+             c_coef, j_coef, vals):
+    """vals <- c_coef * diag(C) - j_coef * dI/dV on the unknown nodes; identity rows where the
+    twin holds a node (dependent outputs)."""
+    vals[:] = 0.0
+    for u in range(unk_nodes.shape[0]):
+        n = unk_nodes[u]
+        vals[diag[u]] = 1.0 if hold[n] != HOLD_NONE else c_coef * cap[n]
+    for e in range(ea.shape[0]):
+        a = ea[e]
+        b = eb[e]
+        _, dia, dib = edge_current(code[e], par[e, 0], par[e, 1], theta[e], V[a], V[b])
+        # current into a is -i, into b is +i
+        if s_aa[e] >= 0 and hold[a] == HOLD_NONE:
+            vals[s_aa[e]] += j_coef * dia
+            if s_ab[e] >= 0:
+                vals[s_ab[e]] += j_coef * dib
+        if s_bb[e] >= 0 and hold[b] == HOLD_NONE:
+            vals[s_bb[e]] -= j_coef * dib
+            if s_ba[e] >= 0:
+                vals[s_ba[e]] -= j_coef * dia
+
+
+@njit(cache=True)
+def fill_held(V, hold, hidx, src, labels, eta, nudge, out_node):
+    """Set every held node of every twin: sources, ground, and the clamped outputs
+    O_C = O_F + s η (L - O_F) from the free twin (twin 0) at this same instant (Dillavou Eq. 1)."""
+    T, N = V.shape
+    for t in range(T):
+        for n in range(N):
+            h = hold[t, n]
+            if h == HOLD_SOURCE:
+                V[t, n] = src[hidx[t, n]]
+            elif h == HOLD_GROUND:
+                V[t, n] = 0.0
+            elif h == HOLD_OUTPUT:
+                k = hidx[t, n]
+                of = V[0, out_node[k]]
+                V[t, n] = of + nudge[t] * eta * (labels[k] - of)
+
+
+@njit(cache=True)
+def gate_rates(V, theta, ea, eb, code, par, learn, A0, B, gmin, gmax, la, lb, scale, on, rate):
+    """dθ/dt = scale A0 f(θ) (ΔV_la² - ΔV_lb²) + B while learning is on (Dillavou Eqs. 3, 7),
+    zero outward at the limits [gmin, gmax]."""
+    for e in range(ea.shape[0]):
+        if not learn[e] or not on:
+            rate[e] = 0.0
+            continue
+        a = ea[e]
+        b = eb[e]
+        dva = V[la, a] - V[la, b]
+        dvb = V[lb, a] - V[lb, b]
+        r = scale * A0[e] * kappa_factor(code[e], par[e, 0], theta[e]) * (dva * dva - dvb * dvb) + B[e]
+        if (theta[e] >= gmax[e] and r > 0.0) or (theta[e] <= gmin[e] and r < 0.0):
+            r = 0.0
+        rate[e] = r
+
+
+@njit(cache=True)
+def clip_gates(theta, learn, gmin, gmax):
+    for e in range(theta.shape[0]):
+        if learn[e]:
+            theta[e] = min(max(theta[e], gmin[e]), gmax[e])

@@ -1,0 +1,147 @@
+"""Python side of a run: options, initial state, chunked calls into the compiled loop."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import engine
+from .build import Compiled
+from .errors import SimulationError, SpecError
+from .segments import Table
+
+_FAILURE = {engine.NAN: "the state became non-finite", engine.HMIN: "the step size fell below h_min",
+            engine.SINGULAR: "the circuit matrix became singular", engine.NEWTON: "Newton did not converge"}
+
+
+@dataclass
+class Options:
+    integrator: str = "rosenbrock"     # explicit | rosenbrock | quasistatic
+    rtol: float = 1e-6
+    atol: float = 1e-9                 # V (node and gate voltages)
+    dt: float | None = None            # fixed step size; turns step control off
+    first_step: float | None = None    # step size after each event (default: 0.1 x the shortest RC)
+    h_min: float = 1e-16               # s
+    record_interval: float = 0.0       # s; 0 records segment ends only
+    newton_tol: float = 1e-12          # relative Newton step tolerance (quasi-static)
+    initial: str = "dc"                # node voltages at t = 0: "dc" operating point or "zero"
+    chunk: int = 4096                  # records per buffer between compiled calls
+
+    def validate(self):
+        if self.integrator not in engine.METHODS:
+            raise SpecError("integrator", f"unknown {self.integrator!r}; known: {', '.join(engine.METHODS)}")
+        for key in ("rtol", "atol", "h_min", "newton_tol"):
+            if not getattr(self, key) > 0:
+                raise SpecError(key, f"must be > 0, got {getattr(self, key)!r}")
+        for key in ("dt", "first_step"):
+            v = getattr(self, key)
+            if v is not None and not (v > 0 and np.isfinite(v)):
+                raise SpecError(key, f"must be a positive time, got {v!r}")
+        if not (self.record_interval >= 0 and np.isfinite(self.record_interval)):
+            raise SpecError("record_interval", "must be >= 0")
+        if self.initial not in ("dc", "zero"):
+            raise SpecError("initial", f"unknown {self.initial!r} (dc or zero)")
+        if self.chunk < 1:
+            raise SpecError("chunk", "must be >= 1")
+
+
+@dataclass
+class Trajectory:
+    t: np.ndarray            # (K,) sample times
+    V: np.ndarray            # (K, T, N)
+    theta: np.ndarray        # (K, E)
+    event_t: np.ndarray      # (M,) segment end times
+    event_seg: np.ndarray    # (M,)
+    event_V: np.ndarray      # (M, T, N)
+    event_theta: np.ndarray  # (M, E)
+    stats: dict = field(default_factory=dict)
+
+
+def circ_tuple(c: Compiled) -> tuple:
+    """The circuit's arrays in the order the compiled kernels unpack them."""
+    return (c.ea, c.eb, c.code, c.par, c.learn, c.A0, c.B, c.gmin, c.gmax, c.cap, c.hold, c.hidx, c.inj,
+            c.nudge, c.out_node, c.unk_nodes, c.diag_slot, c.s_ab, c.s_ba, c.s_aa, c.s_bb, *c.pattern.args())
+
+
+def dc_solve(c: Compiled, theta: np.ndarray, src: np.ndarray, labels: np.ndarray, eta: float,
+             V: np.ndarray | None = None, tol: float = 1e-12) -> np.ndarray:
+    """Kirchhoff solution of every twin for gates ``theta`` and source values ``src``."""
+    V = np.zeros((c.T, c.N)) if V is None else V.copy()
+    nu = len(c.unk_nodes)
+    st = engine.qs_solve(V, theta, circ_tuple(c), src, labels, float(eta), np.zeros((c.T, c.pattern.nnz)),
+                         np.zeros(c.N), np.zeros(nu), np.zeros(nu), np.zeros(nu), tol, 100,
+                         np.zeros(9, dtype=np.int64))
+    if st != engine.DONE:
+        raise SimulationError(f"DC operating point failed: {_FAILURE[st]}", 0.0, "the initial state")
+    return V
+
+
+def shortest_rc(c: Compiled, V: np.ndarray, theta: np.ndarray, src: np.ndarray) -> float:
+    """min over free nodes of C_n / (sum of conductances at n): the fastest relaxation time."""
+    from .kernels import edge_current
+    g = np.zeros(c.N)
+    for e in range(c.E):
+        _, dia, _ = edge_current(c.code[e], c.par[0, e, 0], c.par[0, e, 1], theta[e], V[0, c.ea[e]], V[0, c.eb[e]])
+        g[c.ea[e]] += abs(dia)
+        g[c.eb[e]] += abs(dia)
+    free = (c.hold[0] == 0) & (g > 0)
+    return float(np.min(c.cap[0, free] / g[free])) if free.any() else np.inf
+
+
+def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None,
+             on_chunk=None) -> Trajectory:
+    """Run the table. ``on_chunk(t, V, theta, ev_t, ev_seg, ev_V, ev_theta)`` receives each flushed
+    chunk (views valid during the call); the returned Trajectory holds everything."""
+    opt.validate()
+    theta = (c.theta0 if theta0 is None else np.asarray(theta0, dtype=np.float64)).copy()
+    if V0 is not None:
+        V = np.array(V0, dtype=np.float64).reshape(c.T, c.N)
+    elif opt.initial == "dc" or opt.integrator == "quasistatic":
+        V = dc_solve(c, theta, tab.src[0], tab.labels[0], tab.eta[0])
+    else:
+        V = np.zeros((c.T, c.N))
+    method = engine.METHODS[opt.integrator]
+    if method == engine.QUASISTATIC:
+        h_event = 0.0
+        h0 = opt.first_step or 1e-3 * tab.t_end[0]
+    else:
+        h_event = opt.first_step or 0.1 * min(shortest_rc(c, V, theta, tab.src[0]), tab.t_end[0])
+        h0 = h_event
+    fstate = np.array([0.0, h0])
+    istate = np.zeros(9, dtype=np.int64)
+    istate[engine.I_NEWSEG] = 1
+    K = opt.chunk
+    bufs = (np.zeros(K), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)),
+            np.zeros(K), np.zeros(K, dtype=np.int64), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)))
+    parts = []
+    circ = circ_tuple(c)
+    lrn = (int(c.learn_pair[0]), int(c.learn_pair[1]), float(c.learn_scale))
+    while True:
+        status = engine.integrate(method, opt.dt is None, opt.rtol, opt.atol, opt.dt or 0.0, h_event, opt.h_min,
+                                  opt.record_interval, opt.newton_tol, circ, lrn, tab.t_end, tab.src, tab.labels,
+                                  tab.eta, tab.learn, V, theta, fstate, istate, *bufs)
+        nrec, nev = istate[engine.I_NREC], istate[engine.I_NEV]
+        chunk = (bufs[0][:nrec], bufs[1][:nrec], bufs[2][:nrec], bufs[3][:nev], bufs[4][:nev], bufs[5][:nev],
+                 bufs[6][:nev])
+        if on_chunk is not None:
+            on_chunk(*chunk)
+        parts.append(tuple(a.copy() for a in chunk))
+        if status == engine.FULL:
+            continue
+        traj = Trajectory(*(np.concatenate([p[i] for p in parts]) for i in range(7)),
+                          stats={"steps": int(istate[engine.I_STEPS]), "rejected": int(istate[engine.I_REJ]),
+                                 "factorizations": int(istate[engine.I_FACT]), "t_end": float(fstate[0])})
+        if status != engine.DONE:
+            err = SimulationError(_FAILURE[status], float(fstate[0]), _where(c, int(istate[engine.I_WHERE])))
+            err.trajectory = traj
+            raise err
+        return traj
+
+
+def _where(c: Compiled, idx: int) -> str:
+    if idx < 0:
+        return "the circuit"
+    if idx < c.T * c.N:
+        return f"node {c.node_names[idx % c.N]!r} of the {c.twins[idx // c.N]} twin"
+    return f"edge {c.edge_names[idx - c.T * c.N]!r}"
+

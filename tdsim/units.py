@@ -1,0 +1,129 @@
+"""Quantities with units in spec files: ``"1 nF"``, ``"0.435 V"``, ``"2.5 1/(V*ms)"``.
+
+Every dimensional field of a TOML spec is a string ``"<number> <unit>"``; a bare number is
+accepted only for dimensionless fields. Dimensions are tracked as exponents of (V, A, s).
+"""
+from __future__ import annotations
+
+import math
+import re
+
+from .errors import SpecError
+
+# exponents of (V, A, s)
+_BASE = {
+    "V": (1, 0, 0), "A": (0, 1, 0), "s": (0, 0, 1),
+    "F": (-1, 1, 1), "S": (-1, 1, 0), "Ohm": (1, -1, 0), "ohm": (1, -1, 0), "Ω": (1, -1, 0),
+    "Hz": (0, 0, -1), "C": (0, 1, 1), "W": (1, 1, 0),
+}
+_PREFIX = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9}
+
+DIMENSIONS = {
+    "voltage": (1, 0, 0), "current": (0, 1, 0), "time": (0, 0, 1), "capacitance": (-1, 1, 1),
+    "conductance": (-1, 1, 0), "resistance": (1, -1, 0), "frequency": (0, 0, -1),
+    "transconductance": (-2, 1, 0),      # A/V^2, MOSFET S
+    "learning_rate": (-1, 0, -1),        # 1/(V*s), A0
+    "voltage_rate": (1, 0, -1),          # V/s, bias B
+    "dimensionless": (0, 0, 0),
+}
+_TOKEN = re.compile(r"\s*(?:(\()|(\))|(\*|/)|(\^-?\d+)|([A-Za-zΩµ]+)|(1))")
+
+
+def _atom(name: str) -> tuple[float, tuple[int, int, int]]:
+    if name in _BASE:
+        return 1.0, _BASE[name]
+    if len(name) > 1 and name[0] in _PREFIX and name[1:] in _BASE:
+        return _PREFIX[name[0]], _BASE[name[1:]]
+    raise ValueError(f"unknown unit {name!r}")
+
+
+def _parse_unit(text: str) -> tuple[float, tuple[int, int, int]]:
+    """Parse ``A/V^2``, ``1/(V*ms)``, ``mA/V^2`` into (SI factor, dimension exponents)."""
+    tokens, pos = [], 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"cannot parse unit {text!r}")
+        tokens.append(m.group(0).strip())
+        pos = m.end()
+    tokens.append(None)
+    i = 0
+
+    def factor():
+        nonlocal i
+        tok = tokens[i]
+        if tok == "(":
+            i += 1
+            f, d = product()
+            if tokens[i] != ")":
+                raise ValueError(f"unbalanced parentheses in {text!r}")
+            i += 1
+        elif tok == "1":
+            i += 1
+            f, d = 1.0, (0, 0, 0)
+        elif tok and tok[0].isalpha() or tok in ("Ω", "µ"):
+            i += 1
+            f, d = _atom(tok)
+        else:
+            raise ValueError(f"cannot parse unit {text!r}")
+        if tokens[i] and tokens[i].startswith("^"):
+            p = int(tokens[i][1:])
+            i += 1
+            f, d = f**p, tuple(x * p for x in d)
+        return f, d
+
+    def product():
+        nonlocal i
+        f, d = factor()
+        while tokens[i] in ("*", "/"):
+            op = tokens[i]
+            i += 1
+            g, e = factor()
+            s = 1 if op == "*" else -1
+            f, d = (f * g if s == 1 else f / g), tuple(a + s * b for a, b in zip(d, e))
+        return f, d
+
+    f, d = product()
+    if tokens[i] is not None:
+        raise ValueError(f"cannot parse unit {text!r}")
+    return f, d
+
+
+def quantity(value, kind: str, key: str) -> float:
+    """Convert a spec value to an SI float of dimension ``kind``; ``key`` names the field in errors."""
+    want = DIMENSIONS[kind]
+    if isinstance(value, bool):
+        raise SpecError(key, f"expected a {kind}, got a boolean")
+    if isinstance(value, (int, float)):
+        if want != (0, 0, 0) and value != 0:
+            raise SpecError(key, f"missing unit: a {kind} needs one, e.g. \"{value} {_example(kind)}\"")
+        x = float(value)
+    elif isinstance(value, str):
+        parts = value.strip().split(None, 1)
+        try:
+            x = float(parts[0])
+        except (ValueError, IndexError):
+            raise SpecError(key, f"cannot read a number from {value!r}") from None
+        if len(parts) == 1:
+            if want != (0, 0, 0):
+                raise SpecError(key, f"missing unit in {value!r}: a {kind} needs one, e.g. \"{parts[0]} {_example(kind)}\"")
+        else:
+            try:
+                f, d = _parse_unit(parts[1])
+            except ValueError as exc:
+                raise SpecError(key, str(exc)) from None
+            if d != want:
+                raise SpecError(key, f"unit {parts[1]!r} is not a {kind}")
+            x *= f
+    else:
+        raise SpecError(key, f"expected a {kind} such as \"1 {_example(kind)}\", got {value!r}")
+    if not math.isfinite(x):
+        raise SpecError(key, f"value {value!r} is not finite")
+    return x
+
+
+def _example(kind: str) -> str:
+    return {"voltage": "V", "current": "A", "time": "s", "capacitance": "F", "conductance": "S",
+            "resistance": "Ohm", "frequency": "Hz", "transconductance": "A/V^2",
+            "learning_rate": "1/(V*s)", "voltage_rate": "V/s", "dimensionless": ""}[kind]
