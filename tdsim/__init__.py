@@ -7,3 +7,4 @@ from .elements import Conductance, IdealDiode, Mosfet, Resistor, ShockleyDiode
 from .errors import SimulationError, SpecError
 from .segments import Segment
 from .simulate import Options, simulate
+from .store import open_run

@@ -1,0 +1,74 @@
+"""Command line: ``tdsim run [SPEC]``, ``tdsim export-spice MODEL``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import SimulationError, SpecError
+
+DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "runs" / "two_plus_one.toml"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="tdsim", description="Time-domain simulator of self-learning circuits")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a spec (default: the 2+1-edge two-task job) into a Zarr store")
+    r.add_argument("spec", nargs="?", default=str(DEFAULT_SPEC))
+    r.add_argument("-o", "--output", help="store path (default: out/<name>.zarr beside the spec)")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    r.add_argument("--no-figures", action="store_true")
+    r.add_argument("-q", "--quiet", action="store_true")
+    e = sub.add_parser("export-spice", help="write an ngspice netlist of a model or run spec")
+    e.add_argument("spec", help="a run spec (model + schedule) or a model TOML file")
+    e.add_argument("-o", "--output", help="netlist path (default: stdout)")
+    e.add_argument("--tstep", type=float, default=None, help="print step, s")
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "run":
+            return _run(args)
+        return _export(args)
+    except (SpecError, SimulationError) as exc:
+        print(f"tdsim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    from .runner import run_spec
+    from .spec import load_run
+    spec = load_run(args.spec)
+    path, traj = run_spec(spec, args.output, args.overwrite, progress=not args.quiet)
+    print(f"wrote {path}  ({traj.stats['steps']} steps, {traj.stats['rejected']} rejected)")
+    if not args.no_figures:
+        from .plots import run_figures
+        for f in run_figures(path):
+            print(f"wrote {f}")
+    return 0
+
+
+def _export(args) -> int:
+    from .build import build
+    from .segments import Segment, table
+    from .spec import _read, load_run, model_from_dict
+    from .spice import netlist
+    d = _read(args.spec)
+    if "schedule" in d:
+        spec = load_run(args.spec)
+        c = build(spec.circuit, spec.twins, spec.mismatch, spec.seed)
+        segs = spec.segments
+    else:
+        circuit = model_from_dict(d, Path(args.spec).stem)
+        twins = ("free", "clamped") if circuit.outputs else ("free",)
+        c = build(circuit, twins)
+        segs = [Segment(1e-3)]
+    tab = table(segs, c)
+    deck = netlist(c, tab, tstep=args.tstep or float(tab.t_end[-1]) / 1000)
+    if args.output:
+        Path(args.output).write_text(deck)
+    else:
+        sys.stdout.write(deck)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""TOML model files and run specs -> Circuit, segments and Options. Every key is checked:
+unknown keys, missing units and impossible values raise SpecError naming the key path."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .circuit import Circuit
+from .elements import ELEMENTS
+from .errors import SpecError
+from .segments import Segment
+from .simulate import Options
+from .units import quantity
+
+# element field -> dimension
+_FIELDS = {
+    "resistor": {"R": "resistance"},
+    "conductance": {"kappa": "conductance", "parametrization": str, "learn": bool,
+                    "theta_min": "dimensionless", "theta_max": "dimensionless"},
+    "mosfet": {"G": "voltage", "S": "transconductance", "VT": "voltage", "C0": "capacitance", "learn": bool,
+               "G_min": "voltage", "G_max": "voltage"},
+    "ideal_diode": {"g": "conductance", "Vf": "voltage"},
+    "shockley_diode": {"Is": "current", "n": "dimensionless", "Vt": "voltage"},
+}
+_EDGE_KEYS = {"name", "a", "b", "element", "A0", "B"}
+
+
+def _read(path) -> dict:
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise SpecError(str(path), "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(str(path), f"not valid TOML: {exc}") from None
+
+
+def _check_keys(d: dict, allowed, where: str) -> None:
+    if not isinstance(d, dict):
+        raise SpecError(where, f"expected a table, got {type(d).__name__}")
+    for k in d:
+        if k not in allowed:
+            raise SpecError(f"{where}.{k}" if where else k,
+                            f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
+
+def _value(raw, kind, key):
+    if kind is bool:
+        if not isinstance(raw, bool):
+            raise SpecError(key, f"expected true or false, got {raw!r}")
+        return raw
+    if kind is str:
+        if not isinstance(raw, str):
+            raise SpecError(key, f"expected a string, got {raw!r}")
+        return raw
+    return quantity(raw, kind, key)
+
+
+def _element(kind: str, fields: dict, key: str):
+    if kind not in ELEMENTS:
+        raise SpecError(key + ".element", f"unknown element {kind!r}; known: {', '.join(ELEMENTS)}")
+    schema = _FIELDS[kind]
+    kw = {}
+    for k, raw in fields.items():
+        if k not in schema:
+            raise SpecError(f"{key}.{k}", f"unknown key for a {kind}; allowed: "
+                            f"{', '.join(sorted(set(schema) | _EDGE_KEYS))}")
+        kw[k] = _value(raw, schema[k], f"{key}.{k}")
+    try:
+        return ELEMENTS[kind](**kw)
+    except TypeError as exc:
+        raise SpecError(key, f"{kind}: {exc}") from None
+
+
+def model_from_dict(d: dict, name: str = "model") -> Circuit:
+    _check_keys(d, {"name", "description", "ground", "capacitance", "A0", "defaults", "nodes", "sources",
+                    "edges", "outputs"}, "")
+    c = Circuit(name=d.get("name", name), ground=d.get("ground", "gnd"))
+    if "capacitance" in d:
+        c.capacitance = quantity(d["capacitance"], "capacitance", "capacitance")
+    if "A0" in d:
+        c.A0 = quantity(d["A0"], "learning_rate", "A0")
+    defaults = d.get("defaults", {})
+    _check_keys(defaults, set(ELEMENTS), "defaults")
+    for kind, fields in defaults.items():
+        _check_keys(fields, set(_FIELDS[kind]), f"defaults.{kind}")
+    for i, nd in enumerate(d.get("nodes", [])):
+        key = f"nodes[{i}]"
+        _check_keys(nd, {"name", "capacitance"}, key)
+        if "name" not in nd:
+            raise SpecError(key + ".name", "missing")
+        cap = quantity(nd["capacitance"], "capacitance", key + ".capacitance") if "capacitance" in nd else None
+        c.add_node(str(nd["name"]), cap)
+    for i, sd in enumerate(d.get("sources", [])):
+        key = f"sources[{i}]"
+        _check_keys(sd, {"node", "kind", "value", "resistance"}, key)
+        for req in ("node", "kind"):
+            if req not in sd:
+                raise SpecError(f"{key}.{req}", "missing")
+        kind = sd["kind"]
+        if kind == "voltage":
+            c.add_voltage_source(str(sd["node"]), quantity(sd.get("value", 0), "voltage", key + ".value"),
+                                 quantity(sd.get("resistance", 0), "resistance", key + ".resistance"))
+        elif kind == "current":
+            c.add_current_source(str(sd["node"]), quantity(sd.get("value", 0), "current", key + ".value"))
+        else:
+            raise SpecError(key + ".kind", f"unknown source kind {kind!r} (voltage or current)")
+    for i, ed in enumerate(d.get("edges", [])):
+        key = f"edges[{i}]"
+        if not isinstance(ed, dict):
+            raise SpecError(key, "expected a table")
+        for req in ("a", "b", "element"):
+            if req not in ed:
+                raise SpecError(f"{key}.{req}", "missing")
+        name = str(ed.get("name", f"e{i}"))
+        key = f"edges[{i}] ({name})"
+        kind = ed["element"]
+        fields = dict(defaults.get(kind, {}))
+        fields.update({k: v for k, v in ed.items() if k not in _EDGE_KEYS})
+        el = _element(kind, fields, key)
+        A0 = quantity(ed["A0"], "learning_rate", key + ".A0") if "A0" in ed else None
+        B = quantity(ed.get("B", 0), "voltage_rate", key + ".B")
+        c.add_edge(name, str(ed["a"]), str(ed["b"]), el, A0, B)
+    outputs = d.get("outputs", [])
+    if not isinstance(outputs, list):
+        raise SpecError("outputs", "expected a list of node names")
+    for o in outputs:
+        c.add_output(str(o))
+    return c
+
+
+def load_model(path) -> Circuit:
+    """Read and validate a model TOML file."""
+    c = model_from_dict(_read(path), Path(path).stem)
+    c.validate(need_capacitance=False)
+    return c
+
+
+@dataclass
+class RunSpec:
+    circuit: Circuit
+    segments: list
+    options: Options
+    twins: tuple = ("free", "clamped")
+    mismatch: dict = field(default_factory=dict)
+    seed: int = 0
+    output: Path | None = None
+    source: dict = field(default_factory=dict)     # the spec as read, stored with the run
+
+
+_OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", "dt": "time",
+                 "first_step": "time", "h_min": "time", "record_interval": "time",
+                 "newton_tol": "dimensionless", "initial": str, "chunk": "dimensionless"}
+
+
+def _segments(sched: dict) -> list:
+    _check_keys(sched, {"repeat", "segments"}, "schedule")
+    repeat = sched.get("repeat", 1)
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+        raise SpecError("schedule.repeat", f"must be a positive integer, got {repeat!r}")
+    segs = []
+    for i, sd in enumerate(sched.get("segments", [])):
+        key = f"schedule.segments[{i}]"
+        _check_keys(sd, {"duration", "sources", "labels", "eta", "learn"}, key)
+        if "duration" not in sd:
+            raise SpecError(key + ".duration", "missing")
+        src = {str(n): quantity(v, "voltage", f"{key}.sources.{n}") for n, v in sd.get("sources", {}).items()}
+        lab = {str(n): quantity(v, "voltage", f"{key}.labels.{n}") for n, v in sd.get("labels", {}).items()}
+        learn = _value(sd.get("learn", False), bool, key + ".learn")
+        segs.append(Segment(quantity(sd["duration"], "time", key + ".duration"), src, lab,
+                            quantity(sd.get("eta", 0.0), "dimensionless", key + ".eta"), learn))
+    if not segs:
+        raise SpecError("schedule.segments", "at least one segment is needed")
+    return segs * repeat
+
+
+def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec:
+    _check_keys(d, {"name", "description", "model", "twins", "mismatch", "seed", "output", "simulation",
+                    "schedule"}, "")
+    if "model" not in d:
+        raise SpecError("model", "missing: path of a model TOML file (relative to the spec)")
+    circuit = load_model(base / d["model"]) if isinstance(d["model"], str) else model_from_dict(d["model"])
+    sim = d.get("simulation", {})
+    _check_keys(sim, set(_OPTION_KINDS), "simulation")
+    kw = {k: _value(v, _OPTION_KINDS[k], f"simulation.{k}") for k, v in sim.items()}
+    if "chunk" in kw:
+        kw["chunk"] = int(kw["chunk"])
+    opt = Options(**kw)
+    opt.validate()
+    if "schedule" not in d:
+        raise SpecError("schedule", "missing")
+    twins = tuple(d.get("twins", ["free", "clamped"]))
+    mismatch = d.get("mismatch", {})
+    _check_keys(mismatch, {"S", "VT", "capacitance"}, "mismatch")
+    mm = {k: quantity(v, "voltage" if k == "VT" else "dimensionless", f"mismatch.{k}") for k, v in mismatch.items()}
+    seed = d.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise SpecError("seed", f"must be a non-negative integer, got {seed!r}")
+    out = base / d["output"] if "output" in d else base / "out" / f"{d.get('name', name)}.zarr"
+    return RunSpec(circuit, _segments(d["schedule"]), opt, twins, mm, seed, out, d)
+
+
+def load_run(path) -> RunSpec:
+    path = Path(path)
+    return run_from_dict(_read(path), path.parent, path.stem)
