@@ -326,14 +326,14 @@ def integrate(method, adaptive, rtol, atol, h_fixed, h_event, h_min, dt_rec, new
             istate[I_WHERE] = bad
             break
         istate[I_STEPS] += 1
-        clip_gates(th1, learn, gmin, gmax)
+        clipped = clip_gates(th1, learn, gmin, gmax)
         V[:, :] = V1
         theta[:] = th1
         t = stop if landing else t + hs
         if method != ROSENBROCK:            # first-same-as-last: stage 7 is f at the new state
             kV[0] = kV[6]
             kth[0] = kth[6]
-            have_k1 = True
+            have_k1 = not clipped           # a clipped gate invalidates the stored derivative
         if adaptive:
             fac = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** (-1.0 / q)))
             hn = hs * fac

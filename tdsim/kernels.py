@@ -144,6 +144,10 @@ def gate_rates(V, theta, ea, eb, code, par, learn, A0, B, gmin, gmax, la, lb, sc
 
 @njit(cache=True)
 def clip_gates(theta, learn, gmin, gmax):
+    """Clip learning edges to their limits; True if any was clipped."""
+    clipped = False
     for e in range(theta.shape[0]):
-        if learn[e]:
+        if learn[e] and (theta[e] < gmin[e] or theta[e] > gmax[e]):
             theta[e] = min(max(theta[e], gmin[e]), gmax[e])
+            clipped = True
+    return clipped

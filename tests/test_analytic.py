@@ -79,7 +79,7 @@ def test_dc_steady_state_matches_sparse_laplacian(integrator):
     # rosenbrock: start from zero and relax for many RC times (the slowest mode here is < 1 ms)
     duration = 1e-3 if integrator == "quasistatic" else 0.2
     tab = table([Segment(duration)], comp)
-    tr = simulate(comp, tab, Options(integrator=integrator, initial="zero", rtol=1e-12, atol=1e-14))
+    tr = simulate(comp, tab, Options(integrator=integrator, initial="zero", rtol=1e-8, atol=1e-13))
     v = tr.event_V[-1, 0]
     got = np.array([v[comp.node_names.index(n)] for n in ref])
     want = np.array(list(ref.values()))
