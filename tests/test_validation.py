@@ -1,0 +1,174 @@
+"""Bad input fails before any work starts, naming the offending key, node or edge; a run that
+goes numerically wrong stops, says where and when, and keeps what it recorded."""
+import math
+import textwrap
+
+import numpy as np
+import pytest
+
+from tdsim import Circuit, Conductance, Mosfet, Options, Resistor, Segment, SimulationError, SpecError, build, simulate
+from tdsim.segments import table
+from tdsim.spec import load_model, load_run, model_from_dict
+
+from helpers import two_plus_one
+
+GOOD = {
+    "capacitance": "1 nF",
+    "sources": [{"node": "in", "kind": "voltage", "value": "1 V"}],
+    "nodes": [{"name": "a"}],
+    "edges": [{"name": "r1", "a": "in", "b": "a", "element": "resistor", "R": "1 kOhm"},
+              {"name": "r2", "a": "a", "b": "gnd", "element": "resistor", "R": "2 kOhm"}],
+}
+
+
+def variant(**changes):
+    d = {k: (list(v) if isinstance(v, list) else v) for k, v in GOOD.items()}
+    d["edges"] = [dict(e) for e in GOOD["edges"]]
+    for path, value in changes.items():
+        d_, *rest = path.split("__")
+        if rest:
+            d["edges"][int(rest[0])][rest[1]] = value
+        else:
+            d[d_] = value
+    return d
+
+
+def rejects(d, *needles):
+    with pytest.raises(SpecError) as exc:
+        c = model_from_dict(d)
+        c.validate()
+    for n in needles:
+        assert n in str(exc.value), str(exc.value)
+
+
+def test_good_model_loads():
+    c = model_from_dict(variant())
+    c.validate()
+    assert c.edges[0].element.R == 1e3 and c.capacitance == 1e-9
+
+
+def test_unknown_element_named():
+    rejects(variant(edges__0__element="memristor"), "edges[0]", "element", "memristor")
+
+
+def test_unknown_key_named():
+    rejects(variant(edges__1__Rr="1 kOhm"), "edges[1] (r2).Rr", "unknown key")
+    rejects(variant(capacitence="1 nF"), "capacitence")
+
+
+def test_missing_unit_named():
+    rejects(variant(edges__0__R=1000), "edges[0] (r1).R", "missing unit")
+    rejects(variant(capacitance="1"), "capacitance", "missing unit")
+
+
+def test_wrong_unit_named():
+    rejects(variant(edges__0__R="1 kV"), "edges[0] (r1).R", "not a resistance")
+
+
+def test_impossible_values_named():
+    rejects(variant(edges__0__R="-1 kOhm"), "edge 'r1'.R", "> 0")
+    rejects(variant(capacitance="0 F"), "capacitance")
+    rejects(variant(edges__0__R="nan kOhm"), "edges[0] (r1).R", "finite")
+
+
+def test_duplicate_names():
+    rejects(variant(edges__1__name="r1"), "edge 'r1'", "duplicate")
+    c = Circuit()
+    c.add_node("a")
+    with pytest.raises(SpecError, match="node 'a'.*duplicate"):
+        c.add_node("a")
+
+
+def test_floating_node_named():
+    d = variant()
+    d["nodes"] = [{"name": "a"}, {"name": "island"}, {"name": "island2"}]
+    d["edges"] = d["edges"] + [{"name": "r3", "a": "island", "b": "island2", "element": "resistor", "R": "1 kOhm"}]
+    rejects(d, "node 'island'", "no conducting path")
+
+
+def test_undeclared_endpoint_named():
+    rejects(variant(edges__1__b="gdn"), "edge 'r2'", "'gdn'")
+
+
+def test_nonpositive_capacitance_named():
+    c = Circuit()
+    c.add_voltage_source("in", 1.0).add_node("a", -1e-9).add_edge("r", "in", "a", Resistor(1e3))
+    with pytest.raises(SpecError, match="node 'a'.capacitance"):
+        c.validate()
+    c2 = Circuit()
+    c2.add_voltage_source("in", 1.0).add_node("a").add_edge("r", "in", "a", Resistor(1e3))
+    with pytest.raises(SpecError, match="node 'a'.capacitance.*needed"):
+        build(c2)
+
+
+def test_gate_outside_limits_named():
+    c = two_plus_one()
+    c.edges[0].element.G = 12.0
+    with pytest.raises(SpecError, match="edge 'G1'.G"):
+        build(c)
+
+
+def test_bad_segment_named():
+    comp = build(two_plus_one())
+    with pytest.raises(SpecError, match=r"segments\[1\].sources.V2"):
+        table([Segment(1e-3), Segment(1e-3, {"V2": 0.1})], comp)
+    with pytest.raises(SpecError, match=r"segments\[0\].duration"):
+        table([Segment(-1.0)], comp)
+    with pytest.raises(SpecError, match=r"segments\[0\].labels.X"):
+        table([Segment(1e-3, labels={"X": 0.1})], comp)
+
+
+def test_run_spec_unknown_key_and_option(tmp_path):
+    model = tmp_path / "m.toml"
+    model.write_text(textwrap.dedent("""
+        capacitance = "1 nF"
+        outputs = ["a"]
+        [[sources]]
+        node = "in"
+        kind = "voltage"
+        value = "1 V"
+        [[nodes]]
+        name = "a"
+        [[edges]]
+        a = "in"
+        b = "a"
+        element = "resistor"
+        R = "1 kOhm"
+    """))
+    spec = tmp_path / "r.toml"
+    base = 'model = "m.toml"\n[schedule]\n[[schedule.segments]]\nduration = "1 ms"\n'
+    spec.write_text(base)
+    load_run(spec)
+    spec.write_text(base.replace('model = "m.toml"\n', 'model = "m.toml"\n[simulation]\nintegrator = "euler"\n'))
+    with pytest.raises(SpecError, match="integrator"):
+        load_run(spec)
+    spec.write_text(base + 'durration = "1 ms"\n')
+    with pytest.raises(SpecError, match=r"schedule.segments\[0\].durration"):
+        load_run(spec)
+    spec.write_text(base.replace('"1 ms"', '"1"'))
+    with pytest.raises(SpecError, match=r"schedule.segments\[0\].duration.*missing unit"):
+        load_run(spec)
+
+
+def test_model_library_files_load():
+    from pathlib import Path
+    for f in sorted((Path(__file__).parent.parent / "models").glob("*.toml")):
+        load_model(f)
+
+
+def test_nan_stops_with_time_and_edge_and_keeps_records():
+    """A conductance driven up by a huge bias makes the explicit step unstable: the voltages blow up.
+    The reported time is that of the last finite state."""
+    c = Circuit(capacitance=1e-9)
+    c.add_voltage_source("in", 1.0).add_node("a").add_output("a")
+    c.add_edge("runaway", "in", "a", Conductance(1e-3), B=1e8)
+    c.add_edge("leak", "a", "gnd", Resistor(1e3))
+    comp = build(c, twins=("free",))
+    tab = table([Segment(1e-3, learn=True)], comp)
+    with pytest.raises(SimulationError) as exc:
+        simulate(comp, tab, Options(integrator="explicit", dt=1e-7, record_interval=1e-6))
+    err = exc.value
+    assert math.isfinite(err.time) and 0 < err.time < 1e-3
+    assert "runaway" in str(err) or "'a'" in str(err)
+    tr = err.trajectory
+    assert len(tr.t) >= 1 and np.all(np.isfinite(tr.V)) and tr.t[-1] <= err.time
