@@ -41,21 +41,20 @@ def table(segments, compiled) -> Table:
         key = f"segments[{i}]"
         if not (seg.duration > 0 and np.isfinite(seg.duration)):
             raise SpecError(key + ".duration", f"must be a positive time, got {seg.duration!r}")
-        for node, v in seg.sources.items():
-            if node not in col:
-                raise SpecError(f"{key}.sources.{node}", "no source on this node")
-            if not np.isfinite(v):
-                raise SpecError(f"{key}.sources.{node}", "must be finite")
-            src[i, col[node]] = v
-        for node, v in seg.labels.items():
-            if node not in out:
-                raise SpecError(f"{key}.labels.{node}", "not an output node")
-            if not np.isfinite(v):
-                raise SpecError(f"{key}.labels.{node}", "must be finite")
-            labels[i, out[node]] = v
+        _fill(src[i], seg.sources, col, f"{key}.sources", "no source on this node")
+        _fill(labels[i], seg.labels, out, f"{key}.labels", "not an output node")
         if not np.isfinite(seg.eta):
             raise SpecError(key + ".eta", "must be finite")
         t += seg.duration
         t_end[i] = t
     return Table(t_end, src, labels, np.array([s.eta for s in segments], dtype=np.float64),
                  np.array([bool(s.learn) for s in segments]))
+
+
+def _fill(row, values: dict, index: dict, key: str, unknown: str) -> None:
+    for node, v in values.items():
+        if node not in index:
+            raise SpecError(f"{key}.{node}", unknown)
+        if not np.isfinite(v):
+            raise SpecError(f"{key}.{node}", "must be finite")
+        row[index[node]] = v
