@@ -67,28 +67,39 @@ def qs_solve(V, theta, circ, src, lab, eta, vals, I, rhs, x, work, tol, maxit, c
             for u in range(unk_nodes.shape[0]):
                 n = unk_nodes[u]
                 rhs[u] = I[n] if hold[t, n] == HOLD_NONE else 0.0
+            if it > 0:
+                # chord test with the last factorization: a tiny correction means converged,
+                # and saves refactoring for the final iteration
+                lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
+                if _apply(V[t], x, unk_nodes, tol, True):
+                    ok = True
+                    break
             assemble(V[t], theta, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
                      s_ab, s_ba, s_aa, s_bb, 0.0, 1.0, vals[t])
             counts[I_FACT] += 1
             if lu_factor(row_ptr, col, ldiag, perm, vals[t], work) != 0:
                 return SINGULAR
             lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
-            dmax = 0.0
-            vmax = 0.0
-            for u in range(unk_nodes.shape[0]):
-                d = min(max(x[u], -0.5), 0.5)      # damp large Newton steps (diodes)
-                n = unk_nodes[u]
-                V[t, n] += d
-                dmax = max(dmax, abs(d))
-                vmax = max(vmax, abs(V[t, n]))
-            if not math.isfinite(dmax):
-                return NEWTON
-            if dmax <= tol * (1.0 + vmax):
-                ok = True
-                break
+            _apply(V[t], x, unk_nodes, tol, False)
         if not ok:
             return NEWTON
     return DONE
+
+
+@njit(cache=True)
+def _apply(Vt, x, unk_nodes, tol, only_if_converged):
+    """Add the Newton correction x (damped to ±0.5 V per node); True if it was below tolerance.
+    With only_if_converged the correction is applied only when it is."""
+    dmax = 0.0
+    vmax = 0.0
+    for u in range(unk_nodes.shape[0]):
+        dmax = max(dmax, abs(x[u]))
+        vmax = max(vmax, abs(Vt[unk_nodes[u]]))
+    conv = dmax <= tol * (1.0 + vmax)
+    if conv or not only_if_converged:
+        for u in range(unk_nodes.shape[0]):
+            Vt[unk_nodes[u]] += min(max(x[u], -0.5), 0.5)
+    return conv
 
 
 @njit(cache=True)
