@@ -2,7 +2,8 @@
 buffer fills. Three integrators share the loop, step control and recording:
 
 - EXPLICIT    Dormand–Prince 5(4) on node voltages and gates (reference; needs steps ≲ RC);
-- ROSENBROCK  ROS2 (Verwer et al. 1999), L-stable, 2nd order, W-method: steps far beyond RC;
+- ROSENBROCK  a Rosenbrock W-method (ROS34PW2, order 3, or ROS2, order 2), L-stable: steps far
+              beyond RC;
 - QUASISTATIC Kirchhoff/Newton solve of both twins at every stage, Dormand–Prince on gates only.
 
 Order inside one accepted step: stages are evaluated with held nodes refreshed from the stage
@@ -20,7 +21,7 @@ from .kernels import HOLD_NONE, assemble, clip_gates, fill_held, gate_rates, nod
 from .linalg import lu_factor, lu_solve
 
 EXPLICIT, ROSENBROCK, QUASISTATIC = 0, 1, 2
-METHODS = {"explicit": EXPLICIT, "rosenbrock": ROSENBROCK, "quasistatic": QUASISTATIC}
+METHODS = {"explicit": EXPLICIT, "rosenbrock": ROSENBROCK, "ros2": ROSENBROCK, "quasistatic": QUASISTATIC}
 DONE, FULL, NAN, HMIN, SINGULAR, NEWTON = 0, 1, 2, 3, 4, 5
 # istate slots
 I_SEG, I_SAMPLE, I_NREC, I_NEV, I_STEPS, I_REJ, I_FACT, I_WHERE, I_NEWSEG = range(9)
@@ -35,7 +36,6 @@ _A = np.array([
     [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
 ])
 _E = np.array([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
-_GAMMA = 1.0 + 1.0 / math.sqrt(2.0)
 
 
 @njit(cache=True)
@@ -173,59 +173,78 @@ def _dopri_step(qs, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, 
 
 
 @njit(cache=True)
-def _ros2_step(h, V0, th0, V1, th1, k1, k2, kth1, kth2, Vs, ths, circ, lrn, src, lab, eta, on,
-               rtol, atol, vals, I, rhs, x, work, counts, errv, errth):
-    """One ROS2 step for C dV/dt = I(V, θ), dθ/dt = r(V, θ). W = C - γ h ∂I/∂V per twin; the gate
-    block of W is the identity (W-method), which keeps order 2. Returns (status, err)."""
+def _rosenbrock_step(h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, eta, on,
+                     rtol, atol, vals, I, rhs, x, work, counts, errv, errth):
+    """One Rosenbrock step (tableau ``ros``, see tableaus.py) for C dV/dt = I(V, θ),
+    dθ/dt = r(V, θ). W = C − γh ∂I/∂V per twin, factored once per step; the gate block of the
+    Jacobian and the twin coupling through clamped outputs are left out (W-method).
+    Returns (status, err)."""
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
+    a, c, m, e, gamma, _ = ros
+    S = m.shape[0]
     T, N = V0.shape
     E = th0.shape[0]
     nu = unk_nodes.shape[0]
-    g = _GAMMA * h
-    # stage 1
     fill_held(V0, hold, hidx, src, lab, eta, nudge, out_node)
     for t in range(T):
-        node_currents(V0[t], th0, ea, eb, code, par[t], inj, src, I)
         assemble(V0[t], th0, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
-                 s_ab, s_ba, s_aa, s_bb, 1.0, g, vals[t])
+                 s_ab, s_ba, s_aa, s_bb, 1.0, gamma * h, vals[t])
         counts[I_FACT] += 1
         if lu_factor(row_ptr, col, ldiag, perm, vals[t], work) != 0:
             return SINGULAR, 0.0
-        for u in range(nu):
-            n = unk_nodes[u]
-            rhs[u] = h * I[n] if hold[t, n] == HOLD_NONE else 0.0
-        lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
-        k1[t, :] = 0.0
-        for u in range(nu):
-            k1[t, unk_nodes[u]] = x[u]
-    gate_rates(V0, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn[0], lrn[1], lrn[2], on, kth1)
-    for e in range(E):
-        kth1[e] *= h
-        ths[e] = th0[e] + kth1[e]
+    for i in range(S):
+        for t in range(T):
+            for n in range(N):
+                acc = 0.0
+                for j in range(i):
+                    acc += a[i, j] * kV[j, t, n]
+                Vs[t, n] = V0[t, n] + acc
+        for q in range(E):
+            acc = 0.0
+            for j in range(i):
+                acc += a[i, j] * kth[j, q]
+            ths[q] = th0[q] + acc
+        fill_held(Vs, hold, hidx, src, lab, eta, nudge, out_node)
+        for t in range(T):
+            node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, I)
+            for u in range(nu):
+                n = unk_nodes[u]
+                if hold[t, n] == HOLD_NONE:
+                    acc = 0.0
+                    for j in range(i):
+                        acc += c[i, j] * kV[j, t, n]
+                    rhs[u] = h * I[n] + cap[t, n] * acc
+                else:
+                    rhs[u] = 0.0
+            lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
+            kV[i, t, :] = 0.0
+            for u in range(nu):
+                kV[i, t, unk_nodes[u]] = x[u]
+        gate_rates(Vs, ths, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn[0], lrn[1], lrn[2], on,
+                   kth[i])
+        for q in range(E):
+            acc = 0.0
+            for j in range(i):
+                acc += c[i, j] * kth[j, q]
+            kth[i, q] = h * kth[i, q] + acc
     for t in range(T):
         for n in range(N):
-            Vs[t, n] = V0[t, n] + k1[t, n]
-    fill_held(Vs, hold, hidx, src, lab, eta, nudge, out_node)
-    # stage 2
-    for t in range(T):
-        node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, I)
-        for u in range(nu):
-            n = unk_nodes[u]
-            rhs[u] = h * I[n] - 2.0 * cap[t, n] * k1[t, n] if hold[t, n] == HOLD_NONE else 0.0
-        lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
-        k2[t, :] = 0.0
-        for u in range(nu):
-            k2[t, unk_nodes[u]] = x[u]
-    gate_rates(Vs, ths, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn[0], lrn[1], lrn[2], on, kth2)
-    for e in range(E):
-        kth2[e] = h * kth2[e] - 2.0 * kth1[e]
-        th1[e] = th0[e] + 1.5 * kth1[e] + 0.5 * kth2[e]
-        errth[e] = 0.5 * (kth1[e] + kth2[e])
-    for t in range(T):
-        for n in range(N):
-            V1[t, n] = V0[t, n] + 1.5 * k1[t, n] + 0.5 * k2[t, n]
-            errv[t, n] = 0.5 * (k1[t, n] + k2[t, n])
+            y = V0[t, n]
+            er = 0.0
+            for i in range(S):
+                y += m[i] * kV[i, t, n]
+                er += e[i] * kV[i, t, n]
+            V1[t, n] = y
+            errv[t, n] = er
+    for q in range(E):
+        y = th0[q]
+        er = 0.0
+        for i in range(S):
+            y += m[i] * kth[i, q]
+            er += e[i] * kth[i, q]
+        th1[q] = y
+        errth[q] = er
     fill_held(V1, hold, hidx, src, lab, eta, nudge, out_node)
     return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, rtol, atol, True)
 
@@ -245,7 +264,7 @@ def _first_bad(V, theta, hold, learn):
 
 @njit(cache=True)
 def integrate(method, adaptive, rtol, atol, h_fixed, h_event, h_min, dt_rec, newton_tol,
-              circ, lrn, t_end, src, labels, eta, learn_on,
+              circ, lrn, ros, t_end, src, labels, eta, learn_on,
               V, theta, fstate, istate, rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th):
     """Advance (V, θ) through the segment table from fstate = [t, h], istate (see I_*), recording
     into the buffers, until the table ends (DONE), a buffer is full (FULL) or a failure."""
@@ -271,7 +290,7 @@ def integrate(method, adaptive, rtol, atol, h_fixed, h_event, h_min, dt_rec, new
     rhs = np.zeros(nu)
     x = np.zeros(nu)
     work = np.zeros(nu)
-    q = 2.0 if method == ROSENBROCK else 5.0
+    q = ros[5] if method == ROSENBROCK else 5.0
     t = fstate[0]
     h = fstate[1]
     seg = istate[I_SEG]
@@ -310,9 +329,9 @@ def integrate(method, adaptive, rtol, atol, h_fixed, h_event, h_min, dt_rec, new
         src_s = src[seg]
         lab_s = labels[seg]
         if method == ROSENBROCK:
-            st, err = _ros2_step(hs, V, theta, V1, th1, kV[0], kV[1], kth[0], kth[1], Vs, ths, circ, lrn,
-                                 src_s, lab_s, eta[seg], learn_on[seg], rtol, atol, vals, I, rhs, x, work,
-                                 istate, errv, errth)
+            st, err = _rosenbrock_step(hs, ros, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, src_s, lab_s,
+                                       eta[seg], learn_on[seg], rtol, atol, vals, I, rhs, x, work, istate,
+                                       errv, errth)
         else:
             st, err = _dopri_step(qs, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, src_s, lab_s,
                                   eta[seg], learn_on[seg], have_k1, rtol, atol, vals, I, rhs, x, work,

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import engine
+from . import engine, tableaus
 from .build import Compiled
 from .errors import SimulationError, SpecError
 from .segments import Table
@@ -16,7 +16,7 @@ _FAILURE = {engine.NAN: "the state became non-finite", engine.HMIN: "the step si
 
 @dataclass
 class Options:
-    integrator: str = "rosenbrock"     # explicit | rosenbrock | quasistatic
+    integrator: str = "rosenbrock"     # explicit | rosenbrock (ROS34PW2) | ros2 | quasistatic
     rtol: float = 1e-6
     atol: float = 1e-9                 # V (node and gate voltages)
     dt: float | None = None            # fixed step size; turns step control off
@@ -116,9 +116,10 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     parts = []
     circ = circ_tuple(c)
     lrn = (int(c.learn_pair[0]), int(c.learn_pair[1]), float(c.learn_scale))
+    ros = (tableaus.ros2() if opt.integrator == "ros2" else tableaus.ros34pw2()).args()
     while True:
         status = engine.integrate(method, opt.dt is None, opt.rtol, opt.atol, opt.dt or 0.0, h_event, opt.h_min,
-                                  opt.record_interval, opt.newton_tol, circ, lrn, tab.t_end, tab.src, tab.labels,
+                                  opt.record_interval, opt.newton_tol, circ, lrn, ros, tab.t_end, tab.src, tab.labels,
                                   tab.eta, tab.learn, V, theta, fstate, istate, *bufs)
         nrec, nev = istate[engine.I_NREC], istate[engine.I_NEV]
         chunk = (bufs[0][:nrec], bufs[1][:nrec], bufs[2][:nrec], bufs[3][:nev], bufs[4][:nev], bufs[5][:nev],

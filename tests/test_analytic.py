@@ -18,7 +18,7 @@ def single_rc(R=1e3, C=1e-9):
     return c
 
 
-@pytest.mark.parametrize("integrator, rtol", [("explicit", 1e-10), ("rosenbrock", 1e-10)])
+@pytest.mark.parametrize("integrator, rtol", [("explicit", 1e-10), ("rosenbrock", 1e-10), ("ros2", 1e-10)])
 def test_rc_charging_matches_exponential(integrator, rtol):
     R, C = 1e3, 1e-9
     comp = build(single_rc(R, C), twins=("free",))
@@ -108,7 +108,7 @@ def linear_rc_system(comp, src):
     return Cinv[:, None] * A, Cinv * b, free
 
 
-@pytest.mark.parametrize("integrator, order", [("explicit", 5), ("rosenbrock", 2)])
+@pytest.mark.parametrize("integrator, order", [("explicit", 5), ("rosenbrock", 3), ("ros2", 2)])
 def test_convergence_order_against_expm(integrator, order):
     comp = build(rc_ladder(8), twins=("free",))
     src = np.array([1.0, -0.5])
@@ -119,7 +119,8 @@ def test_convergence_order_against_expm(integrator, order):
     tab = table([Segment(T, {"s1": 1.0, "s2": -0.5})], comp)
     hs, errs = [], []
     # step range: inside the stability region (explicit) and above round-off
-    steps = [1.2e-7, 8e-8, 6e-8, 4e-8] if integrator == "explicit" else [5e-8, 2.5e-8, 1.25e-8, 6.25e-9]
+    steps = {"explicit": [1.2e-7, 8e-8, 6e-8, 4e-8], "rosenbrock": [1e-7, 5e-8, 2.5e-8, 1.25e-8],
+             "ros2": [5e-8, 2.5e-8, 1.25e-8, 6.25e-9]}[integrator]
     for h in steps:
         tr = simulate(comp, tab, Options(integrator=integrator, initial="zero", dt=h))
         errs.append(np.max(np.abs(tr.event_V[-1, 0, free] - exact)))
