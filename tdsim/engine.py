@@ -39,7 +39,7 @@ _E = np.array([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525,
 
 
 @njit(cache=True)
-def _rhs_full(V, theta, circ, lrn, src, lab, eta, on, dV, dth, I):
+def _rhs_full(V, theta, thref, circ, lrn, src, lab, eta, on, dV, dth, I):
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
     fill_held(V, hold, hidx, src, lab, eta, nudge, out_node)
@@ -48,12 +48,14 @@ def _rhs_full(V, theta, circ, lrn, src, lab, eta, on, dV, dth, I):
         node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
         for n in range(N):
             dV[t, n] = I[n] / cap[t, n] if hold[t, n] == HOLD_NONE else 0.0
-    gate_rates(V, theta, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn[0], lrn[1], lrn[2], on, dth)
+    gate_rates(V, theta, thref, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn[0], lrn[1], lrn[2], on, dth)
 
 
 @njit(cache=True)
-def qs_solve(V, theta, circ, src, lab, eta, vals, I, rhs, x, work, tol, maxit, counts):
-    """Kirchhoff's laws for every twin by Newton (free twin first). Returns 0 or a failure code."""
+def qs_solve(V, theta, circ, src, lab, eta, vals, I, rhs, x, work, tol, maxit, counts, reuse):
+    """Kirchhoff's laws for every twin by Newton (free twin first). With ``reuse``, vals holds each
+    twin's factorization from a previous call and chord iterations are tried first.
+    Returns 0 or a failure code."""
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
     T, N = V.shape
@@ -62,7 +64,28 @@ def qs_solve(V, theta, circ, src, lab, eta, vals, I, rhs, x, work, tol, maxit, c
         if t == 1:
             fill_held(V, hold, hidx, src, lab, eta, nudge, out_node)
         ok = False
+        if reuse:
+            # chord iterations with the factorization from the previous solve of this twin
+            # (the gates moved little since); fall back to Newton unless they contract fast
+            dprev = 1e300
+            for it in range(4):
+                node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
+                for u in range(unk_nodes.shape[0]):
+                    n = unk_nodes[u]
+                    rhs[u] = I[n] if hold[t, n] == HOLD_NONE else 0.0
+                lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
+                d = 0.0
+                for u in range(unk_nodes.shape[0]):
+                    d = max(d, abs(x[u]))
+                if not d < 0.2 * dprev:
+                    break
+                ok = _apply(V[t], x, unk_nodes, tol, False)
+                dprev = d
+                if ok:
+                    break
         for it in range(maxit):
+            if ok:
+                break
             node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
             for u in range(unk_nodes.shape[0]):
                 n = unk_nodes[u]
@@ -123,7 +146,7 @@ def _err_norm(V0, V1, th0, th1, dV, dth, hold, learn, rtol, atol, with_v):
 
 
 @njit(cache=True)
-def _dopri_step(qs, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, eta, on, have_k1,
+def _dopri_step(qs, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, eta, on, have_k1, reuse,
                 rtol, atol, vals, I, rhs, x, work, newton_tol, counts, errv, errth):
     """One Dormand–Prince 5(4) step; stage 0 may be reused (FSAL). Returns (status, err)."""
     hold = circ[10]
@@ -133,10 +156,10 @@ def _dopri_step(qs, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, 
     if not have_k1:
         Vs[:, :] = V0
         if qs:
-            st = qs_solve(Vs, th0, circ, src, lab, eta, vals, I, rhs, x, work, newton_tol, 50, counts)
+            st = qs_solve(Vs, th0, circ, src, lab, eta, vals, I, rhs, x, work, newton_tol, 50, counts, reuse)
             if st != DONE:
                 return st, 0.0
-        _rhs_full(Vs, th0, circ, lrn, src, lab, eta, on, kV[0], kth[0], I)
+        _rhs_full(Vs, th0, th0, circ, lrn, src, lab, eta, on, kV[0], kth[0], I)
     Vs[:, :] = V0
     for s in range(1, 7):
         for t in range(T):
@@ -152,10 +175,10 @@ def _dopri_step(qs, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, 
                 acc += _A[s, j] * kth[j, e]
             ths[e] = th0[e] + h * acc
         if qs:
-            st = qs_solve(Vs, ths, circ, src, lab, eta, vals, I, rhs, x, work, newton_tol, 50, counts)
+            st = qs_solve(Vs, ths, circ, src, lab, eta, vals, I, rhs, x, work, newton_tol, 50, counts, True)
             if st != DONE:
                 return st, 0.0
-        _rhs_full(Vs, ths, circ, lrn, src, lab, eta, on, kV[s], kth[s], I)
+        _rhs_full(Vs, ths, th0, circ, lrn, src, lab, eta, on, kV[s], kth[s], I)
     V1[:, :] = Vs          # stage 7 is the 5th-order solution
     th1[:] = ths
     for t in range(T):
@@ -221,7 +244,7 @@ def _rosenbrock_step(h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src,
             kV[i, t, :] = 0.0
             for u in range(nu):
                 kV[i, t, unk_nodes[u]] = x[u]
-        gate_rates(Vs, ths, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn[0], lrn[1], lrn[2], on,
+        gate_rates(Vs, ths, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn[0], lrn[1], lrn[2], on,
                    kth[i])
         for q in range(E):
             acc = 0.0
@@ -298,6 +321,7 @@ def integrate(method, adaptive, rtol, atol, h_fixed, h_event, h_min, dt_rec, new
     nrec = 0
     nev = 0
     have_k1 = False
+    factored = False                # QS: vals holds a usable factorization per twin
     S = t_end.shape[0]
     status = DONE
     while True:
@@ -334,7 +358,7 @@ def integrate(method, adaptive, rtol, atol, h_fixed, h_event, h_min, dt_rec, new
                                        errv, errth)
         else:
             st, err = _dopri_step(qs, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, src_s, lab_s,
-                                  eta[seg], learn_on[seg], have_k1, rtol, atol, vals, I, rhs, x, work,
+                                  eta[seg], learn_on[seg], have_k1, factored, rtol, atol, vals, I, rhs, x, work,
                                   newton_tol, istate, errv, errth)
         if st == DONE and not math.isfinite(err):
             st = NAN
@@ -350,6 +374,8 @@ def integrate(method, adaptive, rtol, atol, h_fixed, h_event, h_min, dt_rec, new
                 istate[I_WHERE] = _first_bad(V1, th1, hold, learn)
                 break
             continue
+        if qs and st == DONE:
+            factored = True
         bad = _first_bad(V1, th1, hold, learn)
         if bad >= 0:
             status = NAN

@@ -125,9 +125,10 @@ def fill_held(V, hold, hidx, src, labels, eta, nudge, out_node):
 
 
 @njit(cache=True)
-def gate_rates(V, theta, ea, eb, code, par, learn, A0, B, gmin, gmax, la, lb, scale, on, rate):
-    """dθ/dt = scale A0 f(θ) (ΔV_la² - ΔV_lb²) + B while learning is on (Dillavou Eqs. 3, 7),
-    zero outward at the limits [gmin, gmax]."""
+def gate_rates(V, theta, thref, ea, eb, code, par, learn, A0, B, gmin, gmax, la, lb, scale, on, rate):
+    """dθ/dt = scale A0 f(θ) (ΔV_la² - ΔV_lb²) + B while learning is on (Dillavou Eqs. 3, 7).
+    A gate whose step-start value ``thref`` sits at a limit and is pushed outward is held there for
+    the whole step, so the rate is a smooth function of the stage state within a step."""
     for e in range(ea.shape[0]):
         if not learn[e] or not on:
             rate[e] = 0.0
@@ -137,7 +138,7 @@ def gate_rates(V, theta, ea, eb, code, par, learn, A0, B, gmin, gmax, la, lb, sc
         dva = V[la, a] - V[la, b]
         dvb = V[lb, a] - V[lb, b]
         r = scale * A0[e] * kappa_factor(code[e], par[e, 0], theta[e]) * (dva * dva - dvb * dvb) + B[e]
-        if (theta[e] >= gmax[e] and r > 0.0) or (theta[e] <= gmin[e] and r < 0.0):
+        if (thref[e] >= gmax[e] and r > 0.0) or (thref[e] <= gmin[e] and r < 0.0):
             r = 0.0
         rate[e] = r
 

@@ -70,7 +70,7 @@ def dc_solve(c: Compiled, theta: np.ndarray, src: np.ndarray, labels: np.ndarray
     nu = len(c.unk_nodes)
     st = engine.qs_solve(V, theta, circ_tuple(c), src, labels, float(eta), np.zeros((c.T, c.pattern.nnz)),
                          np.zeros(c.N), np.zeros(nu), np.zeros(nu), np.zeros(nu), tol, 100,
-                         np.zeros(9, dtype=np.int64))
+                         np.zeros(9, dtype=np.int64), False)
     if st != engine.DONE:
         raise SimulationError(f"DC operating point failed: {_FAILURE[st]}", 0.0, "the initial state")
     return V
