@@ -126,7 +126,9 @@ def _apply(Vt, x, unk_nodes, tol, only_if_converged):
 
 
 @njit(cache=True)
-def _err_norm(V0, V1, th0, th1, dV, dth, hold, learn, rtol, atol, with_v):
+def _err_norm(V0, V1, th0, th1, dV, dth, hold, learn, tol, with_v):
+    """RMS of error / (atol + rtol |y|) over free node voltages (tol[2:4]) and learning θ (tol[0:2])."""
+    rtol, atol, rtol_v, atol_v = tol[0], tol[1], tol[2], tol[3]
     s = 0.0
     m = 0
     if with_v:
@@ -134,7 +136,7 @@ def _err_norm(V0, V1, th0, th1, dV, dth, hold, learn, rtol, atol, with_v):
         for t in range(T):
             for n in range(N):
                 if hold[t, n] == HOLD_NONE:
-                    sc = atol + rtol * max(abs(V0[t, n]), abs(V1[t, n]))
+                    sc = atol_v + rtol_v * max(abs(V0[t, n]), abs(V1[t, n]))
                     s += (dV[t, n] / sc) ** 2
                     m += 1
     for e in range(th0.shape[0]):
@@ -147,7 +149,7 @@ def _err_norm(V0, V1, th0, th1, dV, dth, hold, learn, rtol, atol, with_v):
 
 @njit(cache=True)
 def _dopri_step(qs, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, eta, on, have_k1, reuse,
-                rtol, atol, vals, I, rhs, x, work, newton_tol, counts, errv, errth):
+                tol, vals, I, rhs, x, work, newton_tol, counts, errv, errth):
     """One Dormand–Prince 5(4) step; stage 0 may be reused (FSAL). Returns (status, err)."""
     hold = circ[10]
     learn = circ[4]
@@ -192,12 +194,12 @@ def _dopri_step(qs, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, 
         for j in range(7):
             acc += _E[j] * kth[j, e]
         errth[e] = h * acc
-    return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, rtol, atol, not qs)
+    return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, tol, not qs)
 
 
 @njit(cache=True)
 def _rosenbrock_step(h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, eta, on,
-                     rtol, atol, vals, I, rhs, x, work, counts, errv, errth):
+                     tol, vals, I, rhs, x, work, counts, errv, errth):
     """One Rosenbrock step (tableau ``ros``, see tableaus.py) for C dV/dt = I(V, θ),
     dθ/dt = r(V, θ). W = C − γh ∂I/∂V per twin, factored once per step; the gate block of the
     Jacobian and the twin coupling through clamped outputs are left out (W-method).
@@ -269,7 +271,7 @@ def _rosenbrock_step(h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src,
         th1[q] = y
         errth[q] = er
     fill_held(V1, hold, hidx, src, lab, eta, nudge, out_node)
-    return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, rtol, atol, True)
+    return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, tol, True)
 
 
 @njit(cache=True)
@@ -286,7 +288,7 @@ def _first_bad(V, theta, hold, learn):
 
 
 @njit(cache=True)
-def integrate(method, adaptive, rtol, atol, h_fixed, h_event, h_min, dt_rec, newton_tol,
+def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol,
               circ, lrn, ros, t_end, src, labels, eta, learn_on,
               V, theta, fstate, istate, rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th):
     """Advance (V, θ) through the segment table from fstate = [t, h], istate (see I_*), recording
@@ -354,11 +356,11 @@ def integrate(method, adaptive, rtol, atol, h_fixed, h_event, h_min, dt_rec, new
         lab_s = labels[seg]
         if method == ROSENBROCK:
             st, err = _rosenbrock_step(hs, ros, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, src_s, lab_s,
-                                       eta[seg], learn_on[seg], rtol, atol, vals, I, rhs, x, work, istate,
+                                       eta[seg], learn_on[seg], tol, vals, I, rhs, x, work, istate,
                                        errv, errth)
         else:
             st, err = _dopri_step(qs, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, src_s, lab_s,
-                                  eta[seg], learn_on[seg], have_k1, factored, rtol, atol, vals, I, rhs, x, work,
+                                  eta[seg], learn_on[seg], have_k1, factored, tol, vals, I, rhs, x, work,
                                   newton_tol, istate, errv, errth)
         if st == DONE and not math.isfinite(err):
             st = NAN

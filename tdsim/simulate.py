@@ -19,6 +19,8 @@ class Options:
     integrator: str = "rosenbrock"     # explicit | rosenbrock (ROS34PW2) | ros2 | quasistatic
     rtol: float = 1e-6
     atol: float = 1e-9                 # V (node and gate voltages)
+    rtol_V: float | None = None        # node-voltage tolerances if looser than the gates' (None: same);
+    atol_V: float | None = None        # gates integrate ΔV², so V errors reach G damped by ~A0 ΔV RC
     dt: float | None = None            # fixed step size; turns step control off
     first_step: float | None = None    # step size after each event (default: 0.1 x the shortest RC)
     h_min: float = 1e-16               # s
@@ -30,8 +32,8 @@ class Options:
     def validate(self):
         if self.integrator not in engine.METHODS:
             raise SpecError("integrator", f"unknown {self.integrator!r}; known: {', '.join(engine.METHODS)}")
-        for key in ("rtol", "atol", "h_min", "newton_tol"):
-            if not getattr(self, key) > 0:
+        for key in ("rtol", "atol", "h_min", "newton_tol", "rtol_V", "atol_V"):
+            if getattr(self, key) is not None and not getattr(self, key) > 0:
                 raise SpecError(key, f"must be > 0, got {getattr(self, key)!r}")
         for key in ("dt", "first_step"):
             v = getattr(self, key)
@@ -118,7 +120,8 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     lrn = (int(c.learn_pair[0]), int(c.learn_pair[1]), float(c.learn_scale))
     ros = (tableaus.ros2() if opt.integrator == "ros2" else tableaus.ros34pw2()).args()
     while True:
-        status = engine.integrate(method, opt.dt is None, opt.rtol, opt.atol, opt.dt or 0.0, h_event, opt.h_min,
+        tol = np.array([opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol])
+        status = engine.integrate(method, opt.dt is None, tol, opt.dt or 0.0, h_event, opt.h_min,
                                   opt.record_interval, opt.newton_tol, circ, lrn, ros, tab.t_end, tab.src, tab.labels,
                                   tab.eta, tab.learn, V, theta, fstate, istate, *bufs)
         nrec, nev = istate[engine.I_NREC], istate[engine.I_NEV]

@@ -150,7 +150,8 @@ class RunSpec:
     source: dict = field(default_factory=dict)     # the spec as read, stored with the run
 
 
-_OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", "dt": "time",
+_OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", "rtol_V": "dimensionless",
+                 "atol_V": "voltage", "dt": "time",
                  "first_step": "time", "h_min": "time", "record_interval": "time",
                  "newton_tol": "dimensionless", "initial": str, "chunk": "dimensionless"}
 
