@@ -62,7 +62,7 @@ def test_cli_run_and_export(tmp_path):
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and "exists" in r.stderr
     bad = tmp_path / "bad.toml"
-    bad.write_text(text.replace("rtol = 1e-4", "rtoll = 1e-4"))
+    bad.write_text(text.replace("rtol = 1e-6", "rtoll = 1e-6"))
     r = subprocess.run([sys.executable, "-m", "tdsim.cli", "run", str(bad), "-o", str(tmp_path / "b.zarr")],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and "simulation.rtoll" in r.stderr
