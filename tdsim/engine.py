@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .kernels import HOLD_NONE, assemble, clip_gates, fill_held, gate_rates, node_currents
+from .kernels import HOLD_NONE, assemble, clip_gates, fill_held, gate_rates, node_currents, source_values
 from .linalg import lu_factor, lu_solve
 
 EXPLICIT, ROSENBROCK, QUASISTATIC = 0, 1, 2
@@ -36,13 +36,16 @@ _A = np.array([
     [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
 ])
 _E = np.array([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
+_C = np.array([0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1, 1])
 
 
 @njit(cache=True)
-def _rhs_full(V, theta, thref, circ, lrn, src, lab, eta, on, dV, dth, I):
+def _rhs_full(V, theta, thref, circ, lrn, drv, src, dV, dth, I):
+    """dV/dt (free nodes) and dθ/dt at one stage; ``src`` holds the sources at the stage time."""
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
-    fill_held(V, hold, hidx, src, lab, eta, nudge, out_node)
+    lab, eta, on, mode, offset = drv[4], drv[5], drv[6], drv[7], drv[8]
+    fill_held(V, hold, hidx, src, lab, eta, mode, offset, nudge, out_node)
     T, N = V.shape
     for t in range(T):
         node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
@@ -52,17 +55,18 @@ def _rhs_full(V, theta, thref, circ, lrn, src, lab, eta, on, dV, dth, I):
 
 
 @njit(cache=True)
-def qs_solve(V, theta, circ, src, lab, eta, vals, I, rhs, x, work, tol, maxit, counts, reuse):
+def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts, reuse):
     """Kirchhoff's laws for every twin by Newton (free twin first). With ``reuse``, vals holds each
     twin's factorization from a previous call and chord iterations are tried first.
     Returns 0 or a failure code."""
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
+    lab, eta, mode, offset = drv[4], drv[5], drv[7], drv[8]
     T, N = V.shape
-    fill_held(V, hold, hidx, src, lab, eta, nudge, out_node)
+    fill_held(V, hold, hidx, src, lab, eta, mode, offset, nudge, out_node)
     for t in range(T):
         if t == 1:
-            fill_held(V, hold, hidx, src, lab, eta, nudge, out_node)
+            fill_held(V, hold, hidx, src, lab, eta, mode, offset, nudge, out_node)
         ok = False
         if reuse:
             # chord iterations with the factorization from the previous solve of this twin
@@ -148,7 +152,7 @@ def _err_norm(V0, V1, th0, th1, dV, dth, hold, learn, tol, with_v):
 
 
 @njit(cache=True)
-def _dopri_step(qs, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, eta, on, have_k1, reuse,
+def _dopri_step(qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, src, have_k1, reuse,
                 tol, vals, I, rhs, x, work, newton_tol, counts, errv, errth):
     """One Dormand–Prince 5(4) step; stage 0 may be reused (FSAL). Returns (status, err)."""
     hold = circ[10]
@@ -157,11 +161,12 @@ def _dopri_step(qs, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, 
     E = th0.shape[0]
     if not have_k1:
         Vs[:, :] = V0
+        source_values(drv[0], drv[1], drv[2], drv[3], t0, src)
         if qs:
-            st = qs_solve(Vs, th0, circ, src, lab, eta, vals, I, rhs, x, work, newton_tol, 50, counts, reuse)
+            st = qs_solve(Vs, th0, circ, drv, src, vals, I, rhs, x, work, newton_tol, 50, counts, reuse)
             if st != DONE:
                 return st, 0.0
-        _rhs_full(Vs, th0, th0, circ, lrn, src, lab, eta, on, kV[0], kth[0], I)
+        _rhs_full(Vs, th0, th0, circ, lrn, drv, src, kV[0], kth[0], I)
     Vs[:, :] = V0
     for s in range(1, 7):
         for t in range(T):
@@ -176,11 +181,12 @@ def _dopri_step(qs, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, 
             for j in range(s):
                 acc += _A[s, j] * kth[j, e]
             ths[e] = th0[e] + h * acc
+        source_values(drv[0], drv[1], drv[2], drv[3], t0 + _C[s] * h, src)
         if qs:
-            st = qs_solve(Vs, ths, circ, src, lab, eta, vals, I, rhs, x, work, newton_tol, 50, counts, True)
+            st = qs_solve(Vs, ths, circ, drv, src, vals, I, rhs, x, work, newton_tol, 50, counts, True)
             if st != DONE:
                 return st, 0.0
-        _rhs_full(Vs, ths, th0, circ, lrn, src, lab, eta, on, kV[s], kth[s], I)
+        _rhs_full(Vs, ths, th0, circ, lrn, drv, src, kV[s], kth[s], I)
     V1[:, :] = Vs          # stage 7 is the 5th-order solution
     th1[:] = ths
     for t in range(T):
@@ -198,7 +204,7 @@ def _dopri_step(qs, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, 
 
 
 @njit(cache=True)
-def _rosenbrock_step(h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src, lab, eta, on,
+def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, src,
                      tol, vals, I, rhs, x, work, counts, errv, errth):
     """One Rosenbrock step (tableau ``ros``, see tableaus.py) for C dV/dt = I(V, θ),
     dθ/dt = r(V, θ). W = C − γh ∂I/∂V per twin, factored once per step; the gate block of the
@@ -206,12 +212,14 @@ def _rosenbrock_step(h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src,
     Returns (status, err)."""
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
-    a, c, m, e, gamma, _ = ros
+    a, c, m, e, gamma, _, ct = ros
+    lab, eta, on, mode, offset = drv[4], drv[5], drv[6], drv[7], drv[8]
     S = m.shape[0]
     T, N = V0.shape
     E = th0.shape[0]
     nu = unk_nodes.shape[0]
-    fill_held(V0, hold, hidx, src, lab, eta, nudge, out_node)
+    source_values(drv[0], drv[1], drv[2], drv[3], t0, src)
+    fill_held(V0, hold, hidx, src, lab, eta, mode, offset, nudge, out_node)
     for t in range(T):
         assemble(V0[t], th0, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
                  s_ab, s_ba, s_aa, s_bb, 1.0, gamma * h, vals[t])
@@ -230,7 +238,8 @@ def _rosenbrock_step(h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src,
             for j in range(i):
                 acc += a[i, j] * kth[j, q]
             ths[q] = th0[q] + acc
-        fill_held(Vs, hold, hidx, src, lab, eta, nudge, out_node)
+        source_values(drv[0], drv[1], drv[2], drv[3], t0 + ct[i] * h, src)
+        fill_held(Vs, hold, hidx, src, lab, eta, mode, offset, nudge, out_node)
         for t in range(T):
             node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, I)
             for u in range(nu):
@@ -270,7 +279,8 @@ def _rosenbrock_step(h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, src,
             er += e[i] * kth[i, q]
         th1[q] = y
         errth[q] = er
-    fill_held(V1, hold, hidx, src, lab, eta, nudge, out_node)
+    source_values(drv[0], drv[1], drv[2], drv[3], t0 + h, src)
+    fill_held(V1, hold, hidx, src, lab, eta, mode, offset, nudge, out_node)
     return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, tol, True)
 
 
@@ -289,10 +299,11 @@ def _first_bad(V, theta, hold, learn):
 
 @njit(cache=True)
 def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol,
-              circ, lrn, ros, t_end, src, labels, eta, learn_on,
-              V, theta, fstate, istate, rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th):
+              circ, lrn, ros, tab, V, theta, fstate, istate, rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th):
     """Advance (V, θ) through the segment table from fstate = [t, h], istate (see I_*), recording
-    into the buffers, until the table ends (DONE), a buffer is full (FULL) or a failure."""
+    into the buffers, until the table ends (DONE), a buffer is full (FULL) or a failure.
+    tab = (t_end, src, amp, omega, wave, labels, eta, learn, mode, offset): segments.Table."""
+    t_end, src, amp, omega, wave, labels, eta, learn_on, mode, offset = tab
     hold = circ[10]
     learn = circ[4]
     gmin = circ[7]
@@ -315,6 +326,7 @@ def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol
     rhs = np.zeros(nu)
     x = np.zeros(nu)
     work = np.zeros(nu)
+    srcn = np.zeros(src.shape[1])
     q = ros[5] if method == ROSENBROCK else 5.0
     t = fstate[0]
     h = fstate[1]
@@ -352,16 +364,14 @@ def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol
         if t + hs >= stop - 1e-9 * hs:
             hs = stop - t
             landing = True
-        src_s = src[seg]
-        lab_s = labels[seg]
+        drv = (src[seg], amp[seg], omega[seg], wave[seg], labels[seg], eta[seg], learn_on[seg], mode[seg],
+               offset)
         if method == ROSENBROCK:
-            st, err = _rosenbrock_step(hs, ros, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, src_s, lab_s,
-                                       eta[seg], learn_on[seg], tol, vals, I, rhs, x, work, istate,
-                                       errv, errth)
+            st, err = _rosenbrock_step(t, hs, ros, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, srcn,
+                                       tol, vals, I, rhs, x, work, istate, errv, errth)
         else:
-            st, err = _dopri_step(qs, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, src_s, lab_s,
-                                  eta[seg], learn_on[seg], have_k1, factored, tol, vals, I, rhs, x, work,
-                                  newton_tol, istate, errv, errth)
+            st, err = _dopri_step(qs, t, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, srcn,
+                                  have_k1, factored, tol, vals, I, rhs, x, work, newton_tol, istate, errv, errth)
         if st == DONE and not math.isfinite(err):
             st = NAN
         if st != DONE or (adaptive and err > 1.0):

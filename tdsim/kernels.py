@@ -11,6 +11,8 @@ from numba import njit
 from .elements import CONDUCTANCE, IDEAL_DIODE, MOSFET, PARAM_KAPPA, PARAM_RHO, RESISTOR, SHOCKLEY_DIODE
 
 HOLD_NONE, HOLD_SOURCE, HOLD_GROUND, HOLD_OUTPUT = 0, 1, 2, 3
+NUDGE_STANDARD, NUDGE_HINGE = 0, 1
+WAVE_CONSTANT, WAVE_SIN, WAVE_ABS_SIN = 0, 1, 2
 _EXP_MAX = 40.0   # Shockley exponent beyond which the curve is continued linearly
 
 
@@ -107,9 +109,11 @@ def assemble(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s_ab, s_ba
 
 
 @njit(cache=True)
-def fill_held(V, hold, hidx, src, labels, eta, nudge, out_node):
-    """Set every held node of every twin: sources, ground, and the clamped outputs
-    O_C = O_F + s η (L - O_F) from the free twin (twin 0) at this same instant (Dillavou Eq. 1)."""
+def fill_held(V, hold, hidx, src, labels, eta, mode, offset, nudge, out_node):
+    """Set every held node of every twin: sources, ground, and the clamped outputs from the free
+    twin's outputs O_F *at this same instant* (plus a measurement ``offset`` per output):
+    standard  O_C = O_F + s η (L - O_F)                         (Dillavou Eq. 1)
+    hinge     the same, but O_C = O_F where (O_F - L) sign(L) > 0  (App. A)."""
     T, N = V.shape
     for t in range(T):
         for n in range(N):
@@ -120,8 +124,25 @@ def fill_held(V, hold, hidx, src, labels, eta, nudge, out_node):
                 V[t, n] = 0.0
             elif h == HOLD_OUTPUT:
                 k = hidx[t, n]
-                of = V[0, out_node[k]]
-                V[t, n] = of + nudge[t] * eta * (labels[k] - of)
+                of = V[0, out_node[k]] + offset[k]
+                L = labels[k]
+                if mode == NUDGE_HINGE and (of - L) * L > 0.0:
+                    V[t, n] = of
+                else:
+                    V[t, n] = of + nudge[t] * eta * (L - of)
+
+
+@njit(cache=True)
+def source_values(base, amp, omega, wave, t, out):
+    """out[j] = base[j] + amp[j] w(ω_j t), w = 0, sin or |sin| (WAVE_*), t absolute time."""
+    for j in range(base.shape[0]):
+        w = wave[j]
+        if w == WAVE_CONSTANT:
+            out[j] = base[j]
+        elif w == WAVE_SIN:
+            out[j] = base[j] + amp[j] * math.sin(omega[j] * t)
+        else:
+            out[j] = base[j] + amp[j] * abs(math.sin(omega[j] * t))
 
 
 @njit(cache=True)

@@ -65,12 +65,18 @@ def circ_tuple(c: Compiled) -> tuple:
             c.nudge, c.out_node, c.unk_nodes, c.diag_slot, c.s_ab, c.s_ba, c.s_aa, c.s_bb, *c.pattern.args())
 
 
-def dc_solve(c: Compiled, theta: np.ndarray, src: np.ndarray, labels: np.ndarray, eta: float,
+def dc_solve(c: Compiled, theta: np.ndarray, tab: Table, seg: int = 0, t: float = 0.0,
              V: np.ndarray | None = None, tol: float = 1e-12) -> np.ndarray:
-    """Kirchhoff solution of every twin for gates ``theta`` and source values ``src``."""
+    """Kirchhoff solution of every twin for gates ``theta`` and the sources of segment ``seg`` at t."""
+    from .kernels import source_values
     V = np.zeros((c.T, c.N)) if V is None else V.copy()
     nu = len(c.unk_nodes)
-    st = engine.qs_solve(V, theta, circ_tuple(c), src, labels, float(eta), np.zeros((c.T, c.pattern.nnz)),
+    a = tab.args()
+    drv = (a[1][seg], a[2][seg], a[3][seg], a[4][seg], a[5][seg], float(a[6][seg]), bool(a[7][seg]),
+           int(a[8][seg]), a[9])
+    src = np.zeros(a[1].shape[1])
+    source_values(drv[0], drv[1], drv[2], drv[3], t, src)
+    st = engine.qs_solve(V, theta, circ_tuple(c), drv, src, np.zeros((c.T, c.pattern.nnz)),
                          np.zeros(c.N), np.zeros(nu), np.zeros(nu), np.zeros(nu), tol, 100,
                          np.zeros(9, dtype=np.int64), False)
     if st != engine.DONE:
@@ -99,7 +105,7 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     if V0 is not None:
         V = np.array(V0, dtype=np.float64).reshape(c.T, c.N)
     elif opt.initial == "dc" or opt.integrator == "quasistatic":
-        V = dc_solve(c, theta, tab.src[0], tab.labels[0], tab.eta[0])
+        V = dc_solve(c, theta, tab)
     else:
         V = np.zeros((c.T, c.N))
     method = engine.METHODS[opt.integrator]
@@ -122,8 +128,8 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     while True:
         tol = np.array([opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol])
         status = engine.integrate(method, opt.dt is None, tol, opt.dt or 0.0, h_event, opt.h_min,
-                                  opt.record_interval, opt.newton_tol, circ, lrn, ros, tab.t_end, tab.src, tab.labels,
-                                  tab.eta, tab.learn, V, theta, fstate, istate, *bufs)
+                                  opt.record_interval, opt.newton_tol, circ, lrn, ros, tab.args(), V, theta,
+                                  fstate, istate, *bufs)
         nrec, nev = istate[engine.I_NREC], istate[engine.I_NEV]
         chunk = (bufs[0][:nrec], bufs[1][:nrec], bufs[2][:nrec], bufs[3][:nev], bufs[4][:nev], bufs[5][:nev],
                  bufs[6][:nev])

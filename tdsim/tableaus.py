@@ -23,8 +23,18 @@ class Rosenbrock:
     e: np.ndarray
     order: int            # order of the embedded estimate + 1 (step control exponent 1/order)
 
+    @property
+    def ct(self) -> np.ndarray:
+        """Stage times as fractions of h: time autonomized as a state with t' = 1 and a zero
+        Jacobian column (a W-method keeps its order), run through the same stage recurrence."""
+        s = len(self.m)
+        kt = np.zeros(s)
+        for i in range(s):
+            kt[i] = 1.0 + self.c[i, :i] @ kt[:i]
+        return self.a @ kt
+
     def args(self):
-        return self.a, self.c, self.m, self.e, self.gamma, float(self.order)
+        return self.a, self.c, self.m, self.e, self.gamma, float(self.order), self.ct
 
 
 def _from_standard(name, gamma, alpha, Gamma, b, bhat, order):
