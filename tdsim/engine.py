@@ -22,9 +22,14 @@ from .linalg import lu_factor, lu_solve
 
 EXPLICIT, ROSENBROCK, QUASISTATIC = 0, 1, 2
 METHODS = {"explicit": EXPLICIT, "rosenbrock": ROSENBROCK, "ros2": ROSENBROCK, "quasistatic": QUASISTATIC}
-DONE, FULL, NAN, HMIN, SINGULAR, NEWTON = 0, 1, 2, 3, 4, 5
-# istate slots
-I_SEG, I_SAMPLE, I_NREC, I_NEV, I_STEPS, I_REJ, I_FACT, I_WHERE, I_NEWSEG = range(9)
+DONE, FULL, NAN, HMIN, SINGULAR, NEWTON, CONVERGED = 0, 1, 2, 3, 4, 5, 6
+DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS = 0, 1, 2
+# istate slots (integers carried between calls)
+I_SEG, I_SAMPLE, I_NREC, I_NEV, I_STEPS, I_REJ, I_FACT, I_WHERE, I_NEWSEG, I_PERIODS = range(10)
+N_ISTATE = 10
+# fstate slots: time, step size, end of the current segment, overclamping r0, start of the pass
+F_T, F_H, F_SEGEND, F_R0, F_PASS0 = range(5)
+N_FSTATE = 5
 
 _A = np.array([
     [0, 0, 0, 0, 0, 0],
@@ -44,8 +49,8 @@ def _rhs_full(V, theta, thref, circ, lrn, drv, src, dV, dth, I):
     """dV/dt (free nodes) and dθ/dt at one stage; ``src`` holds the sources at the stage time."""
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
-    lab, eta, on, mode, offset = drv[4], drv[5], drv[6], drv[7], drv[8]
-    fill_held(V, hold, hidx, src, lab, eta, mode, offset, nudge, out_node)
+    fill_held(V, hold, hidx, src, drv, nudge, out_node)
+    on = drv[6]
     T, N = V.shape
     for t in range(T):
         node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
@@ -61,12 +66,11 @@ def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts
     Returns 0 or a failure code."""
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
-    lab, eta, mode, offset = drv[4], drv[5], drv[7], drv[8]
     T, N = V.shape
-    fill_held(V, hold, hidx, src, lab, eta, mode, offset, nudge, out_node)
+    fill_held(V, hold, hidx, src, drv, nudge, out_node)
     for t in range(T):
         if t == 1:
-            fill_held(V, hold, hidx, src, lab, eta, mode, offset, nudge, out_node)
+            fill_held(V, hold, hidx, src, drv, nudge, out_node)
         ok = False
         if reuse:
             # chord iterations with the factorization from the previous solve of this twin
@@ -213,13 +217,13 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
     a, c, m, e, gamma, _, ct = ros
-    lab, eta, on, mode, offset = drv[4], drv[5], drv[6], drv[7], drv[8]
+    on = drv[6]
     S = m.shape[0]
     T, N = V0.shape
     E = th0.shape[0]
     nu = unk_nodes.shape[0]
     source_values(drv[0], drv[1], drv[2], drv[3], t0, src)
-    fill_held(V0, hold, hidx, src, lab, eta, mode, offset, nudge, out_node)
+    fill_held(V0, hold, hidx, src, drv, nudge, out_node)
     for t in range(T):
         assemble(V0[t], th0, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
                  s_ab, s_ba, s_aa, s_bb, 1.0, gamma * h, vals[t])
@@ -239,7 +243,7 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
                 acc += a[i, j] * kth[j, q]
             ths[q] = th0[q] + acc
         source_values(drv[0], drv[1], drv[2], drv[3], t0 + ct[i] * h, src)
-        fill_held(Vs, hold, hidx, src, lab, eta, mode, offset, nudge, out_node)
+        fill_held(Vs, hold, hidx, src, drv, nudge, out_node)
         for t in range(T):
             node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, I)
             for u in range(nu):
@@ -280,7 +284,7 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
         th1[q] = y
         errth[q] = er
     source_values(drv[0], drv[1], drv[2], drv[3], t0 + h, src)
-    fill_held(V1, hold, hidx, src, lab, eta, mode, offset, nudge, out_node)
+    fill_held(V1, hold, hidx, src, drv, nudge, out_node)
     return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, tol, True)
 
 
@@ -298,12 +302,46 @@ def _first_bad(V, theta, hold, learn):
 
 
 @njit(cache=True)
-def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol,
-              circ, lrn, ros, tab, V, theta, fstate, istate, rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th):
-    """Advance (V, θ) through the segment table from fstate = [t, h], istate (see I_*), recording
-    into the buffers, until the table ends (DONE), a buffer is full (FULL) or a failure.
-    tab = (t_end, src, amp, omega, wave, labels, eta, learn, mode, offset): segments.Table."""
-    t_end, src, amp, omega, wave, labels, eta, learn_on, mode, offset = tab
+def _free_error(V, out_node, k, lab, offset, partner, osign):
+    """Measured free output d of output k (differential O+ − O− when it has a partner) and its label."""
+    d = V[0, out_node[k]] + offset[k]
+    j = partner[k]
+    if j >= 0:
+        d = osign[k] * (d - V[0, out_node[j]] - offset[j])
+    return d, lab[k]
+
+
+@njit(cache=True)
+def _segment_duration(seg, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work, srcn, newton_tol, counts):
+    """Fixed duration, or the overclamping step time t_h = r0 |δ| (Dillavou Eq. 8) from the settled
+    free output with this segment's inputs; 0 (skip) for a correctly classified point."""
+    (dur, src, amp, omega, wave, labels, eta, learn_on, mode, offset, L0, partner, osign,
+     dmode, pass_end, pass_tau, period_end) = tab
+    if dmode[seg] == DUR_FIXED:
+        return dur[seg], DONE
+    drv = (src[seg], amp[seg], omega[seg], wave[seg], labels[seg], eta[seg], learn_on[seg], mode[seg],
+           offset, L0[seg], partner, osign)
+    source_values(drv[0], drv[1], drv[2], drv[3], t, srcn)
+    Vm[:, :] = V
+    st = qs_solve(Vm, theta, circ, drv, srcn, vals, I, rhs, x, work, newton_tol, 50, counts, False)
+    if st != DONE:
+        return 0.0, st
+    d, L = _free_error(Vm, circ[14], 0, labels[seg], offset, partner, osign)
+    if dmode[seg] == DUR_OVERCLAMP_CLASS and (d - L) * L > 0.0:
+        return 0.0, DONE
+    return r0 * abs(L - d), DONE
+
+
+@njit(cache=True)
+def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol, cycle_tol,
+              circ, lrn, ros, tab, V, theta, th_period, fstate, istate,
+              rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th):
+    """Advance (V, θ) through the segment table from fstate (see F_*) and istate (see I_*),
+    recording into the buffers, until the table ends (DONE), the limit cycle is reached
+    (CONVERGED: θ at two consecutive period ends within cycle_tol), a buffer is full (FULL) or a
+    failure. ``tab``: segments.Table.args()."""
+    (dur, src, amp, omega, wave, labels, eta, learn_on, mode, offset, L0, partner, osign,
+     dmode, pass_end, pass_tau, period_end) = tab
     hold = circ[10]
     learn = circ[4]
     gmin = circ[7]
@@ -328,15 +366,15 @@ def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol
     work = np.zeros(nu)
     srcn = np.zeros(src.shape[1])
     q = ros[5] if method == ROSENBROCK else 5.0
-    t = fstate[0]
-    h = fstate[1]
+    t = fstate[F_T]
+    h = fstate[F_H]
     seg = istate[I_SEG]
     k = istate[I_SAMPLE]
     nrec = 0
     nev = 0
     have_k1 = False
     factored = False                # QS: vals holds a usable factorization per twin
-    S = t_end.shape[0]
+    S = dur.shape[0]
     status = DONE
     while True:
         # samples due now
@@ -354,69 +392,94 @@ def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol
         if istate[I_NEWSEG] == 1:
             istate[I_NEWSEG] = 0
             have_k1 = False
+            factored = False
             if h_event > 0.0:
                 h = min(h, h_event)
-        stop = t_end[seg]
-        if dt_rec > 0.0:
-            stop = min(stop, k * dt_rec)
-        hs = h if adaptive else h_fixed
-        landing = False
-        if t + hs >= stop - 1e-9 * hs:
-            hs = stop - t
-            landing = True
-        drv = (src[seg], amp[seg], omega[seg], wave[seg], labels[seg], eta[seg], learn_on[seg], mode[seg],
-               offset)
-        if method == ROSENBROCK:
-            st, err = _rosenbrock_step(t, hs, ros, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, srcn,
-                                       tol, vals, I, rhs, x, work, istate, errv, errth)
-        else:
-            st, err = _dopri_step(qs, t, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, srcn,
-                                  have_k1, factored, tol, vals, I, rhs, x, work, newton_tol, istate, errv, errth)
-        if st == DONE and not math.isfinite(err):
-            st = NAN
-        if st != DONE or (adaptive and err > 1.0):
-            istate[I_REJ] += 1
-            if not adaptive:
+            d, st = _segment_duration(seg, t, V, theta, circ, tab, fstate[F_R0], Vs, vals, I, rhs, x, work,
+                                      srcn, newton_tol, istate)
+            if st != DONE:
                 status = st
-                istate[I_WHERE] = _first_bad(V1, th1, hold, learn)
                 break
-            h = hs * (0.25 if st != DONE else max(0.2, 0.9 * err ** (-1.0 / q)))
-            if h < h_min:
-                status = st if st != DONE else HMIN
-                istate[I_WHERE] = _first_bad(V1, th1, hold, learn)
+            fstate[F_SEGEND] = t + d
+        seg_end = fstate[F_SEGEND]
+        if seg_end > t:
+            stop = seg_end
+            if dt_rec > 0.0:
+                stop = min(stop, k * dt_rec)
+            hs = h if adaptive else h_fixed
+            landing = False
+            if t + hs >= stop - 1e-9 * hs:
+                hs = stop - t
+                landing = True
+            drv = (src[seg], amp[seg], omega[seg], wave[seg], labels[seg], eta[seg], learn_on[seg], mode[seg],
+                   offset, L0[seg], partner, osign)
+            if method == ROSENBROCK:
+                st, err = _rosenbrock_step(t, hs, ros, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv,
+                                           srcn, tol, vals, I, rhs, x, work, istate, errv, errth)
+            else:
+                st, err = _dopri_step(qs, t, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, srcn,
+                                      have_k1, factored, tol, vals, I, rhs, x, work, newton_tol, istate,
+                                      errv, errth)
+            if st == DONE and not math.isfinite(err):
+                st = NAN
+            if st != DONE or (adaptive and err > 1.0):
+                istate[I_REJ] += 1
+                if not adaptive:
+                    status = st
+                    istate[I_WHERE] = _first_bad(V1, th1, hold, learn)
+                    break
+                h = hs * (0.25 if st != DONE else max(0.2, 0.9 * err ** (-1.0 / q)))
+                if h < h_min:
+                    status = st if st != DONE else HMIN
+                    istate[I_WHERE] = _first_bad(V1, th1, hold, learn)
+                    break
+                continue
+            if qs:
+                factored = True
+            bad = _first_bad(V1, th1, hold, learn)
+            if bad >= 0:
+                status = NAN
+                istate[I_WHERE] = bad
                 break
-            continue
-        if qs and st == DONE:
-            factored = True
-        bad = _first_bad(V1, th1, hold, learn)
-        if bad >= 0:
-            status = NAN
-            istate[I_WHERE] = bad
-            break
-        istate[I_STEPS] += 1
-        clipped = clip_gates(th1, learn, gmin, gmax)
-        V[:, :] = V1
-        theta[:] = th1
-        t = stop if landing else t + hs
-        if method != ROSENBROCK:            # first-same-as-last: stage 7 is f at the new state
-            kV[0] = kV[6]
-            kth[0] = kth[6]
-            have_k1 = not clipped           # a clipped gate invalidates the stored derivative
-        if adaptive:
-            fac = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** (-1.0 / q)))
-            hn = hs * fac
-            h = max(hn, h) if (landing and hs < h) else hn
-        if t >= t_end[seg] * (1.0 - 1e-14):
-            t = t_end[seg]
+            istate[I_STEPS] += 1
+            clipped = clip_gates(th1, learn, gmin, gmax)
+            V[:, :] = V1
+            theta[:] = th1
+            t = stop if landing else t + hs
+            if method != ROSENBROCK:            # first-same-as-last: stage 7 is f at the new state
+                kV[0] = kV[6]
+                kth[0] = kth[6]
+                have_k1 = not clipped           # a clipped gate invalidates the stored derivative
+            if adaptive:
+                fac = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** (-1.0 / q)))
+                hn = hs * fac
+                h = max(hn, h) if (landing and hs < h) else hn
+        if t >= seg_end * (1.0 - 1e-14):
+            t = seg_end
             ev_t[nev] = t
             ev_seg[nev] = seg
             ev_V[nev] = V
             ev_th[nev] = theta
             nev += 1
+            if pass_end[seg]:                   # overclamping: rescale r0 to hold the pass time
+                elapsed = t - fstate[F_PASS0]
+                if elapsed > 0.0:
+                    fstate[F_R0] *= pass_tau[seg] / elapsed
+                fstate[F_PASS0] = t
             seg += 1
             istate[I_NEWSEG] = 1
-    fstate[0] = t
-    fstate[1] = h
+            if period_end[seg - 1] and cycle_tol > 0.0:
+                change = 0.0
+                for e in range(E):
+                    if learn[e]:
+                        change = max(change, abs(theta[e] - th_period[e]))
+                    th_period[e] = theta[e]
+                istate[I_PERIODS] += 1
+                if istate[I_PERIODS] > 1 and change < cycle_tol:
+                    status = CONVERGED
+                    break
+    fstate[F_T] = t
+    fstate[F_H] = h
     istate[I_SEG] = seg
     istate[I_SAMPLE] = k
     istate[I_NREC] = nrec

@@ -11,7 +11,7 @@ from numba import njit
 from .elements import CONDUCTANCE, IDEAL_DIODE, MOSFET, PARAM_KAPPA, PARAM_RHO, RESISTOR, SHOCKLEY_DIODE
 
 HOLD_NONE, HOLD_SOURCE, HOLD_GROUND, HOLD_OUTPUT = 0, 1, 2, 3
-NUDGE_STANDARD, NUDGE_HINGE = 0, 1
+NUDGE_STANDARD, NUDGE_HINGE, NUDGE_OVERCLAMP = 0, 1, 2
 WAVE_CONSTANT, WAVE_SIN, WAVE_ABS_SIN = 0, 1, 2
 _EXP_MAX = 40.0   # Shockley exponent beyond which the curve is continued linearly
 
@@ -109,11 +109,16 @@ def assemble(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s_ab, s_ba
 
 
 @njit(cache=True)
-def fill_held(V, hold, hidx, src, labels, eta, mode, offset, nudge, out_node):
-    """Set every held node of every twin: sources, ground, and the clamped outputs from the free
-    twin's outputs O_F *at this same instant* (plus a measurement ``offset`` per output):
-    standard  O_C = O_F + s η (L - O_F)                         (Dillavou Eq. 1)
-    hinge     the same, but O_C = O_F where (O_F - L) sign(L) > 0  (App. A)."""
+def fill_held(V, hold, hidx, src, drv, nudge, out_node):
+    """Set every held node of every twin: sources, ground, and the clamped outputs, computed from
+    the free twin's outputs *at this same instant* plus a measurement offset. With d the measured
+    free output (O+ − O− for a differential pair, each side nudged by half, in opposite senses),
+    δ = L − d and s the twin's nudge sign:
+      standard   O_C = O_F + s η δ                          (Dillavou Eq. 1)
+      hinge      the same, but no nudge where (d − L) L > 0   (App. A)
+      overclamp  O_C = O_F + s η L0 sign(δ)                   (Eq. 8)
+    drv = (base, amp, omega, wave, labels, eta, learn, mode, offset, L0, partner, osign)."""
+    labels, eta, mode, offset, L0, partner, osign = drv[4], drv[5], drv[7], drv[8], drv[9], drv[10], drv[11]
     T, N = V.shape
     for t in range(T):
         for n in range(N):
@@ -125,11 +130,21 @@ def fill_held(V, hold, hidx, src, labels, eta, mode, offset, nudge, out_node):
             elif h == HOLD_OUTPUT:
                 k = hidx[t, n]
                 of = V[0, out_node[k]] + offset[k]
+                j = partner[k]
+                d = of
+                half = 1.0
+                if j >= 0:
+                    d = osign[k] * (of - V[0, out_node[j]] - offset[j])
+                    half = 0.5
                 L = labels[k]
-                if mode == NUDGE_HINGE and (of - L) * L > 0.0:
-                    V[t, n] = of
+                delta = L - d
+                if mode == NUDGE_HINGE and (d - L) * L > 0.0:
+                    push = 0.0
+                elif mode == NUDGE_OVERCLAMP:
+                    push = L0 * (1.0 if delta > 0.0 else (-1.0 if delta < 0.0 else 0.0))
                 else:
-                    V[t, n] = of + nudge[t] * eta * (L - of)
+                    push = delta
+                V[t, n] = of + nudge[t] * eta * osign[k] * half * push
 
 
 @njit(cache=True)

@@ -25,7 +25,7 @@ def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool
     t0 = time.perf_counter()
 
     def on_chunk(*chunk):
-        writer.append(*chunk)
+        writer.append(*chunk[:7])
         if len(chunk[3]):
             bar.update(float(chunk[3][-1]))
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import SpecError
-from .kernels import NUDGE_HINGE, NUDGE_STANDARD, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN
+from .engine import DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS
+from .kernels import NUDGE_HINGE, NUDGE_OVERCLAMP, NUDGE_STANDARD, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN
 
-NUDGES = {"standard": NUDGE_STANDARD, "hinge": NUDGE_HINGE}
+NUDGES = {"standard": NUDGE_STANDARD, "hinge": NUDGE_HINGE, "overclamp": NUDGE_OVERCLAMP}
+DURATIONS = {"fixed": DUR_FIXED, "overclamp": DUR_OVERCLAMP, "overclamp_class": DUR_OVERCLAMP_CLASS}
 WAVES = {"constant": WAVE_CONSTANT, "sin": WAVE_SIN, "abs_sin": WAVE_ABS_SIN}
 
 
@@ -29,13 +31,18 @@ class Segment:
     labels: dict = field(default_factory=dict)     # output node -> V
     eta: float = 0.0
     learn: bool = False
-    nudge: str = "standard"                        # "standard" or "hinge" (Dillavou App. A)
+    nudge: str = "standard"                        # "standard", "hinge" (App. A) or "overclamp" (Eq. 8)
     waveforms: dict = field(default_factory=dict)  # source node -> Waveform
+    L0: float = 0.0                                # overclamping target magnitude, V
+    timing: str = "fixed"                          # "fixed", or t_h = r0|δ|: "overclamp", "overclamp_class"
+    pass_end: bool = False                         # last point of a pass: rescale r0 to hold pass_tau
+    pass_tau: float = 0.0                          # target pass duration, s
+    period_end: bool = False                       # end of a protocol period (limit-cycle test)
 
 
 @dataclass
 class Table:
-    t_end: np.ndarray    # (S,) segment end times, s
+    dur: np.ndarray      # (S,) durations, s (the nominal ones for overclamping segments)
     src: np.ndarray      # (S, n_src) base values
     amp: np.ndarray      # (S, n_src) waveform amplitudes
     omega: np.ndarray    # (S, n_src) angular frequencies, rad/s
@@ -45,14 +52,29 @@ class Table:
     learn: np.ndarray    # (S,) bool
     mode: np.ndarray     # (S,) NUDGE_* codes
     offset: np.ndarray   # (n_out,) offset added to the measured free output that drives the clamp
+    L0: np.ndarray       # (S,)
+    partner: np.ndarray  # (n_out,) index of the other output of a differential pair, or -1
+    osign: np.ndarray    # (n_out,) +1 for O+ (and single outputs), -1 for O-
+    timing: np.ndarray   # (S,) DUR_* codes
+    pass_end: np.ndarray   # (S,) bool
+    pass_tau: np.ndarray   # (S,)
+    period_end: np.ndarray  # (S,) bool
+
+    @property
+    def t_end(self) -> np.ndarray:
+        """Nominal segment end times (exact for fixed-duration segments)."""
+        return np.cumsum(self.dur)
 
     def args(self) -> tuple:
-        return (self.t_end, self.src, self.amp, self.omega, self.wave, self.labels, self.eta, self.learn,
-                self.mode, self.offset)
+        return (self.dur, self.src, self.amp, self.omega, self.wave, self.labels, self.eta, self.learn,
+                self.mode, self.offset, self.L0, self.partner, self.osign, self.timing, self.pass_end,
+                self.pass_tau, self.period_end)
 
 
-def table(segments, compiled, output_offset: dict | None = None) -> Table:
-    """Compile segments against a compiled circuit; unspecified sources keep their defaults."""
+def table(segments, compiled, output_offset: dict | None = None, differential=()) -> Table:
+    """Compile segments against a compiled circuit; unspecified sources keep their defaults.
+    ``differential``: pairs (O+, O-) of outputs read as one differential output O+ − O-, whose
+    label is given on both."""
     if not segments:
         raise SpecError("segments", "at least one segment is needed")
     col = {n: j for j, n in enumerate(compiled.source_nodes)}
@@ -62,7 +84,7 @@ def table(segments, compiled, output_offset: dict | None = None) -> Table:
     amp, omega = np.zeros((S, J)), np.zeros((S, J))
     wave = np.zeros((S, J), dtype=np.int64)
     labels = np.zeros((S, len(out)))
-    t, t_end = 0.0, np.empty(S)
+    dur = np.empty(S)
     for i, seg in enumerate(segments):
         key = f"segments[{i}]"
         if not (seg.duration > 0 and np.isfinite(seg.duration)):
@@ -83,13 +105,27 @@ def table(segments, compiled, output_offset: dict | None = None) -> Table:
             raise SpecError(key + ".eta", "must be finite")
         if seg.nudge not in NUDGES:
             raise SpecError(key + ".nudge", f"unknown nudge {seg.nudge!r}; known: {', '.join(NUDGES)}")
-        t += seg.duration
-        t_end[i] = t
+        if seg.timing not in DURATIONS:
+            raise SpecError(key + ".timing", f"unknown timing {seg.timing!r}; known: {', '.join(DURATIONS)}")
+        if seg.timing != "fixed" and len(out) == 0:
+            raise SpecError(key + ".timing", "overclamping step times need an output")
+        dur[i] = seg.duration
     offset = np.zeros(len(out))
     _fill(offset, output_offset or {}, out, "output_offset", "not an output node")
-    return Table(t_end, src, amp, omega, wave, labels, np.array([s.eta for s in segments], dtype=np.float64),
-                 np.array([bool(s.learn) for s in segments]),
-                 np.array([NUDGES[s.nudge] for s in segments], dtype=np.int64), offset)
+    partner = np.full(len(out), -1, dtype=np.int64)
+    osign = np.ones(len(out))
+    for pair in differential:
+        if len(pair) != 2 or any(p not in out for p in pair) or pair[0] == pair[1]:
+            raise SpecError("differential", f"{pair!r} is not a pair of distinct output nodes")
+        p, m = out[pair[0]], out[pair[1]]
+        if partner[p] >= 0 or partner[m] >= 0:
+            raise SpecError("differential", f"output in {pair!r} already belongs to a pair")
+        partner[p], partner[m], osign[m] = m, p, -1.0
+    f = lambda name, dt=np.float64: np.array([getattr(s, name) for s in segments], dtype=dt)  # noqa: E731
+    return Table(dur, src, amp, omega, wave, labels, f("eta"), f("learn", np.bool_),
+                 np.array([NUDGES[s.nudge] for s in segments], dtype=np.int64), offset, f("L0"), partner, osign,
+                 np.array([DURATIONS[s.timing] for s in segments], dtype=np.int64), f("pass_end", np.bool_),
+                 f("pass_tau"), f("period_end", np.bool_))
 
 
 def _fill(row, values: dict, index: dict, key: str, unknown: str) -> None:

@@ -28,6 +28,8 @@ class Options:
     newton_tol: float = 1e-12          # relative Newton step tolerance (quasi-static)
     initial: str = "dc"                # node voltages at t = 0: "dc" operating point or "zero"
     chunk: int = 4096                  # records per buffer between compiled calls
+    cycle_tol: float = 0.0             # V; stop when θ at two consecutive period ends differs less (0: off)
+    r0: float = 1e-3                   # s/V; initial overclamping step-time scale t_h = r0 |δ|
 
     def validate(self):
         if self.integrator not in engine.METHODS:
@@ -43,6 +45,10 @@ class Options:
             raise SpecError("record_interval", "must be >= 0")
         if self.initial not in ("dc", "zero"):
             raise SpecError("initial", f"unknown {self.initial!r} (dc or zero)")
+        if not (self.cycle_tol >= 0 and np.isfinite(self.cycle_tol)):
+            raise SpecError("cycle_tol", "must be >= 0")
+        if not (self.r0 > 0 and np.isfinite(self.r0)):
+            raise SpecError("r0", "must be a positive time per volt")
         if self.chunk < 1:
             raise SpecError("chunk", "must be >= 1")
 
@@ -57,6 +63,7 @@ class Trajectory:
     event_V: np.ndarray      # (M, T, N)
     event_theta: np.ndarray  # (M, E)
     stats: dict = field(default_factory=dict)
+    state: object = None     # the State at the end (resume from it)
 
 
 def circ_tuple(c: Compiled) -> tuple:
@@ -73,12 +80,12 @@ def dc_solve(c: Compiled, theta: np.ndarray, tab: Table, seg: int = 0, t: float 
     nu = len(c.unk_nodes)
     a = tab.args()
     drv = (a[1][seg], a[2][seg], a[3][seg], a[4][seg], a[5][seg], float(a[6][seg]), bool(a[7][seg]),
-           int(a[8][seg]), a[9])
+           int(a[8][seg]), a[9], float(a[10][seg]), a[11], a[12])
     src = np.zeros(a[1].shape[1])
     source_values(drv[0], drv[1], drv[2], drv[3], t, src)
     st = engine.qs_solve(V, theta, circ_tuple(c), drv, src, np.zeros((c.T, c.pattern.nnz)),
                          np.zeros(c.N), np.zeros(nu), np.zeros(nu), np.zeros(nu), tol, 100,
-                         np.zeros(9, dtype=np.int64), False)
+                         np.zeros(engine.N_ISTATE, dtype=np.int64), False)
     if st != engine.DONE:
         raise SimulationError(f"DC operating point failed: {_FAILURE[st]}", 0.0, "the initial state")
     return V
@@ -96,11 +103,20 @@ def shortest_rc(c: Compiled, V: np.ndarray, theta: np.ndarray, src: np.ndarray) 
     return float(np.min(c.cap[0, free] / g[free])) if free.any() else np.inf
 
 
-def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None,
-             on_chunk=None) -> Trajectory:
-    """Run the table. ``on_chunk(t, V, theta, ev_t, ev_seg, ev_V, ev_theta)`` receives each flushed
-    chunk (views valid during the call); the returned Trajectory holds everything."""
-    opt.validate()
+@dataclass
+class State:
+    """Everything the compiled loop carries between calls: enough to resume a run exactly."""
+    V: np.ndarray            # (T, N)
+    theta: np.ndarray        # (E,)
+    th_period: np.ndarray    # (E,) θ at the last period end (limit-cycle test)
+    fstate: np.ndarray       # engine.F_* slots
+    istate: np.ndarray       # engine.I_* slots
+
+    def copy(self) -> "State":
+        return State(*(a.copy() for a in (self.V, self.theta, self.th_period, self.fstate, self.istate)))
+
+
+def initial_state(c: Compiled, tab: Table, opt: Options, theta0=None, V0=None) -> State:
     theta = (c.theta0 if theta0 is None else np.asarray(theta0, dtype=np.float64)).copy()
     if V0 is not None:
         V = np.array(V0, dtype=np.float64).reshape(c.T, c.N)
@@ -108,16 +124,29 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
         V = dc_solve(c, theta, tab)
     else:
         V = np.zeros((c.T, c.N))
-    method = engine.METHODS[opt.integrator]
-    if method == engine.QUASISTATIC:
-        h_event = 0.0
-        h0 = opt.first_step or 1e-3 * tab.t_end[0]
-    else:
-        h_event = opt.first_step or 0.1 * min(shortest_rc(c, V, theta, tab.src[0]), tab.t_end[0])
-        h0 = h_event
-    fstate = np.array([0.0, h0])
-    istate = np.zeros(9, dtype=np.int64)
+    fstate = np.zeros(engine.N_FSTATE)
+    fstate[engine.F_H] = _first_step(c, tab, opt, V, theta)
+    fstate[engine.F_R0] = opt.r0
+    istate = np.zeros(engine.N_ISTATE, dtype=np.int64)
     istate[engine.I_NEWSEG] = 1
+    return State(V, theta, theta.copy(), fstate, istate)
+
+
+def _first_step(c, tab, opt, V, theta) -> float:
+    if opt.integrator == "quasistatic":
+        return opt.first_step or 1e-3 * float(tab.dur[0])
+    return opt.first_step or 0.1 * min(shortest_rc(c, V, theta, tab.src[0]), float(tab.dur[0]))
+
+
+def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None,
+             on_chunk=None, state: State | None = None) -> Trajectory:
+    """Run the table from its start (or from ``state``, to resume). ``on_chunk(t, V, theta, ev_t,
+    ev_seg, ev_V, ev_theta, state)`` receives each flushed chunk and the state after it (views
+    valid during the call); the returned Trajectory holds what this call recorded."""
+    opt.validate()
+    st = initial_state(c, tab, opt, theta0, V0) if state is None else state.copy()
+    method = engine.METHODS[opt.integrator]
+    h_event = 0.0 if method == engine.QUASISTATIC else _first_step(c, tab, opt, st.V, st.theta)
     K = opt.chunk
     bufs = (np.zeros(K), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)),
             np.zeros(K), np.zeros(K, dtype=np.int64), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)))
@@ -125,24 +154,30 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     circ = circ_tuple(c)
     lrn = (int(c.learn_pair[0]), int(c.learn_pair[1]), float(c.learn_scale))
     ros = (tableaus.ros2() if opt.integrator == "ros2" else tableaus.ros34pw2()).args()
+    tol = np.array([opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol])
+    args = tab.args()
     while True:
-        tol = np.array([opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol])
         status = engine.integrate(method, opt.dt is None, tol, opt.dt or 0.0, h_event, opt.h_min,
-                                  opt.record_interval, opt.newton_tol, circ, lrn, ros, tab.args(), V, theta,
-                                  fstate, istate, *bufs)
-        nrec, nev = istate[engine.I_NREC], istate[engine.I_NEV]
+                                  opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, lrn, ros, args,
+                                  st.V, st.theta, st.th_period, st.fstate, st.istate, *bufs)
+        nrec, nev = st.istate[engine.I_NREC], st.istate[engine.I_NEV]
         chunk = (bufs[0][:nrec], bufs[1][:nrec], bufs[2][:nrec], bufs[3][:nev], bufs[4][:nev], bufs[5][:nev],
                  bufs[6][:nev])
         if on_chunk is not None:
-            on_chunk(*chunk)
+            on_chunk(*chunk, st)
         parts.append(tuple(a.copy() for a in chunk))
         if status == engine.FULL:
             continue
+        istate, fstate = st.istate, st.fstate
         traj = Trajectory(*(np.concatenate([p[i] for p in parts]) for i in range(7)),
                           stats={"steps": int(istate[engine.I_STEPS]), "rejected": int(istate[engine.I_REJ]),
-                                 "factorizations": int(istate[engine.I_FACT]), "t_end": float(fstate[0])})
-        if status != engine.DONE:
-            err = SimulationError(_FAILURE[status], float(fstate[0]), _where(c, int(istate[engine.I_WHERE])))
+                                 "factorizations": int(istate[engine.I_FACT]), "t_end": float(fstate[engine.F_T]),
+                                 "converged": status == engine.CONVERGED,
+                                 "periods": int(istate[engine.I_PERIODS]), "r0": float(fstate[engine.F_R0])},
+                          state=st)
+        if status not in (engine.DONE, engine.CONVERGED):
+            err = SimulationError(_FAILURE[status], float(fstate[engine.F_T]),
+                                  _where(c, int(istate[engine.I_WHERE])))
             err.trajectory = traj
             raise err
         return traj

@@ -205,8 +205,9 @@ def _check_exportable(tab: Table) -> None:
     """Waveform sources, hinge nudges and output offsets are not exported yet: say so, do not
     write a deck that silently differs from the simulation."""
     from .errors import SpecError
-    bad = [("source waveforms", np.any(tab.wave != 0)), ("hinge nudges", np.any(tab.mode != 0)),
-           ("output measurement offsets", np.any(tab.offset != 0))]
+    bad = [("source waveforms", np.any(tab.wave != 0)), ("hinge and overclamp nudges", np.any(tab.mode != 0)),
+           ("output measurement offsets", np.any(tab.offset != 0)), ("differential outputs", np.any(tab.partner >= 0)),
+           ("overclamping step times", np.any(tab.timing != 0))]
     for what, present in bad:
         if present:
             raise SpecError("export-spice", f"{what} are not exported to SPICE yet")
@@ -453,8 +454,10 @@ def ngspice_trajectory(comp: Compiled, tab: Table, t, *, tstep: float, **netlist
         # with uic ngspice writes no t = 0 point: add it from the initial state (held nodes set
         # as the engine sets them at t = 0)
         V0 = np.array(netlist_kw["initial_V"], dtype=np.float64).reshape(comp.T, comp.N)
-        fill_held(V0, comp.hold, comp.hidx, tab.src[0].astype(np.float64), tab.labels[0].astype(np.float64),
-                  float(tab.eta[0]), int(tab.mode[0]), tab.offset, comp.nudge, comp.out_node)
+        a = tab.args()
+        drv = (a[1][0], a[2][0], a[3][0], a[4][0], a[5][0], float(a[6][0]), bool(a[7][0]), int(a[8][0]), a[9],
+               float(a[10][0]), a[11], a[12])
+        fill_held(V0, comp.hold, comp.hidx, tab.src[0].astype(np.float64), drv, comp.nudge, comp.out_node)
         th0 = np.asarray(comp.theta0 if netlist_kw.get("theta0") is None else netlist_kw["theta0"])
         row = [V0[i, n] if kind == "V" else th0[i] for kind, i, n in where]
         ts = np.concatenate([[0.0], ts])
