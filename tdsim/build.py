@@ -55,6 +55,13 @@ class Compiled:
     s_aa: np.ndarray
     s_bb: np.ndarray
     diag_slot: np.ndarray
+    # imperfections that act inside the learning rule
+    leak: np.ndarray                 # (E,) 1/(R_d C0) drainage, 1/s
+    bias_function: object = None     # numba cfunc b(G, dvf, dvc) or None
+    noise_seed: int = 0
+    noise_update: float = 0.0        # V/√s
+    noise_read: float = 0.0          # V
+    output_offset: dict = None       # output -> V (goes into the segment table)
 
     @property
     def T(self):
@@ -73,11 +80,17 @@ class Compiled:
         return np.array([srcs[n].value for n in self.source_nodes], dtype=np.float64)
 
 
-def build(circuit: Circuit, twins=("free", "clamped"), mismatch: dict | None = None, seed: int = 0,
+def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed: int = 0,
           need_capacitance: bool = True) -> Compiled:
-    """Validate ``circuit`` and compile it. ``mismatch`` = {"S": rel. std, "VT": std in V,
-    "capacitance": rel. std} perturbs every nudged twin's devices (seeded)."""
+    """Validate ``circuit`` and compile it with its ``imperfections`` (an Imperfections, or a
+    mismatch dict {"S": rel. std, "VT": std in V, "capacitance": rel. std}); all draws use ``seed``."""
+    from .imperfections import Imperfections, compile_bias
+    if imperfections is None:
+        imperfections = Imperfections()
+    elif isinstance(imperfections, dict):
+        imperfections = Imperfections(mismatch=imperfections)
     circuit.validate(need_capacitance=need_capacitance)
+    imperfections.validate({e.name for e in circuit.edges}, set(circuit.outputs))
     twins = tuple(twins)
     for t in twins:
         if t not in TWIN_NUDGE:
@@ -138,8 +151,22 @@ def build(circuit: Circuit, twins=("free", "clamped"), mismatch: dict | None = N
     gmin = np.array([_limits(e.element)[0] for e in edges])
     gmax = np.array([_limits(e.element)[1] for e in edges])
 
-    if mismatch:
-        _apply_mismatch(mismatch, seed, cap, par, code, hold)
+    imp = imperfections
+    if imp.mismatch:
+        _apply_mismatch(imp.mismatch, seed, cap, par, code, hold)
+    names_e = [e.name for e in edges]
+    for name, b in imp.bias.items():
+        B[names_e.index(name)] += b
+    if imp.A0_spread:
+        A0 = A0 * (1.0 + imp.A0_spread * np.random.default_rng([seed, 1]).standard_normal(E))
+        if np.any(A0 <= 0):
+            raise SpecError("imperfections.A0_spread", "so large that some A0 came out <= 0")
+    leak = np.zeros(E)
+    for name, Rd in imp.drainage.items():
+        el = edges[names_e.index(name)].element
+        if not isinstance(el, Mosfet):
+            raise SpecError(f"imperfections.drainage.{name}", "drainage applies to MOSFET gates")
+        leak[names_e.index(name)] = 1.0 / (Rd * el.C0)
 
     unk_nodes = np.array([n for n in range(N) if hold[0, n] not in (HOLD_SOURCE, HOLD_GROUND)], dtype=np.int64)
     unk = np.full(N, -1, dtype=np.int64)
@@ -163,7 +190,9 @@ def build(circuit: Circuit, twins=("free", "clamped"), mismatch: dict | None = N
         pair, scale = (0, 0), 0.0
     return Compiled(circuit, twins, names, [e.name for e in edges], source_nodes, list(circuit.outputs),
                     cap, hold, hidx, inj, nudge, out_node, ea, eb, code, par, learn, theta0, A0, B, gmin, gmax,
-                    pair, scale, unk_nodes, pattern, s_ab, s_ba, s_aa, s_bb, diag_slot)
+                    pair, scale, unk_nodes, pattern, s_ab, s_ba, s_aa, s_bb, diag_slot, leak,
+                    compile_bias(imp.bias_function) if imp.bias_function is not None else None,
+                    seed, imp.noise_update, imp.noise_read, dict(imp.output_offset))
 
 
 def _hidden_edge(hidden, node, R):

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .kernels import HOLD_NONE, assemble, clip_gates, fill_held, gate_rates, node_currents, source_values
+from .kernels import HOLD_NONE, assemble, clip_gates, fill_held, gate_rates, node_currents, normal, source_values
 from .linalg import lu_factor, lu_solve
 
 EXPLICIT, ROSENBROCK, QUASISTATIC = 0, 1, 2
@@ -28,8 +28,8 @@ DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS = 0, 1, 2
 I_SEG, I_SAMPLE, I_NREC, I_NEV, I_STEPS, I_REJ, I_FACT, I_WHERE, I_NEWSEG, I_PERIODS = range(10)
 N_ISTATE = 10
 # fstate slots: time, step size, end of the current segment, overclamping r0, start of the pass
-F_T, F_H, F_SEGEND, F_R0, F_PASS0 = range(5)
-N_FSTATE = 5
+F_T, F_H, F_SEGEND, F_R0, F_PASS0, F_SEGSTART = range(6)
+N_FSTATE = 6
 
 _A = np.array([
     [0, 0, 0, 0, 0, 0],
@@ -56,7 +56,7 @@ def _rhs_full(V, theta, thref, circ, lrn, drv, src, dV, dth, I):
         node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
         for n in range(N):
             dV[t, n] = I[n] / cap[t, n] if hold[t, n] == HOLD_NONE else 0.0
-    gate_rates(V, theta, thref, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn[0], lrn[1], lrn[2], on, dth)
+    gate_rates(V, theta, thref, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, dth)
 
 
 @njit(cache=True)
@@ -259,7 +259,7 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
             kV[i, t, :] = 0.0
             for u in range(nu):
                 kV[i, t, unk_nodes[u]] = x[u]
-        gate_rates(Vs, ths, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn[0], lrn[1], lrn[2], on,
+        gate_rates(Vs, ths, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on,
                    kth[i])
         for q in range(E):
             acc = 0.0
@@ -316,7 +316,7 @@ def _segment_duration(seg, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work
     """Fixed duration, or the overclamping step time t_h = r0 |δ| (Dillavou Eq. 8) from the settled
     free output with this segment's inputs; 0 (skip) for a correctly classified point."""
     (dur, src, amp, omega, wave, labels, eta, learn_on, mode, offset, L0, partner, osign,
-     dmode, pass_end, pass_tau, period_end) = tab
+     dmode, pass_end, pass_tau, period_end, record) = tab
     if dmode[seg] == DUR_FIXED:
         return dur[seg], DONE
     drv = (src[seg], amp[seg], omega[seg], wave[seg], labels[seg], eta[seg], learn_on[seg], mode[seg],
@@ -334,14 +334,18 @@ def _segment_duration(seg, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work
 
 @njit(cache=True)
 def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol, cycle_tol,
-              circ, lrn, ros, tab, V, theta, th_period, fstate, istate,
+              circ, lrn, noise, ros, tab, V, theta, th_period, fstate, istate,
               rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th):
     """Advance (V, θ) through the segment table from fstate (see F_*) and istate (see I_*),
     recording into the buffers, until the table ends (DONE), the limit cycle is reached
     (CONVERGED: θ at two consecutive period ends within cycle_tol), a buffer is full (FULL) or a
-    failure. ``tab``: segments.Table.args()."""
+    failure. ``tab``: segments.Table.args(). ``noise`` = (seed, σ_update V/√s, σ_read V): a random
+    walk on the gates, kicked at every learning segment's end by σ_update √duration N(0, 1), and a
+    per-segment offset N(0, σ_read²) on every node voltage as the learning circuits read it."""
+    seed, sig_up, sig_read = noise
+    vn = lrn[6]
     (dur, src, amp, omega, wave, labels, eta, learn_on, mode, offset, L0, partner, osign,
-     dmode, pass_end, pass_tau, period_end) = tab
+     dmode, pass_end, pass_tau, period_end, record) = tab
     hold = circ[10]
     learn = circ[4]
     gmin = circ[7]
@@ -401,6 +405,11 @@ def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol
                 status = st
                 break
             fstate[F_SEGEND] = t + d
+            fstate[F_SEGSTART] = t
+            if sig_read > 0.0:
+                for tw in range(T):
+                    for n in range(N):
+                        vn[tw, n] = sig_read * normal(seed, 2, seg, tw * N + n)
         seg_end = fstate[F_SEGEND]
         if seg_end > t:
             stop = seg_end
@@ -456,11 +465,19 @@ def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol
                 h = max(hn, h) if (landing and hs < h) else hn
         if t >= seg_end * (1.0 - 1e-14):
             t = seg_end
-            ev_t[nev] = t
-            ev_seg[nev] = seg
-            ev_V[nev] = V
-            ev_th[nev] = theta
-            nev += 1
+            if sig_up > 0.0 and learn_on[seg]:
+                kick = sig_up * math.sqrt(t - fstate[F_SEGSTART])
+                for e in range(E):
+                    if learn[e]:
+                        theta[e] += kick * normal(seed, 1, seg, e)
+                clip_gates(theta, learn, gmin, gmax)
+                have_k1 = False
+            if record[seg]:
+                ev_t[nev] = t
+                ev_seg[nev] = seg
+                ev_V[nev] = V
+                ev_th[nev] = theta
+                nev += 1
             if pass_end[seg]:                   # overclamping: rescale r0 to hold the pass time
                 elapsed = t - fstate[F_PASS0]
                 if elapsed > 0.0:

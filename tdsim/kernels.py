@@ -161,19 +161,27 @@ def source_values(base, amp, omega, wave, t, out):
 
 
 @njit(cache=True)
-def gate_rates(V, theta, thref, ea, eb, code, par, learn, A0, B, gmin, gmax, la, lb, scale, on, rate):
-    """dθ/dt = scale A0 f(θ) (ΔV_la² - ΔV_lb²) + B while learning is on (Dillavou Eqs. 3, 7).
+def gate_rates(V, theta, thref, ea, eb, code, par, learn, A0, B, gmin, gmax, lrn, on, rate):
+    """dθ/dt while learning is on (Dillavou Eqs. 3, 7):
+        scale A0 f(θ) (ΔV_la² − ΔV_lb²) + B + b(θ, ΔV_la, ΔV_lb) − leak θ
+    ΔV as read by the edge's learning circuit (node voltages plus the segment's read noise),
+    b the optional state-dependent bias function, leak = 1/(R_d C0) of a drainage resistor.
     A gate whose step-start value ``thref`` sits at a limit and is pushed outward is held there for
-    the whole step, so the rate is a smooth function of the stage state within a step."""
+    the whole step, so the rate is a smooth function of the stage state within a step.
+    lrn = (la, lb, scale, bias_fn, use_bias_fn, leak, read_noise (T, N))."""
+    la, lb, scale, bias_fn, use_fn, leak, vn = lrn
     for e in range(ea.shape[0]):
         if not learn[e] or not on:
             rate[e] = 0.0
             continue
         a = ea[e]
         b = eb[e]
-        dva = V[la, a] - V[la, b]
-        dvb = V[lb, a] - V[lb, b]
+        dva = V[la, a] + vn[la, a] - V[la, b] - vn[la, b]
+        dvb = V[lb, a] + vn[lb, a] - V[lb, b] - vn[lb, b]
         r = scale * A0[e] * kappa_factor(code[e], par[e, 0], theta[e]) * (dva * dva - dvb * dvb) + B[e]
+        r -= leak[e] * theta[e]
+        if use_fn:
+            r += bias_fn(theta[e], dva, dvb)
         if (thref[e] >= gmax[e] and r > 0.0) or (thref[e] <= gmin[e] and r < 0.0):
             r = 0.0
         rate[e] = r
@@ -188,3 +196,24 @@ def clip_gates(theta, learn, gmin, gmax):
             theta[e] = min(max(theta[e], gmin[e]), gmax[e])
             clipped = True
     return clipped
+
+
+@njit(cache=True)
+def _mix(z):
+    """splitmix64 finalizer (uint64 -> uint64)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def normal(seed, stream, i, j):
+    """A standard normal number that depends only on (seed, stream, i, j): counter-based, so a
+    resumed run draws exactly what the uninterrupted run drew (Box–Muller on two hashed uniforms)."""
+    z = _mix(np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(stream))
+    z = _mix(z ^ (np.uint64(i) * np.uint64(0xD1B54A32D192ED03)))
+    z1 = _mix(z ^ (np.uint64(j) * np.uint64(0x8CB92BA72F3D8DD7) + np.uint64(1)))
+    z2 = _mix(z1 + np.uint64(0x9E3779B97F4A7C15))
+    u1 = ((z1 >> np.uint64(11)) + np.uint64(1)) * (1.0 / 9007199254740993.0)   # (0, 1]
+    u2 = (z2 >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)

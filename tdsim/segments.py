@@ -38,6 +38,7 @@ class Segment:
     pass_end: bool = False                         # last point of a pass: rescale r0 to hold pass_tau
     pass_tau: float = 0.0                          # target pass duration, s
     period_end: bool = False                       # end of a protocol period (limit-cycle test)
+    record: bool = True                            # write an event record at the segment's end
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Table:
     pass_end: np.ndarray   # (S,) bool
     pass_tau: np.ndarray   # (S,)
     period_end: np.ndarray  # (S,) bool
+    record: np.ndarray   # (S,) bool: event record at the end
 
     @property
     def t_end(self) -> np.ndarray:
@@ -68,7 +70,7 @@ class Table:
     def args(self) -> tuple:
         return (self.dur, self.src, self.amp, self.omega, self.wave, self.labels, self.eta, self.learn,
                 self.mode, self.offset, self.L0, self.partner, self.osign, self.timing, self.pass_end,
-                self.pass_tau, self.period_end)
+                self.pass_tau, self.period_end, self.record)
 
 
 def table(segments, compiled, output_offset: dict | None = None, differential=()) -> Table:
@@ -111,7 +113,9 @@ def table(segments, compiled, output_offset: dict | None = None, differential=()
             raise SpecError(key + ".timing", "overclamping step times need an output")
         dur[i] = seg.duration
     offset = np.zeros(len(out))
-    _fill(offset, output_offset or {}, out, "output_offset", "not an output node")
+    if output_offset is None:
+        output_offset = getattr(compiled, "output_offset", None) or {}
+    _fill(offset, output_offset, out, "output_offset", "not an output node")
     partner = np.full(len(out), -1, dtype=np.int64)
     osign = np.ones(len(out))
     for pair in differential:
@@ -125,7 +129,7 @@ def table(segments, compiled, output_offset: dict | None = None, differential=()
     return Table(dur, src, amp, omega, wave, labels, f("eta"), f("learn", np.bool_),
                  np.array([NUDGES[s.nudge] for s in segments], dtype=np.int64), offset, f("L0"), partner, osign,
                  np.array([DURATIONS[s.timing] for s in segments], dtype=np.int64), f("pass_end", np.bool_),
-                 f("pass_tau"), f("period_end", np.bool_))
+                 f("pass_tau"), f("period_end", np.bool_), f("record", np.bool_))
 
 
 def _fill(row, values: dict, index: dict, key: str, unknown: str) -> None:

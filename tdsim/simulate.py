@@ -72,6 +72,24 @@ def circ_tuple(c: Compiled) -> tuple:
             c.nudge, c.out_node, c.unk_nodes, c.diag_slot, c.s_ab, c.s_ba, c.s_aa, c.s_bb, *c.pattern.args())
 
 
+def learning_args(c: Compiled) -> tuple:
+    """The learning rule's parameters in kernel order (see kernels.gate_rates)."""
+    fn = c.bias_function if c.bias_function is not None else _zero_bias()
+    return (int(c.learn_pair[0]), int(c.learn_pair[1]), float(c.learn_scale), fn, c.bias_function is not None,
+            c.leak, np.zeros((c.T, c.N)))
+
+
+def _zero_bias():
+    global _ZERO
+    if _ZERO is None:
+        from .imperfections import compile_bias
+        _ZERO = compile_bias("0.0")
+    return _ZERO
+
+
+_ZERO = None
+
+
 def dc_solve(c: Compiled, theta: np.ndarray, tab: Table, seg: int = 0, t: float = 0.0,
              V: np.ndarray | None = None, tol: float = 1e-12) -> np.ndarray:
     """Kirchhoff solution of every twin for gates ``theta`` and the sources of segment ``seg`` at t."""
@@ -152,13 +170,14 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
             np.zeros(K), np.zeros(K, dtype=np.int64), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)))
     parts = []
     circ = circ_tuple(c)
-    lrn = (int(c.learn_pair[0]), int(c.learn_pair[1]), float(c.learn_scale))
+    lrn = learning_args(c)
+    noise = (int(c.noise_seed), float(c.noise_update), float(c.noise_read))
     ros = (tableaus.ros2() if opt.integrator == "ros2" else tableaus.ros34pw2()).args()
     tol = np.array([opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol])
     args = tab.args()
     while True:
         status = engine.integrate(method, opt.dt is None, tol, opt.dt or 0.0, h_event, opt.h_min,
-                                  opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, lrn, ros, args,
+                                  opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, lrn, noise, ros, args,
                                   st.V, st.theta, st.th_period, st.fstate, st.istate, *bufs)
         nrec, nev = st.istate[engine.I_NREC], st.istate[engine.I_NEV]
         chunk = (bufs[0][:nrec], bufs[1][:nrec], bufs[2][:nrec], bufs[3][:nev], bufs[4][:nev], bufs[5][:nev],

@@ -261,7 +261,7 @@ def test_other_elements():
     c.add_edge("m1", "r", "o", Mosfet(2.5, C0=1e-6), A0=1e6)
     c.add_edge("r1", "o", "gnd", Resistor(2e3))
     c.add_output("o")
-    comp = build(c, twins=("free", "clamped"), mismatch={"S": 0.05, "VT": 0.02, "capacitance": 0.1}, seed=3)
+    comp = build(c, twins=("free", "clamped"), imperfections={"S": 0.05, "VT": 0.02, "capacitance": 0.1}, seed=3)
     segs = [Segment(20e-6, sources={"s": 0.5, "a": 1e-4, "r": 0.2}, labels={"o": 0.1}, eta=0.5, learn=True),
             Segment(20e-6, sources={"s": 0.9, "a": -2e-4, "r": 0.4}, labels={"o": 0.3}, eta=0.5, learn=False),
             Segment(20e-6, sources={"s": 0.1, "a": 0.0, "r": 0.1}, labels={"o": 0.05}, eta=1.0, learn=True)]

@@ -39,9 +39,9 @@ def test_clamped_output_follows_free_output_at_every_instant():
 
 def test_twin_mismatch_is_seeded_and_perturbs_only_nudged_twins():
     mm = {"S": 0.02, "VT": 1e-3, "capacitance": 0.05}
-    a = build(two_plus_one(), mismatch=mm, seed=4)
-    b = build(two_plus_one(), mismatch=mm, seed=4)
-    c = build(two_plus_one(), mismatch=mm, seed=5)
+    a = build(two_plus_one(), imperfections=mm, seed=4)
+    b = build(two_plus_one(), imperfections=mm, seed=4)
+    c = build(two_plus_one(), imperfections=mm, seed=5)
     assert np.array_equal(a.par, b.par) and not np.array_equal(a.par, c.par)
     assert np.array_equal(a.par[0], build(two_plus_one()).par[0])   # free twin untouched
     rel = a.par[1, :, 0] / a.par[0, :, 0] - 1

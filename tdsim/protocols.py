@@ -1,0 +1,140 @@
+"""Training protocols: data points, tasks and schedules that compile to segments (the event table).
+
+- ``Cycling``: one task's points in order, each held for t_h, for a number of passes;
+- ``TwoTask``: task α for τ/2 then task β for τ/2 (Dillavou Fig. 1B), for a number of periods or
+  until the limit cycle is reached (``Options.cycle_tol``: θ at two consecutive period ends within
+  the tolerance);
+- ``Nudge``: standard clamping (Eq. 1), the classification hinge (App. A) or overclamping (Eq. 8,
+  step time t_h = r0|δ|, r0 rescaled after every pass to hold the pass time).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import SpecError
+from .segments import Segment, Waveform
+
+
+@dataclass
+class DataPoint:
+    inputs: dict                      # source node -> V
+    labels: dict                      # output node -> V (both outputs of a differential pair)
+
+
+@dataclass
+class Task:
+    name: str
+    points: list
+    classification: bool = False      # hinge error (Dillavou Eq. A2) instead of A1
+
+
+@dataclass
+class Nudge:
+    rule: str = "standard"            # standard | hinge | overclamp
+    eta: float = 1.0
+    L0: float = 0.0                   # overclamping target magnitude, V
+
+    def validate(self):
+        if self.rule not in ("standard", "hinge", "overclamp"):
+            raise SpecError("nudge.rule", f"unknown {self.rule!r} (standard, hinge or overclamp)")
+        if self.rule == "overclamp" and not self.L0 > 0:
+            raise SpecError("nudge.L0", "overclamping needs L0 > 0")
+
+
+def _points(task: Task, t_h: float, span: float | None, nudge: Nudge, learn: bool, waveforms: dict,
+            last_flags: dict) -> list:
+    """Segments cycling ``task``'s points, each for t_h, over ``span`` (None: one pass). The last
+    point of the span is shortened to fit; consecutive holds of a single point are merged."""
+    if not task.points:
+        raise SpecError(f"task {task.name!r}", "has no data points")
+    overclamp = nudge.rule == "overclamp"
+    n = len(task.points)
+    if span is None or overclamp:
+        durations = [t_h] * n
+    elif n == 1:
+        durations = [span]
+    else:
+        full, rest = divmod(span, t_h)
+        durations = [t_h] * int(full) + ([rest] if rest > 1e-12 * t_h else [])
+    segs = []
+    for i, d in enumerate(durations):
+        p = task.points[i % n]
+        segs.append(Segment(d, dict(p.inputs), dict(p.labels), nudge.eta, learn,
+                            "hinge" if (task.classification and nudge.rule == "standard") else nudge.rule,
+                            dict(waveforms), nudge.L0,
+                            ("overclamp_class" if task.classification else "overclamp") if overclamp else "fixed",
+                            pass_end=overclamp and i == len(durations) - 1,
+                            pass_tau=t_h * n if overclamp else 0.0, record=False))
+    for k, v in last_flags.items():
+        setattr(segs[-1], k, v)
+    return segs
+
+
+@dataclass
+class Cycling:
+    """One task's points cycled in order, each for t_h, for ``passes`` passes."""
+    task: Task
+    t_h: float = 100e-6
+    passes: int = 1
+    nudge: Nudge = field(default_factory=Nudge)
+    learn: bool = True
+    waveforms: dict = field(default_factory=dict)
+    differential: list = field(default_factory=list)
+
+    @property
+    def tasks(self):
+        return [self.task]
+
+    def segments(self) -> list:
+        self.nudge.validate()
+        _positive("t_h", self.t_h)
+        _count("passes", self.passes)
+        one = _points(self.task, self.t_h, None, self.nudge, self.learn, self.waveforms,
+                      {"record": True, "period_end": True})
+        return [Segment(**vars(s)) for _ in range(self.passes) for s in one]
+
+
+@dataclass
+class TwoTask:
+    """Task α for τ/2, then task β for τ/2, repeated ``periods`` times (Dillavou Fig. 1B); the
+    state is recorded at the end of each half period."""
+    alpha: Task
+    beta: Task
+    tau: float
+    periods: int = 100
+    t_h: float = 100e-6
+    nudge: Nudge = field(default_factory=Nudge)
+    learn: bool = True
+    waveforms: dict = field(default_factory=dict)
+    differential: list = field(default_factory=list)
+
+    @property
+    def tasks(self):
+        return [self.alpha, self.beta]
+
+    def segments(self) -> list:
+        self.nudge.validate()
+        _positive("tau", self.tau)
+        _positive("t_h", self.t_h)
+        _count("periods", self.periods)
+        if self.nudge.rule == "overclamp":
+            raise SpecError("nudge.rule", "two-task alternation uses fixed half periods; overclamping is "
+                                          "for cycling protocols")
+        a = _points(self.alpha, self.t_h, self.tau / 2, self.nudge, self.learn, self.waveforms, {"record": True})
+        b = _points(self.beta, self.t_h, self.tau / 2, self.nudge, self.learn, self.waveforms,
+                    {"record": True, "period_end": True})
+        one = a + b
+        return [Segment(**vars(s)) for _ in range(self.periods) for s in one]
+
+
+def _positive(key, x):
+    if not (isinstance(x, (int, float)) and x > 0 and x < float("inf")):
+        raise SpecError(key, f"must be a positive time, got {x!r}")
+
+
+def _count(key, n):
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise SpecError(key, f"must be a positive integer, got {n!r}")
+
+
+__all__ = ["DataPoint", "Task", "Nudge", "Cycling", "TwoTask", "Waveform"]
