@@ -54,7 +54,7 @@ def _export(args) -> int:
     d = _read(args.spec)
     if "schedule" in d:
         spec = load_run(args.spec)
-        c = build(spec.circuit, spec.twins, spec.mismatch, spec.seed)
+        c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed)
         segs = spec.segments
     else:
         circuit = model_from_dict(d, Path(args.spec).stem)

@@ -380,6 +380,10 @@ def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol
     factored = False                # QS: vals holds a usable factorization per twin
     S = dur.shape[0]
     status = DONE
+    if sig_read > 0.0 and istate[I_NEWSEG] == 0 and seg < S:     # resumed inside a segment
+        for tw in range(T):
+            for n in range(N):
+                vn[tw, n] = sig_read * normal(seed, 2, seg, tw * N + n)
     while True:
         # samples due now
         while dt_rec > 0.0 and k * dt_rec <= t * (1.0 + 1e-12) + 1e-300 and nrec < rec_t.shape[0]:

@@ -1,4 +1,4 @@
-"""Run a spec end to end: build, simulate, stream into Zarr."""
+"""Run a spec end to end: build, simulate, stream into Zarr with checkpoints; resume on rerun."""
 from __future__ import annotations
 
 import time
@@ -7,36 +7,46 @@ from pathlib import Path
 
 from .build import build
 from .errors import SimulationError
+from .measure import TaskMeter
 from .segments import table
 from .simulate import simulate
 from .spec import RunSpec
-from .store import RunWriter
+from .store import RunWriter, state_from_checkpoint
 
 
-def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool = True):
-    """Simulate ``spec`` into a Zarr store; returns (path, Trajectory)."""
-    c = build(spec.circuit, spec.twins, spec.mismatch, spec.seed)
-    tab = table(spec.segments, c)
+def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
+    """Simulate ``spec`` into a Zarr store; an unfinished store of the same spec is resumed from
+    its last checkpoint. Returns (path, Trajectory of what this call computed)."""
+    c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed)
+    tab = table(spec.segments, c, differential=spec.differential)
     path = Path(output or spec.output)
     attrs = {"spec": spec.source, "seed": spec.seed, "integrator": asdict(spec.options),
-             "duration_s": float(tab.t_end[-1])}
-    writer = RunWriter(path, c, attrs, chunk=spec.options.chunk, overwrite=overwrite)
-    bar = _Progress(float(tab.t_end[-1]), progress)
+             "nominal_duration_s": float(tab.dur.sum())}
+    writer = RunWriter(path, c, attrs, chunk=spec.options.chunk, tasks=spec.tasks, overwrite=overwrite,
+                       resume=resume)
+    state = state_from_checkpoint(writer.resumed_from) if writer.resumed_from else None
+    meter = TaskMeter(c, spec.tasks, spec.differential) if spec.tasks else None
+    bar = _Progress(float(tab.dur.sum()), progress)
     t0 = time.perf_counter()
 
-    def on_chunk(*chunk):
-        writer.append(*chunk[:7])
-        if len(chunk[3]):
-            bar.update(float(chunk[3][-1]))
+    def on_chunk(t, V, theta, ev_t, ev_seg, ev_V, ev_theta, st):
+        errors = None
+        if meter is not None and len(ev_t):
+            import numpy as np
+            errors = np.array([meter.errors(th) for th in ev_theta])
+        writer.append(t, V, theta, ev_t, ev_seg, ev_V, ev_theta, errors)
+        writer.checkpoint(st)
+        bar.update(float(st.fstate[0]))
 
     try:
-        traj = simulate(c, tab, spec.options, on_chunk=on_chunk)
+        traj = simulate(c, tab, spec.options, on_chunk=on_chunk, state=state)
     except SimulationError as err:
-        writer.finish({**getattr(err, "trajectory").stats, "error": str(err)}, complete=False)
+        writer.finish({**err.trajectory.stats, "error": str(err)}, complete=False)
         bar.close()
         raise
     bar.close()
-    writer.finish({**traj.stats, "wall_s": time.perf_counter() - t0})
+    writer.finish({**traj.stats, "wall_s": time.perf_counter() - t0,
+                   "resumed_from_t": float(state.fstate[0]) if state is not None else None})
     return path, traj
 
 
@@ -46,11 +56,11 @@ class _Progress:
         if enabled:
             from tqdm import tqdm
             self.bar = tqdm(total=total, unit="s(sim)", unit_scale=True, dynamic_ncols=True,
-                            bar_format="{l_bar}{bar}| {n:.4g}/{total:.4g} s [{elapsed}<{remaining}, {rate_fmt}]")
+                            bar_format="{l_bar}{bar}| {n:.4g}/{total:.4g} s sim [{elapsed}<{remaining}, {rate_fmt}]")
 
     def update(self, t):
         if self.bar is not None:
-            self.bar.update(t - self.bar.n)
+            self.bar.update(max(0.0, min(t, self.bar.total) - self.bar.n))
 
     def close(self):
         if self.bar is not None:

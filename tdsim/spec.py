@@ -9,7 +9,9 @@ from pathlib import Path
 from .circuit import Circuit
 from .elements import ELEMENTS
 from .errors import SpecError
-from .segments import Segment
+from .imperfections import Imperfections
+from .protocols import Cycling, DataPoint, Nudge, Task, TwoTask
+from .segments import Segment, Waveform
 from .simulate import Options
 from .units import quantity
 
@@ -144,16 +146,18 @@ class RunSpec:
     segments: list
     options: Options
     twins: tuple = ("free", "clamped")
-    mismatch: dict = field(default_factory=dict)
+    imperfections: Imperfections = field(default_factory=Imperfections)
     seed: int = 0
     output: Path | None = None
     source: dict = field(default_factory=dict)     # the spec as read, stored with the run
+    tasks: list = field(default_factory=list)      # the protocol's tasks (task errors at events)
+    differential: list = field(default_factory=list)
 
 
 _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", "rtol_V": "dimensionless",
-                 "atol_V": "voltage", "dt": "time",
-                 "first_step": "time", "h_min": "time", "record_interval": "time",
-                 "newton_tol": "dimensionless", "initial": str, "chunk": "dimensionless"}
+                 "atol_V": "voltage", "dt": "time", "first_step": "time", "h_min": "time",
+                 "record_interval": "time", "newton_tol": "dimensionless", "initial": str,
+                 "chunk": "dimensionless", "cycle_tol": "voltage", "r0": "time_per_voltage"}
 
 
 def _segments(sched: dict) -> list:
@@ -164,22 +168,122 @@ def _segments(sched: dict) -> list:
     segs = []
     for i, sd in enumerate(sched.get("segments", [])):
         key = f"schedule.segments[{i}]"
-        _check_keys(sd, {"duration", "sources", "labels", "eta", "learn"}, key)
+        _check_keys(sd, {"duration", "sources", "labels", "eta", "learn", "nudge", "waveforms"}, key)
         if "duration" not in sd:
             raise SpecError(key + ".duration", "missing")
-        src = {str(n): quantity(v, "voltage", f"{key}.sources.{n}") for n, v in sd.get("sources", {}).items()}
-        lab = {str(n): quantity(v, "voltage", f"{key}.labels.{n}") for n, v in sd.get("labels", {}).items()}
+        src = _volts(sd.get("sources", {}), f"{key}.sources")
+        lab = _volts(sd.get("labels", {}), f"{key}.labels")
         learn = _value(sd.get("learn", False), bool, key + ".learn")
         segs.append(Segment(quantity(sd["duration"], "time", key + ".duration"), src, lab,
-                            quantity(sd.get("eta", 0.0), "dimensionless", key + ".eta"), learn))
+                            quantity(sd.get("eta", 0.0), "dimensionless", key + ".eta"), learn,
+                            _value(sd.get("nudge", "standard"), str, key + ".nudge"),
+                            _waveforms(sd.get("waveforms", {}), key + ".waveforms")))
     if not segs:
         raise SpecError("schedule.segments", "at least one segment is needed")
     return segs * repeat
 
 
+def _volts(d: dict, key: str) -> dict:
+    if not isinstance(d, dict):
+        raise SpecError(key, "expected a table of node = value")
+    return {str(n): quantity(v, "voltage", f"{key}.{n}") for n, v in d.items()}
+
+
+def _waveforms(d: dict, key: str) -> dict:
+    out = {}
+    for node, w in d.items():
+        k = f"{key}.{node}"
+        _check_keys(w, {"kind", "amplitude", "frequency"}, k)
+        for req in ("kind", "amplitude", "frequency"):
+            if req not in w:
+                raise SpecError(f"{k}.{req}", "missing")
+        out[str(node)] = Waveform(_value(w["kind"], str, k + ".kind"), quantity(w["amplitude"], "voltage", k + ".amplitude"),
+                                  quantity(w["frequency"], "frequency", k + ".frequency"))
+    return out
+
+
+def _task(d: dict, key: str) -> Task:
+    _check_keys(d, {"name", "classification", "points"}, key)
+    pts = d.get("points", [])
+    if not isinstance(pts, list) or not pts:
+        raise SpecError(key + ".points", "a task needs at least one data point")
+    points = []
+    for i, p in enumerate(pts):
+        k = f"{key}.points[{i}]"
+        _check_keys(p, {"inputs", "labels"}, k)
+        points.append(DataPoint(_volts(p.get("inputs", {}), k + ".inputs"), _volts(p.get("labels", {}), k + ".labels")))
+    return Task(str(d.get("name", key)), points, _value(d.get("classification", False), bool, key + ".classification"))
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def protocol_from_dict(d: dict):
+    """A Cycling or TwoTask protocol from its TOML form (docs/protocol-format.md)."""
+    _check_keys(d, {"name", "description", "kind", "tau", "periods", "passes", "t_h", "learn", "nudge",
+                    "differential", "task", "alpha", "beta", "waveforms"}, "")
+    kind = d.get("kind")
+    nd = d.get("nudge", {})
+    _check_keys(nd, {"rule", "eta", "L0"}, "nudge")
+    nudge = Nudge(_value(nd.get("rule", "standard"), str, "nudge.rule"),
+                  quantity(nd.get("eta", 1.0), "dimensionless", "nudge.eta"), quantity(nd.get("L0", 0), "voltage", "nudge.L0"))
+    common = dict(t_h=quantity(d.get("t_h", "100 us"), "time", "t_h"), nudge=nudge,
+                  learn=_value(d.get("learn", True), bool, "learn"),
+                  waveforms=_waveforms(d.get("waveforms", {}), "waveforms"),
+                  differential=[tuple(p) for p in d.get("differential", [])])
+    if kind == "two_task":
+        for k in ("alpha", "beta", "tau"):
+            if k not in d:
+                raise SpecError(k, "missing for a two_task protocol")
+        for k in ("task", "passes"):
+            if k in d:
+                raise SpecError(k, "belongs to a cycling protocol, not two_task")
+        return TwoTask(_task(d["alpha"], "alpha"), _task(d["beta"], "beta"), quantity(d["tau"], "time", "tau"),
+                       _int(d.get("periods", 100), "periods"), **common)
+    if kind == "cycling":
+        if "task" not in d:
+            raise SpecError("task", "missing for a cycling protocol")
+        for k in ("alpha", "beta", "tau", "periods"):
+            if k in d:
+                raise SpecError(k, "belongs to a two_task protocol, not cycling")
+        return Cycling(_task(d["task"], "task"), passes=_int(d.get("passes", 1), "passes"), **common)
+    raise SpecError("kind", f"unknown protocol kind {kind!r} (two_task or cycling)")
+
+
+def load_protocol(path, parameters: dict | None = None):
+    return protocol_from_dict(_merge(_read(path), parameters or {}))
+
+
+def _int(x, key):
+    if not isinstance(x, int) or isinstance(x, bool) or x < 1:
+        raise SpecError(key, f"must be a positive integer, got {x!r}")
+    return x
+
+
+def _imperfections(d: dict) -> Imperfections:
+    _check_keys(d, {"bias", "bias_function", "A0_spread", "mismatch", "output_offset", "noise_update",
+                    "noise_read", "drainage"}, "imperfections")
+    k = "imperfections"
+    mm = d.get("mismatch", {})
+    _check_keys(mm, {"S", "VT", "capacitance"}, k + ".mismatch")
+    return Imperfections(
+        bias={str(e): quantity(v, "voltage_rate", f"{k}.bias.{e}") for e, v in d.get("bias", {}).items()},
+        bias_function=_value(d["bias_function"], str, k + ".bias_function") if "bias_function" in d else None,
+        A0_spread=quantity(d.get("A0_spread", 0), "dimensionless", k + ".A0_spread"),
+        mismatch={m: quantity(v, "voltage" if m == "VT" else "dimensionless", f"{k}.mismatch.{m}") for m, v in mm.items()},
+        output_offset=_volts(d.get("output_offset", {}), k + ".output_offset"),
+        noise_update=quantity(d.get("noise_update", 0), "noise_density", k + ".noise_update"),
+        noise_read=quantity(d.get("noise_read", 0), "voltage", k + ".noise_read"),
+        drainage={str(e): quantity(v, "resistance", f"{k}.drainage.{e}") for e, v in d.get("drainage", {}).items()})
+
+
 def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec:
-    _check_keys(d, {"name", "description", "model", "twins", "mismatch", "seed", "output", "simulation",
-                    "schedule"}, "")
+    _check_keys(d, {"name", "description", "model", "protocol", "parameters", "twins", "imperfections", "seed",
+                    "output", "simulation", "schedule"}, "")
     if "model" not in d:
         raise SpecError("model", "missing: path of a model TOML file (relative to the spec)")
     circuit = load_model(base / d["model"]) if isinstance(d["model"], str) else model_from_dict(d["model"])
@@ -190,17 +294,26 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
         kw["chunk"] = int(kw["chunk"])
     opt = Options(**kw)
     opt.validate()
-    if "schedule" not in d:
-        raise SpecError("schedule", "missing")
+    tasks, differential = [], []
+    if ("schedule" in d) == ("protocol" in d):
+        raise SpecError("protocol", "give exactly one of 'protocol' (a protocol file) and 'schedule'")
+    if "protocol" in d:
+        proto = d["protocol"]
+        params = d.get("parameters", {})
+        prot = (load_protocol(base / proto, params) if isinstance(proto, str)
+                else protocol_from_dict(_merge(proto, params)))
+        segments, tasks, differential = prot.segments(), prot.tasks, prot.differential
+    else:
+        if "parameters" in d:
+            raise SpecError("parameters", "only with a protocol")
+        segments = _segments(d["schedule"])
     twins = tuple(d.get("twins", ["free", "clamped"]))
-    mismatch = d.get("mismatch", {})
-    _check_keys(mismatch, {"S", "VT", "capacitance"}, "mismatch")
-    mm = {k: quantity(v, "voltage" if k == "VT" else "dimensionless", f"mismatch.{k}") for k, v in mismatch.items()}
     seed = d.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise SpecError("seed", f"must be a non-negative integer, got {seed!r}")
     out = base / d["output"] if "output" in d else base / "out" / f"{d.get('name', name)}.zarr"
-    return RunSpec(circuit, _segments(d["schedule"]), opt, twins, mm, seed, out, d)
+    return RunSpec(circuit, segments, opt, twins, _imperfections(d.get("imperfections", {})), seed, out, d,
+                   tasks, differential)
 
 
 def load_run(path) -> RunSpec:

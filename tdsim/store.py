@@ -1,8 +1,14 @@
 """One run = one Zarr group, appended chunk by chunk while the run goes (DESIGN.md §4).
 
-Layout (see docs/storage.md): dimensions ``time`` (decimated samples), ``event`` (segment ends),
-``twin``, ``node``, ``edge``, ``output``. A run's full spec, seed, tdsim version and integrator
-settings are group attributes; ``complete`` turns true when the run has finished.
+Layout (docs/storage.md): dimensions ``time`` (decimated samples), ``event`` (recorded segment
+ends: half-period ends for two-task protocols), ``twin``, ``node``, ``edge``, ``output``, ``task``.
+The run's full spec, seed, tdsim version and integrator settings are group attributes.
+
+Crash safety: every flush appends the data, then commits ``attrs["checkpoint"]`` (the engine state
+after the flush and how many samples and events it covers) in one atomic metadata write. Zarr's
+local store writes every file atomically, so a run killed at any moment leaves a store whose
+committed part is intact; ``open_run`` trims anything appended after the last commit, and a rerun
+resumes from the checkpoint. ``complete`` turns true when the run has finished.
 """
 from __future__ import annotations
 
@@ -24,21 +30,36 @@ _SERIES = {  # name: (dims after the append dim, units, long name)
     "theta": (("edge",), "V", "edge state: gate voltage G (MOSFET) or conductance parameter"),
     "O": (("twin", "output"), "V", "output node voltage"),
 }
+_COORDS_EDGE = "edge_a edge_b edge_element edge_learns"
 
 
 class RunWriter:
-    """Creates the group and appends chunks; ``finish`` marks it complete and consolidates."""
+    """Creates (or reopens, to resume) a run group, appends chunks, commits checkpoints."""
 
-    def __init__(self, path, c: Compiled, attrs: dict, chunk: int = 4096, overwrite: bool = False):
+    def __init__(self, path, c: Compiled, attrs: dict, chunk: int = 4096, tasks=(), overwrite: bool = False,
+                 resume: bool = False):
         self.path = Path(path)
-        if self.path.exists():
-            if not overwrite:
-                raise SpecError("output", f"{self.path} exists; refusing to overwrite it (pass --overwrite)")
-            shutil.rmtree(self.path)
         self.c = c
+        self.tasks = list(tasks)
+        self.resumed_from = None
+        if self.path.exists():
+            root = _open_existing(self.path)
+            if root is not None and resume and not root.attrs.get("complete", False) and not overwrite:
+                self._reopen(root, attrs)
+                return
+            if not overwrite:
+                state = "complete" if root is not None and root.attrs.get("complete") else "not a resumable run"
+                raise SpecError("output", f"{self.path} exists ({state}); refusing to overwrite it "
+                                          "(pass --overwrite)")
+            shutil.rmtree(self.path)
+        self._create(attrs, chunk)
+
+    # ---- create / reopen -------------------------------------------------------------------------------------
+    def _create(self, attrs, chunk):
+        c = self.c
         self.root = zarr.open_group(str(self.path), mode="w-")
         self.root.attrs.update({"tdsim_version": __version__, "complete": False, **_jsonable(attrs)})
-        sizes = {"twin": c.T, "node": c.N, "edge": c.E, "output": len(c.output_nodes)}
+        sizes = {"twin": c.T, "node": c.N, "edge": c.E, "output": len(c.output_nodes), "task": len(self.tasks)}
         self._coord("twin", np.array(c.twins, dtype=str), "twin")
         self._coord("node", np.array(c.node_names, dtype=str), "node")
         self._coord("edge", np.array(c.edge_names, dtype=str), "edge")
@@ -48,6 +69,9 @@ class RunWriter:
         self._coord("edge_element", np.array([type(e.element).__name__ for e in _edges(c)], dtype=str), "edge")
         self._coord("edge_learns", c.learn.astype(bool), "edge")
         self._coord("node_capacitance", c.cap, ("twin", "node"), "F")
+        series = dict(_SERIES)
+        if self.tasks:
+            self._coord("task", np.array([t.name for t in self.tasks], dtype=str), "task")
         for dim, prefix in (("time", ""), ("event", "event_")):
             t = self.root.create_array(prefix + "time" if prefix else "time", shape=(0,), chunks=(chunk,),
                                        dtype="f8", dimension_names=[dim])
@@ -56,14 +80,37 @@ class RunWriter:
                 seg = self.root.create_array("event_segment", shape=(0,), chunks=(chunk,), dtype="i8",
                                              dimension_names=[dim])
                 seg.attrs.update({"long_name": "index of the segment that ended"})
-            for name, (dims, units, long) in _SERIES.items():
+                if self.tasks:
+                    series["task_error"] = (("task",), "V^2", "task error E (Dillavou Eq. A1, A2 for classification)")
+            for name, (dims, units, long) in series.items():
+                if name == "task_error" and not prefix:
+                    continue
                 shape = (0,) + tuple(sizes[d] for d in dims)
                 a = self.root.create_array(prefix + name, shape=shape, chunks=(chunk,) + shape[1:], dtype="f8",
                                            dimension_names=[dim, *dims])
-                coords = "edge_a edge_b edge_element edge_learns" if "edge" in dims else ""
+                coords = _COORDS_EDGE if "edge" in dims else ""
                 if prefix:
                     coords = (coords + " event_time event_segment").strip()
                 a.attrs.update({"units": units, "long_name": long, **({"coordinates": coords} if coords else {})})
+
+    def _reopen(self, root, attrs):
+        same = {k: root.attrs.get(k) for k in ("spec", "seed", "integrator")}
+        want = {k: _jsonable(attrs).get(k) for k in same}
+        if same != want:
+            diff = [k for k in same if same[k] != want[k]]
+            raise SpecError("output", f"{self.path} holds an unfinished run of a different spec "
+                                      f"({', '.join(diff)} differ); pass --overwrite to replace it")
+        self.root = root
+        ck = root.attrs.get("checkpoint")
+        n_time, n_event = (ck["n_time"], ck["n_event"]) if ck else (0, 0)
+        for name in list(root.array_keys()):
+            a = root[name]
+            dims = a.metadata.dimension_names or ()
+            if dims and dims[0] in ("time", "event"):
+                n = n_time if dims[0] == "time" else n_event
+                if a.shape[0] != n:
+                    a.resize((n,) + a.shape[1:])            # drop what was appended after the commit
+        self.resumed_from = ck
 
     def _coord(self, name, values, dims, units=None):
         dims = (dims,) if isinstance(dims, str) else dims
@@ -73,7 +120,8 @@ class RunWriter:
         if units:
             a.attrs["units"] = units
 
-    def append(self, t, V, theta, ev_t, ev_seg, ev_V, ev_theta):
+    # ---- writing ------------------------------------------------------------------------------------------------
+    def append(self, t, V, theta, ev_t, ev_seg, ev_V, ev_theta, task_error=None):
         out = self.c.out_node
         for prefix, tt, VV, th in (("", t, V, theta), ("event_", ev_t, ev_V, ev_theta)):
             if len(tt) == 0:
@@ -84,6 +132,15 @@ class RunWriter:
             self.root[prefix + "O"].append(VV[:, :, out], axis=0)
         if len(ev_t):
             self.root["event_segment"].append(ev_seg)
+            if task_error is not None:
+                self.root["event_task_error"].append(task_error, axis=0)
+
+    def checkpoint(self, state):
+        """Commit: the engine state after the data written so far (one atomic metadata write)."""
+        self.root.attrs["checkpoint"] = {
+            "n_time": int(self.root["time"].shape[0]), "n_event": int(self.root["event_time"].shape[0]),
+            "V": state.V.tolist(), "theta": state.theta.tolist(), "th_period": state.th_period.tolist(),
+            "fstate": state.fstate.tolist(), "istate": state.istate.tolist()}
 
     def finish(self, stats: dict, complete: bool = True):
         self.root.attrs.update({"complete": complete, "stats": _jsonable(stats)})
@@ -92,10 +149,31 @@ class RunWriter:
             zarr.consolidate_metadata(str(self.path))
 
 
+def state_from_checkpoint(ck: dict):
+    from .simulate import State
+    return State(np.array(ck["V"], dtype=np.float64), np.array(ck["theta"], dtype=np.float64),
+                 np.array(ck["th_period"], dtype=np.float64), np.array(ck["fstate"], dtype=np.float64),
+                 np.array(ck["istate"], dtype=np.int64))
+
+
+def _open_existing(path: Path):
+    try:
+        return zarr.open_group(str(path), mode="r+")
+    except Exception:
+        return None
+
+
 def open_run(path):
-    """The run at ``path`` as an xarray.Dataset (lazy, dask-backed)."""
+    """The run at ``path`` as an xarray.Dataset (lazy, dask-backed). An unfinished run is trimmed
+    to its last committed flush."""
     import xarray as xr
-    return xr.open_zarr(str(path), consolidated=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        ds = xr.open_zarr(str(path), consolidated=None)
+    ck = ds.attrs.get("checkpoint")
+    if not ds.attrs.get("complete", False) and ck:
+        ds = ds.isel(time=slice(0, ck["n_time"]), event=slice(0, ck["n_event"]))
+    return ds
 
 
 def _edges(c: Compiled):

@@ -24,9 +24,11 @@ DIMENSIONS = {
     "transconductance": (-2, 1, 0),      # A/V^2, MOSFET S
     "learning_rate": (-1, 0, -1),        # 1/(V*s), A0
     "voltage_rate": (1, 0, -1),          # V/s, bias B
+    "noise_density": (1, 0, -0.5),       # V/√s, update noise: write "V/s^0.5"
+    "time_per_voltage": (-1, 0, 1),      # s/V, overclamping r0
     "dimensionless": (0, 0, 0),
 }
-_TOKEN = re.compile(r"\s*(?:(\()|(\))|(\*|/)|(\^-?\d+)|([A-Za-zΩµ]+)|(1))")
+_TOKEN = re.compile(r"\s*(?:(\()|(\))|(\*|/)|(\^-?\d+(?:\.\d+)?)|([A-Za-zΩµ]+)|(1))")
 
 
 def _atom(name: str) -> tuple[float, tuple[int, int, int]]:
@@ -68,7 +70,7 @@ def _parse_unit(text: str) -> tuple[float, tuple[int, int, int]]:
         else:
             raise ValueError(f"cannot parse unit {text!r}")
         if tokens[i] and tokens[i].startswith("^"):
-            p = int(tokens[i][1:])
+            p = float(tokens[i][1:])
             i += 1
             f, d = f**p, tuple(x * p for x in d)
         return f, d
@@ -126,4 +128,5 @@ def quantity(value, kind: str, key: str) -> float:
 def _example(kind: str) -> str:
     return {"voltage": "V", "current": "A", "time": "s", "capacitance": "F", "conductance": "S",
             "resistance": "Ohm", "frequency": "Hz", "transconductance": "A/V^2",
-            "learning_rate": "1/(V*s)", "voltage_rate": "V/s", "dimensionless": ""}[kind]
+            "learning_rate": "1/(V*s)", "voltage_rate": "V/s", "noise_density": "V/s^0.5",
+            "time_per_voltage": "s/V", "dimensionless": ""}[kind]
