@@ -52,7 +52,7 @@ def _export(args) -> int:
     from .spec import _read, load_run, model_from_dict
     from .spice import netlist
     d = _read(args.spec)
-    if "schedule" in d:
+    if "model" in d:                                   # a run spec
         spec = load_run(args.spec)
         c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed)
         segs = spec.segments

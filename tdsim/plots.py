@@ -39,12 +39,21 @@ def run_figures(path) -> list:
     idx = np.flatnonzero(learns)
     if len(idx) >= 2:
         fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        th = ds["event_theta"].values
-        ax.plot(th[:, idx[0]], th[:, idx[1]], ".-", lw=0.8, ms=3)
-        ax.plot(th[-1, idx[0]], th[-1, idx[1]], "o", color="k")
+        th = ds["theta"].values
+        ev = ds["event_theta"].values
+        ax.plot(th[:, idx[0]], th[:, idx[1]], "-", lw=0.6, color="0.6", label="trajectory")
+        ax.plot(ev[:, idx[0]], ev[:, idx[1]], ".", ms=3, label="recorded events")
+        if len(th):
+            ax.plot(th[-1, idx[0]], th[-1, idx[1]], "o", color="k", label="end")
         ax.set_xlabel(f"G ({ds['edge'].values[idx[0]]}) (V)")
         ax.set_ylabel(f"G ({ds['edge'].values[idx[1]]}) (V)")
-        ax.set_title("gates at segment ends")
+        ax.set_title("gate-space trajectory")
+        ax.legend(fontsize=7, loc="lower left")
+        if len(ev) > 4:                                  # inset: the last two recorded periods
+            ins = ax.inset_axes([0.55, 0.55, 0.42, 0.42])
+            ins.plot(th[-max(len(th) // 20, 10):, idx[0]], th[-max(len(th) // 20, 10):, idx[1]], "-", lw=0.8)
+            ins.plot(ev[-4:, idx[0]], ev[-4:, idx[1]], ".", ms=4)
+            ins.tick_params(labelsize=6)
         fig.tight_layout()
         out.append(path.with_name(path.stem + "_gspace.png"))
         fig.savefig(out[-1], dpi=90)

@@ -203,6 +203,8 @@ def _waveforms(d: dict, key: str) -> dict:
 
 
 def _task(d: dict, key: str) -> Task:
+    if "generator" in d:
+        return _generated_task(d, key)
     _check_keys(d, {"name", "classification", "points"}, key)
     pts = d.get("points", [])
     if not isinstance(pts, list) or not pts:
@@ -213,6 +215,31 @@ def _task(d: dict, key: str) -> Task:
         _check_keys(p, {"inputs", "labels"}, k)
         points.append(DataPoint(_volts(p.get("inputs", {}), k + ".inputs"), _volts(p.get("labels", {}), k + ".labels")))
     return Task(str(d.get("name", key)), points, _value(d.get("classification", False), bool, key + ".classification"))
+
+
+def _generated_task(d: dict, key: str) -> Task:
+    """A task made by a generator of tdsim.library, e.g. the ring of Dillavou Fig. 5."""
+    from .library import grid_tasks, ring_task
+    if d["generator"] == "grid":
+        _check_keys(d, {"generator", "n", "label", "half"}, key)
+        half = d.get("half", key)
+        if half not in ("alpha", "beta"):
+            raise SpecError(key + ".half", f"must be alpha or beta, got {half!r}")
+        tasks = grid_tasks(_int(d.get("n", 4), key + ".n"), quantity(d.get("label", "63 mV"), "voltage", key + ".label"))
+        return tasks[0] if half == "alpha" else tasks[1]
+    if d["generator"] != "ring":
+        raise SpecError(key + ".generator", f"unknown generator {d['generator']!r} (ring or grid)")
+    _check_keys(d, {"generator", "radius", "split", "n", "label"}, key)
+    if "radius" not in d:
+        raise SpecError(key + ".radius", "missing")
+    return ring_task(quantity(d["radius"], "voltage", key + ".radius"), _int0(d.get("split", 0), key + ".split"),
+                     _int(d.get("n", 8), key + ".n"), quantity(d.get("label", "18 mV"), "voltage", key + ".label"))
+
+
+def _int0(x, key):
+    if not isinstance(x, int) or isinstance(x, bool) or x < 0:
+        raise SpecError(key, f"must be a non-negative integer, got {x!r}")
+    return x
 
 
 def _merge(base: dict, over: dict) -> dict:

@@ -50,7 +50,7 @@ def test_existing_store_is_never_overwritten(short_spec, tmp_path):
 
 def test_cli_run_and_export(tmp_path):
     spec = tmp_path / "spec.toml"
-    text = SPEC.read_text().replace("repeat = 25", "repeat = 2").replace("../models/", str(ROOT / "models") + "/")
+    text = SPEC.read_text().replace("periods = 150", "periods = 2").replace("../", str(ROOT) + "/")
     spec.write_text(text)
     out = tmp_path / "o.zarr"
     r = subprocess.run([sys.executable, "-m", "tdsim.cli", "run", str(spec), "-o", str(out), "-q"],
