@@ -483,9 +483,9 @@ def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol
                 ev_th[nev] = theta
                 nev += 1
             if pass_end[seg]:                   # overclamping: rescale r0 to hold the pass time
-                elapsed = t - fstate[F_PASS0]
-                if elapsed > 0.0:
-                    fstate[F_R0] *= pass_tau[seg] / elapsed
+                elapsed = t - fstate[F_PASS0]   # (at most x2 per pass: one lucky pass with a tiny
+                if elapsed > 0.0:               # error must not blow r0 up)
+                    fstate[F_R0] *= min(2.0, max(0.5, pass_tau[seg] / elapsed))
                 fstate[F_PASS0] = t
             seg += 1
             istate[I_NEWSEG] = 1
