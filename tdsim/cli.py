@@ -17,6 +17,7 @@ def main(argv=None) -> int:
     r.add_argument("spec", nargs="?", default=str(DEFAULT_SPEC))
     r.add_argument("-o", "--output", help="store path (default: out/<name>.zarr beside the spec)")
     r.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    r.add_argument("--no-resume", action="store_true", help="refuse to continue an unfinished store")
     r.add_argument("--no-figures", action="store_true")
     r.add_argument("-q", "--quiet", action="store_true")
     e = sub.add_parser("export-spice", help="write an ngspice netlist of a model or run spec")
@@ -37,8 +38,9 @@ def _run(args) -> int:
     from .runner import run_spec
     from .spec import load_run
     spec = load_run(args.spec)
-    path, traj = run_spec(spec, args.output, args.overwrite, progress=not args.quiet)
-    print(f"wrote {path}  ({traj.stats['steps']} steps, {traj.stats['rejected']} rejected)")
+    path, traj = run_spec(spec, args.output, args.overwrite, progress=not args.quiet, resume=not args.no_resume)
+    note = " (limit cycle reached)" if traj.stats.get("converged") else ""
+    print(f"wrote {path}  ({traj.stats['steps']} steps, {traj.stats['rejected']} rejected){note}")
     if not args.no_figures:
         from .plots import run_figures
         for f in run_figures(path):

@@ -28,8 +28,8 @@ DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS = 0, 1, 2
 I_SEG, I_SAMPLE, I_NREC, I_NEV, I_STEPS, I_REJ, I_FACT, I_WHERE, I_NEWSEG, I_PERIODS = range(10)
 N_ISTATE = 10
 # fstate slots: time, step size, end of the current segment, overclamping r0, start of the pass
-F_T, F_H, F_SEGEND, F_R0, F_PASS0, F_SEGSTART = range(6)
-N_FSTATE = 6
+F_T, F_H, F_SEGEND, F_R0, F_PASS0, F_SEGSTART, F_HEVENT = range(7)
+N_FSTATE = 7
 
 _A = np.array([
     [0, 0, 0, 0, 0, 0],
@@ -333,7 +333,7 @@ def _segment_duration(seg, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work
 
 
 @njit(cache=True)
-def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol, cycle_tol,
+def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
               circ, lrn, noise, ros, tab, V, theta, th_period, fstate, istate,
               rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th):
     """Advance (V, θ) through the segment table from fstate (see F_*) and istate (see I_*),
@@ -343,6 +343,7 @@ def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol
     walk on the gates, kicked at every learning segment's end by σ_update √duration N(0, 1), and a
     per-segment offset N(0, σ_read²) on every node voltage as the learning circuits read it."""
     seed, sig_up, sig_read = noise
+    h_event = fstate[F_HEVENT]           # step after each segment start (0: keep the current one)
     vn = lrn[6]
     (dur, src, amp, omega, wave, labels, eta, learn_on, mode, offset, L0, partner, osign,
      dmode, pass_end, pass_tau, period_end, record) = tab
@@ -400,7 +401,6 @@ def integrate(method, adaptive, tol, h_fixed, h_event, h_min, dt_rec, newton_tol
         if istate[I_NEWSEG] == 1:
             istate[I_NEWSEG] = 0
             have_k1 = False
-            factored = False
             if h_event > 0.0:
                 h = min(h, h_event)
             d, st = _segment_duration(seg, t, V, theta, circ, tab, fstate[F_R0], Vs, vals, I, rhs, x, work,

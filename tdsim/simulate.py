@@ -144,6 +144,7 @@ def initial_state(c: Compiled, tab: Table, opt: Options, theta0=None, V0=None) -
         V = np.zeros((c.T, c.N))
     fstate = np.zeros(engine.N_FSTATE)
     fstate[engine.F_H] = _first_step(c, tab, opt, V, theta)
+    fstate[engine.F_HEVENT] = 0.0 if opt.integrator == "quasistatic" else fstate[engine.F_H]
     fstate[engine.F_R0] = opt.r0
     istate = np.zeros(engine.N_ISTATE, dtype=np.int64)
     istate[engine.I_NEWSEG] = 1
@@ -164,7 +165,6 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     opt.validate()
     st = initial_state(c, tab, opt, theta0, V0) if state is None else state.copy()
     method = engine.METHODS[opt.integrator]
-    h_event = 0.0 if method == engine.QUASISTATIC else _first_step(c, tab, opt, st.V, st.theta)
     K = opt.chunk
     bufs = (np.zeros(K), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)),
             np.zeros(K), np.zeros(K, dtype=np.int64), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)))
@@ -176,7 +176,7 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     tol = np.array([opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol])
     args = tab.args()
     while True:
-        status = engine.integrate(method, opt.dt is None, tol, opt.dt or 0.0, h_event, opt.h_min,
+        status = engine.integrate(method, opt.dt is None, tol, opt.dt or 0.0, opt.h_min,
                                   opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, lrn, noise, ros, args,
                                   st.V, st.theta, st.th_period, st.fstate, st.istate, *bufs)
         nrec, nev = st.istate[engine.I_NREC], st.istate[engine.I_NEV]
