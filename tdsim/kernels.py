@@ -16,7 +16,7 @@ WAVE_CONSTANT, WAVE_SIN, WAVE_ABS_SIN = 0, 1, 2
 _EXP_MAX = 40.0   # Shockley exponent beyond which the curve is continued linearly
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def kappa_of(theta, kind):
     if kind == PARAM_KAPPA:
         return theta
@@ -25,7 +25,7 @@ def kappa_of(theta, kind):
     return math.exp(theta)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def edge_current(code, p0, p1, theta, va, vb):
     """Current a -> b and its derivatives (dI/dVa, dI/dVb)."""
     dv = va - vb
@@ -56,7 +56,7 @@ def edge_current(code, p0, p1, theta, va, vb):
     return 0.0, 0.0, 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def kappa_factor(code, p0, theta):
     """d(conductance)/d(theta) in units of the rule: 1 for MOSFET gates (S is absorbed in A0,
     Dillavou Eq. 3) and for κ; -κ² for ρ; κ for log κ."""
@@ -69,7 +69,7 @@ def kappa_factor(code, p0, theta):
     return 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def node_currents(V, theta, ea, eb, code, par, inj, src, I):
     """I[n]: net current into node n from edges and current sources (one twin)."""
     I[:] = 0.0
@@ -108,7 +108,7 @@ def assemble(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s_ab, s_ba
                 vals[s_ba[e]] -= j_coef * dia
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fill_held(V, hold, hidx, src, drv, nudge, out_node):
     """Set every held node of every twin: sources, ground, and the clamped outputs, computed from
     the free twin's outputs *at this same instant* plus a measurement offset. With d the measured
@@ -147,7 +147,7 @@ def fill_held(V, hold, hidx, src, drv, nudge, out_node):
                 V[t, n] = of + nudge[t] * eta * osign[k] * half * push
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def source_values(base, amp, omega, wave, t, out):
     """out[j] = base[j] + amp[j] w(ω_j t), w = 0, sin or |sin| (WAVE_*), t absolute time."""
     for j in range(base.shape[0]):
