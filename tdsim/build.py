@@ -38,7 +38,7 @@ class Compiled:
     ea: np.ndarray
     eb: np.ndarray
     code: np.ndarray
-    par: np.ndarray          # (T, E, 2)
+    par: np.ndarray          # (T, E, 4) element parameters (elements.*.params)
     learn: np.ndarray        # (E,) bool
     theta0: np.ndarray       # (E,) initial G / κ-parameter
     A0: np.ndarray
@@ -142,7 +142,7 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
     ea = np.array([index[e.a] for e in edges], dtype=np.int64)
     eb = np.array([index[e.b] for e in edges], dtype=np.int64)
     code = np.array([e.element.code for e in edges], dtype=np.int64)
-    par1 = np.array([e.element.params()[:2] for e in edges], dtype=np.float64).reshape(E, 2)
+    par1 = np.array([e.element.params() for e in edges], dtype=np.float64).reshape(E, 4)
     par = np.repeat(par1[None], T, axis=0)
     learn = np.array([isinstance(e.element, LEARNABLE) and e.element.learn for e in edges], dtype=np.bool_)
     theta0 = np.array([e.element.theta0() if isinstance(e.element, LEARNABLE) else 0.0 for e in edges])

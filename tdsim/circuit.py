@@ -172,7 +172,7 @@ def _check_element(key, el) -> None:
     for name, val in vars(el).items():
         if isinstance(val, (int, float)) and not isinstance(val, bool):
             _finite(f"{key}.{name}", val)
-    positive = {"R", "S", "C0", "kappa", "g", "Is", "n", "Vt"}
+    positive = {"R", "S", "C0", "kappa", "g", "Is", "n", "Vt", "smooth"}
     for name in positive & set(vars(el)):
         if getattr(el, name) <= 0:
             raise SpecError(f"{key}.{name}", f"must be > 0, got {getattr(el, name)!r}")

@@ -41,7 +41,11 @@ class Conductance:
 
 @dataclass
 class Mosfet:
-    """Ohmic MOSFET, K = S (G - V_T - V̄) clipped at 0 (Dillavou Eq. 2); G on gate capacitor C0."""
+    """Ohmic MOSFET, K = S (G - V_T - V̄) clipped at 0 (Dillavou Eq. 2); G on gate capacitor C0.
+    The clip is smoothed over ``smooth`` volts, K = S w softplus(x / w), x = G - V_T - V̄ (equal to
+    the clip to e^{-x/w}: exact beyond ~40 w from threshold); without it Newton cycles at the kink
+    when an edge sits at cut-off. ``g_off`` (1e-12 S, ~1e-9 of an on edge) keeps a node whose
+    edges are all cut off tied to its neighbours instead of floating."""
     G: float
     S: float = 8e-4
     VT: float = 0.7
@@ -49,13 +53,15 @@ class Mosfet:
     learn: bool = True
     G_min: float = 0.0
     G_max: float = 10.0
+    g_off: float = 1e-12
+    smooth: float = 1e-3
     code = MOSFET
 
     def theta0(self):
         return self.G
 
     def params(self):
-        return [self.S, self.VT, 0.0, 0.0]
+        return [self.S, self.VT, self.g_off, self.smooth]
 
 
 @dataclass

@@ -17,7 +17,8 @@ import math
 import numpy as np
 from numba import njit
 
-from .kernels import HOLD_NONE, assemble, clip_gates, fill_held, gate_rates, node_currents, normal, source_values
+from .kernels import (HOLD_NONE, assemble, clip_gates, fill_held, gate_rates, node_currents, normal,
+                      source_values)
 from .linalg import lu_factor, lu_solve
 
 EXPLICIT, ROSENBROCK, QUASISTATIC = 0, 1, 2
@@ -72,7 +73,11 @@ def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts
         if t == 1:
             fill_held(V, hold, hidx, src, drv, nudge, out_node)
         ok = False
-        if reuse:
+        usable = reuse
+        for i in range(ldiag.shape[0]):         # a factorization exists only if U has no zero pivot
+            if vals[t, ldiag[i]] == 0.0:
+                usable = False
+        if usable:
             # chord iterations with the factorization from the previous solve of this twin
             # (the gates moved little since); fall back to Newton unless they contract fast
             dprev = 1e300
@@ -98,7 +103,7 @@ def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts
             for u in range(unk_nodes.shape[0]):
                 n = unk_nodes[u]
                 rhs[u] = I[n] if hold[t, n] == HOLD_NONE else 0.0
-            if it > 0:
+            if it > 0 or usable:
                 # chord test with the last factorization: a tiny correction means converged,
                 # and saves refactoring for the final iteration
                 lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
@@ -111,8 +116,15 @@ def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts
             if lu_factor(row_ptr, col, ldiag, perm, vals[t], work) != 0:
                 return SINGULAR
             lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
-            _apply(V[t], x, unk_nodes, tol, False)
+            for u in range(unk_nodes.shape[0]):
+                x[u] = min(max(x[u], -0.5), 0.5)        # damp large steps (diodes, cut-off edges)
+                V[t, unk_nodes[u]] += x[u]
         if not ok:
+            k = 0
+            for u in range(unk_nodes.shape[0]):
+                if abs(x[u]) > abs(x[k]):
+                    k = u
+            counts[I_WHERE] = t * N + unk_nodes[k]     # the node that kept moving
             return NEWTON
     return DONE
 
@@ -437,6 +449,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                 st = NAN
             if st != DONE or (adaptive and err > 1.0):
                 istate[I_REJ] += 1
+                if st != DONE:
+                    factored = False            # vals may hold a failed factorization
                 if not adaptive:
                     status = st
                     istate[I_WHERE] = _first_bad(V1, th1, hold, learn)
@@ -444,7 +458,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                 h = hs * (0.25 if st != DONE else max(0.2, 0.9 * err ** (-1.0 / q)))
                 if h < h_min:
                     status = st if st != DONE else HMIN
-                    istate[I_WHERE] = _first_bad(V1, th1, hold, learn)
+                    if st != NEWTON:
+                        istate[I_WHERE] = _first_bad(V1, th1, hold, learn)
                     break
                 continue
             if qs:

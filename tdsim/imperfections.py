@@ -58,20 +58,30 @@ class Imperfections:
             raise SpecError(f"imperfections.mismatch.{sorted(unknown)[0]}", "unknown (S, VT, capacitance)")
 
 
+_KEEP = []          # compiled bias functions and their Python sources stay alive for the process
+
+
+def _zero(G, dvf, dvc):
+    return 0.0
+
+
 def compile_bias(fn):
     """A numba cfunc b(G, dvf, dvc) -> V/s from a Python function or an expression string."""
     from numba import cfunc
     if isinstance(fn, str):
         expr = fn
+        namespace = {"math": math}
         try:
-            fn = eval(f"lambda G, dvf, dvc: {expr}", {"math": math, "__builtins__": {}})
+            exec(compile(f"def bias(G, dvf, dvc):\n    return {expr}\n", "<bias_function>", "exec"), namespace)
         except SyntaxError as exc:
             raise SpecError("imperfections.bias_function", f"cannot parse {expr!r}: {exc.msg}") from None
+        fn = namespace["bias"]
     try:
-        compiled = cfunc(BIAS_SIGNATURE)(fn)
+        compiled = cfunc(BIAS_SIGNATURE, cache=False)(fn)
     except Exception as exc:  # numba typing errors are many kinds
         raise SpecError("imperfections.bias_function",
                         f"not numba-compilable as b(G, dvf, dvc) -> float: {exc}") from None
+    _KEEP.append((fn, compiled))
     v = compiled.ctypes(3.0, 0.1, 0.1)
     if not math.isfinite(v):
         raise SpecError("imperfections.bias_function", f"gives {v} at G = 3 V, dvf = dvc = 0.1 V")

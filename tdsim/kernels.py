@@ -26,19 +26,25 @@ def kappa_of(theta, kind):
 
 
 @njit(cache=True, inline="always")
-def edge_current(code, p0, p1, theta, va, vb):
-    """Current a -> b and its derivatives (dI/dVa, dI/dVb)."""
+def edge_current(code, p0, p1, p2, p3, theta, va, vb):
+    """Current a -> b and its derivatives (dI/dVa, dI/dVb); p0..p2 the element's parameters."""
     dv = va - vb
     if code == RESISTOR:
         return p0 * dv, p0, -p0
     if code == CONDUCTANCE:
         k = kappa_of(theta, int(p0))
         return k * dv, k, -k
-    if code == MOSFET:
-        k = p0 * (theta - p1 - 0.5 * (va + vb))
-        if k <= 0.0:
-            return 0.0, 0.0, 0.0
-        return k * dv, k - 0.5 * p0 * dv, -k - 0.5 * p0 * dv
+    if code == MOSFET:       # p0 = S, p1 = V_T, p2 = g_off, p3 = smoothing width w
+        z = (theta - p1 - 0.5 * (va + vb)) / p3
+        if z > _EXP_MAX:
+            k, sig = p0 * p3 * z, 1.0
+        elif z < -_EXP_MAX:
+            k, sig = 0.0, 0.0
+        else:
+            ez = math.exp(z)
+            k, sig = p0 * p3 * math.log1p(ez), ez / (1.0 + ez)
+        k += p2
+        return k * dv, k - 0.5 * p0 * sig * dv, -k - 0.5 * p0 * sig * dv
     if code == IDEAL_DIODE:
         d = dv - p1
         if d <= 0.0:
@@ -76,7 +82,7 @@ def node_currents(V, theta, ea, eb, code, par, inj, src, I):
     for e in range(ea.shape[0]):
         a = ea[e]
         b = eb[e]
-        i, _, _ = edge_current(code[e], par[e, 0], par[e, 1], theta[e], V[a], V[b])
+        i, _, _ = edge_current(code[e], par[e, 0], par[e, 1], par[e, 2], par[e, 3], theta[e], V[a], V[b])
         I[a] -= i
         I[b] += i
     for n in range(inj.shape[0]):
@@ -96,7 +102,7 @@ def assemble(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s_ab, s_ba
     for e in range(ea.shape[0]):
         a = ea[e]
         b = eb[e]
-        _, dia, dib = edge_current(code[e], par[e, 0], par[e, 1], theta[e], V[a], V[b])
+        _, dia, dib = edge_current(code[e], par[e, 0], par[e, 1], par[e, 2], par[e, 3], theta[e], V[a], V[b])
         # current into a is -i, into b is +i
         if s_aa[e] >= 0 and hold[a] == HOLD_NONE:
             vals[s_aa[e]] += j_coef * dia

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .build import Compiled, build
+from .errors import SimulationError
 from .segments import Segment, table
-from .simulate import dc_solve
+from .simulate import Options, dc_solve, shortest_rc, simulate
 
 
 class TaskMeter:
@@ -18,11 +19,31 @@ class TaskMeter:
         self.tasks = list(tasks)
         self.tables = [table([Segment(1.0, p.inputs, p.labels) for p in task.points], self.free,
                              differential=differential) for task in self.tasks]
-        out = self.free.out_node
         self.index = [self.free.node_names.index(n) for n in c.output_nodes]
-        self.pairs = {k: (j, s) for k, (j, s) in enumerate(zip(self.tables[0].partner, self.tables[0].osign))}
+        tab = self.tables[0] if self.tables else None
+        self.pairs = {} if tab is None else {k: (j, s) for k, (j, s) in enumerate(zip(tab.partner, tab.osign))}
         self._V = None
-        del out
+
+    def _settle(self, theta, k, i) -> np.ndarray:
+        """The free network's settled state for point i of task k: the Kirchhoff solution or, where
+        that branch does not exist (past a fold), the end of a full-RC relaxation from zero;
+        NaN when neither is possible."""
+        tab = self.tables[k]
+        try:        # from zero, not from the last point: the measurement must not depend on history
+            return dc_solve(self.free, theta, tab, seg=i)
+        except SimulationError:
+            pass
+        V0 = np.zeros((1, self.free.N))
+        if np.all(self.free.cap[0][self.free.hold[0] == 0] > 0):
+            span = 2e3 * max(shortest_rc(self.free, V0, theta, tab.src[i]), 1e-9)
+            point = Segment(span, dict(self.tasks[k].points[i].inputs))
+            try:
+                tr = simulate(self.free, table([point], self.free),
+                              Options(integrator="rosenbrock", rtol=1e-9, atol=1e-12), theta0=theta, V0=V0)
+                return tr.event_V[-1]
+            except SimulationError:
+                pass
+        return np.full((1, self.free.N), np.nan)
 
     def outputs(self, theta: np.ndarray, k: int) -> tuple:
         """Measured outputs d (differential where paired) and labels for every point of task k."""
@@ -30,7 +51,7 @@ class TaskMeter:
         P = len(tab.dur)
         d = np.empty((P, len(self.index)))
         for i in range(P):
-            self._V = dc_solve(self.free, theta, tab, seg=i, V=self._V)
+            self._V = self._settle(theta, k, i)
             o = self._V[0, self.index] + tab.offset
             for q, (j, s) in self.pairs.items():
                 d[i, q] = s * (o[q] - o[j]) if j >= 0 else o[q]

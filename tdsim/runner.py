@@ -16,7 +16,8 @@ from .store import RunWriter, state_from_checkpoint
 
 def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
     """Simulate ``spec`` into a Zarr store; an unfinished store of the same spec is resumed from
-    its last checkpoint. Returns (path, Trajectory of what this call computed)."""
+    its last checkpoint. Returns (path, Trajectory with the run's stats and its last chunk; read
+    the whole run with open_run(path))."""
     c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed)
     tab = table(spec.segments, c, differential=spec.differential)
     path = Path(output or spec.output)
@@ -39,9 +40,10 @@ def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool
         bar.update(float(st.fstate[0]))
 
     try:
-        traj = simulate(c, tab, spec.options, on_chunk=on_chunk, state=state)
+        traj = simulate(c, tab, spec.options, on_chunk=on_chunk, state=state, keep=False)
     except SimulationError as err:
-        writer.finish({**err.trajectory.stats, "error": str(err)}, complete=False)
+        traj = getattr(err, "trajectory", None)
+        writer.finish({**(traj.stats if traj is not None else {}), "error": str(err)}, complete=False)
         bar.close()
         raise
     bar.close()

@@ -11,7 +11,8 @@ from .errors import SimulationError, SpecError
 from .segments import Table
 
 _FAILURE = {engine.NAN: "the state became non-finite", engine.HMIN: "the step size fell below h_min",
-            engine.SINGULAR: "the circuit matrix became singular", engine.NEWTON: "Newton did not converge"}
+            engine.SINGULAR: "the circuit matrix became singular", engine.NEWTON: "the Kirchhoff (Newton) solve did not converge: the quasi-static solution branch may "
+                              "end here (a fold, where the full-RC dynamics jump); use a full-RC integrator"}
 
 
 @dataclass
@@ -82,8 +83,8 @@ def learning_args(c: Compiled) -> tuple:
 def _zero_bias():
     global _ZERO
     if _ZERO is None:
-        from .imperfections import compile_bias
-        _ZERO = compile_bias("0.0")
+        from .imperfections import _zero, compile_bias
+        _ZERO = compile_bias(_zero)
     return _ZERO
 
 
@@ -114,7 +115,7 @@ def shortest_rc(c: Compiled, V: np.ndarray, theta: np.ndarray, src: np.ndarray) 
     from .kernels import edge_current
     g = np.zeros(c.N)
     for e in range(c.E):
-        _, dia, _ = edge_current(c.code[e], c.par[0, e, 0], c.par[0, e, 1], theta[e], V[0, c.ea[e]], V[0, c.eb[e]])
+        _, dia, _ = edge_current(c.code[e], *c.par[0, e, :4], theta[e], V[0, c.ea[e]], V[0, c.eb[e]])
         g[c.ea[e]] += abs(dia)
         g[c.eb[e]] += abs(dia)
     free = (c.hold[0] == 0) & (g > 0)
@@ -158,10 +159,11 @@ def _first_step(c, tab, opt, V, theta) -> float:
 
 
 def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None,
-             on_chunk=None, state: State | None = None) -> Trajectory:
+             on_chunk=None, state: State | None = None, keep: bool = True) -> Trajectory:
     """Run the table from its start (or from ``state``, to resume). ``on_chunk(t, V, theta, ev_t,
     ev_seg, ev_V, ev_theta, state)`` receives each flushed chunk and the state after it (views
-    valid during the call); the returned Trajectory holds what this call recorded."""
+    valid during the call); the returned Trajectory holds what this call recorded, or with
+    ``keep=False`` only the last chunk (memory stays flat when chunks are streamed to a store)."""
     opt.validate()
     st = initial_state(c, tab, opt, theta0, V0) if state is None else state.copy()
     method = engine.METHODS[opt.integrator]
@@ -184,7 +186,8 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
                  bufs[6][:nev])
         if on_chunk is not None:
             on_chunk(*chunk, st)
-        parts.append(tuple(a.copy() for a in chunk))
+        if keep or status != engine.FULL:
+            parts.append(tuple(a.copy() for a in chunk))
         if status == engine.FULL:
             continue
         istate, fstate = st.istate, st.fstate

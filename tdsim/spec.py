@@ -21,7 +21,8 @@ _FIELDS = {
     "conductance": {"kappa": "conductance", "parametrization": str, "learn": bool,
                     "theta_min": "dimensionless", "theta_max": "dimensionless"},
     "mosfet": {"G": "voltage", "S": "transconductance", "VT": "voltage", "C0": "capacitance", "learn": bool,
-               "G_min": "voltage", "G_max": "voltage"},
+               "G_min": "voltage", "G_max": "voltage", "g_off": "conductance",
+               "smooth": "voltage"},
     "ideal_diode": {"g": "conductance", "Vf": "voltage"},
     "shockley_diode": {"Is": "current", "n": "dimensionless", "Vt": "voltage"},
 }

@@ -183,14 +183,18 @@ def _kappa_expr(kind: int, th: str) -> str:
     return f"exp({th})"
 
 
-def _edge_current(code, p0, p1, th, a, b, kind=None):
+def _edge_current(code, p0, p1, th, a, b, kind=None, p2=0.0, p3=1e-3):
     """Current a -> b as an expression, mirroring kernels.edge_current."""
     va, vb = _v(a), _v(b)
     dv = f"({va}-{vb})"
     if code == CONDUCTANCE:
         return f"{_kappa_expr(kind, th)}*{dv}"
     if code == MOSFET:
-        return f"{_num(p0)}*max({th}-{_num(p1)}-({va}+{vb})/2,0)*{dv}"
+        x = f"({th}-{_num(p1)}-({va}+{vb})/2)"
+        m = _num(_EXP_MAX)
+        soft = (f"{_num(p3)}*ln(1+exp(max(min({x}/{_num(p3)},{m}),-{m})))"
+                f"+max({x}-{_num(_EXP_MAX * p3)},0)")        # = kernels: w softplus(x/w)
+        return f"({_num(p0)}*({soft})+{_num(p2)})*{dv}"
     if code == IDEAL_DIODE:
         return f"{_num(p0)}*max({dv}-{_num(p1)},0)"
     if code == SHOCKLEY_DIODE:
@@ -279,12 +283,12 @@ def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, a
         for e in range(E):
             a, b = nm[comp.ea[e]], nm[comp.eb[e]]
             code = int(comp.code[e])
-            p0, p1 = comp.par[t, e]
+            p0, p1, p2, p3 = comp.par[t, e]
             if code == RESISTOR:
                 L.append(f"Re{t}_{e} {a} {b} {_num(1.0 / p0)}")
                 continue
             th = _theta_expr(e, comp, names, theta0)
-            expr = _edge_current(code, p0, p1, th, a, b, int(p0) if code == CONDUCTANCE else None)
+            expr = _edge_current(code, p0, p1, th, a, b, int(p0) if code == CONDUCTANCE else None, p2, p3)
             L.append(f"Be{t}_{e} {a} {b} I={expr}")
         L.append("")
 
