@@ -1,0 +1,141 @@
+"""Each imperfection against its analytic consequence, with the learning signal switched off
+(η = 0: the clamped twin equals the free one, so Dillavou Eq. 3 gives exactly zero)."""
+import numpy as np
+import pytest
+
+from tdsim import Options, Segment, SpecError, build, simulate
+from tdsim.imperfections import Imperfections
+from tdsim.protocols import Cycling, DataPoint, Task
+from tdsim.segments import table
+from tdsim.spec import protocol_from_dict, run_from_dict
+
+from helpers import two_plus_one
+
+T_END = 20e-3
+
+
+def run(imp, eta=0.0, n=20, integrator="quasistatic", G=(3.0, 3.5, 3.0), seed=0, **opt):
+    comp = build(two_plus_one(G=G), imperfections=imp, seed=seed)
+    segs = [Segment(T_END / n, {"V1": 0.435}, {"O": 0.31}, eta, True) for _ in range(n)]
+    return comp, simulate(comp, table(segs, comp), Options(integrator=integrator, rtol=1e-10, atol=1e-12, **opt))
+
+
+def test_zero_nudge_means_no_update():
+    _, tr = run(Imperfections())
+    assert np.array_equal(tr.event_theta[-1], tr.event_theta[0])
+
+
+def test_constant_bias_drifts_linearly():
+    _, tr = run(Imperfections(bias={"G1": -1.79, "G2": 0.68}))
+    np.testing.assert_allclose(tr.event_theta[-1, :2] - [3.0, 3.5], np.array([-1.79, 0.68]) * T_END, rtol=1e-9)
+
+
+def test_bias_function_relaxes_exponentially():
+    """b(G) = -k (G - G0): G(t) = G0 + (G(0) - G0) exp(-k t)."""
+    k, G0 = 200.0, 3.2
+    _, tr = run(Imperfections(bias_function=f"-{k}*(G-{G0})"))
+    t = tr.event_t
+    for e, g0 in ((0, 3.0), (1, 3.5)):
+        np.testing.assert_allclose(tr.event_theta[:, e], G0 + (g0 - G0) * np.exp(-k * t), rtol=1e-8)
+
+
+def test_bias_function_from_python_and_expression_agree():
+    import math
+    def b(G, dvf, dvc):
+        return 0.3 * math.sin(G) + 0.0 * dvf * dvc
+    _, a = run(Imperfections(bias_function=b))
+    _, s = run(Imperfections(bias_function="0.3*math.sin(G)"))
+    np.testing.assert_array_equal(a.event_theta, s.event_theta)
+
+
+def test_drainage_discharges_the_gate():
+    Rd, C0 = 34e3, 2.2e-6                                     # App. E resistor, C0 of the 2+1 hardware
+    comp, tr = run(Imperfections(drainage={"G1": Rd}))
+    C0 = comp.circuit.edges[0].element.C0
+    np.testing.assert_allclose(tr.event_theta[:, 0], 3.0 * np.exp(-tr.event_t / (Rd * C0)), rtol=1e-8)
+    assert np.all(tr.event_theta[:, 1] == 3.5)
+
+
+def test_gate_limits_hold_exactly():
+    c = two_plus_one()
+    c.edges[0].element.G_max = 3.01
+    comp = build(c, imperfections=Imperfections(bias={"G1": 5.0}))
+    segs = [Segment(1e-3, {"V1": 0.435}, {"O": 0.31}, 0.0, True) for _ in range(10)]
+    tr = simulate(comp, table(segs, comp), Options(integrator="rosenbrock"))
+    assert tr.event_theta[-1, 0] == 3.01 and np.all(tr.event_theta[:, 0] <= 3.01)
+
+
+def test_A0_spread_is_seeded_with_the_requested_width():
+    from tdsim.library import clln_lattice
+    c = clln_lattice(20, 20)
+    a = build(c, imperfections=Imperfections(A0_spread=0.1), seed=3)
+    b = build(c, imperfections=Imperfections(A0_spread=0.1), seed=3)
+    d = build(c, imperfections=Imperfections(A0_spread=0.1), seed=4)
+    rel = a.A0 / c.A0 - 1
+    assert np.array_equal(a.A0, b.A0) and not np.array_equal(a.A0, d.A0)
+    assert abs(rel.std() - 0.1) < 0.1 * 4 / np.sqrt(2 * len(rel))       # 4 sigma of the std estimate
+
+
+def test_output_offset_biases_learning_even_without_nudge():
+    """With η = 0 the clamp still drives O_C = O_F + offset: ΔV_F² ≠ ΔV_C², so G moves; the
+    sign of the drift flips with the sign of the offset (App. C 'voltage measurements')."""
+    _, pos = run(Imperfections(output_offset={"O": 1e-3}))
+    _, neg = run(Imperfections(output_offset={"O": -1e-3}))
+    dp = pos.event_theta[-1, :2] - [3.0, 3.5]
+    dn = neg.event_theta[-1, :2] - [3.0, 3.5]
+    assert np.all(np.abs(dp) > 1e-6) and np.all(np.sign(dp) == -np.sign(dn))
+
+
+def test_update_noise_is_a_seeded_random_walk_of_the_right_size():
+    sigma, n = 0.05, 400                                       # V/√s; 400 kicks of t_h = 50 µs
+    _, a = run(Imperfections(noise_update=sigma), n=n)
+    _, b = run(Imperfections(noise_update=sigma), n=n)
+    _, c = run(Imperfections(noise_update=sigma), n=n, seed=1)
+    assert np.array_equal(a.event_theta, b.event_theta) and not np.array_equal(a.event_theta, c.event_theta)
+    kicks = np.diff(a.event_theta[:, :2], axis=0).ravel()
+    expected = sigma * np.sqrt(T_END / n)
+    assert abs(kicks.std() / expected - 1) < 4 / np.sqrt(2 * kicks.size)   # 4 sigma
+    assert abs(kicks.mean()) < 4 * expected / np.sqrt(kicks.size)
+
+
+def test_read_noise_perturbs_learning_reproducibly():
+    _, a = run(Imperfections(noise_read=1e-3))
+    _, b = run(Imperfections(noise_read=1e-3))
+    assert np.array_equal(a.event_theta, b.event_theta)
+    assert np.abs(a.event_theta[-1, :2] - [3.0, 3.5]).max() > 1e-6
+
+
+BASE = {"kind": "cycling", "t_h": "100 us", "passes": 2, "nudge": {"rule": "standard", "eta": 1.0},
+        "task": {"points": [{"inputs": {"V1": "0.435 V"}, "labels": {"O": "0.31 V"}}]}}
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"t_hh": "1 ms"}, "t_hh"),                                  # unknown key
+    ({"t_h": "100"}, "t_h"),                                     # missing unit
+    ({"t_h": "-1 ms"}, "t_h"),                                   # impossible value
+    ({"nudge": {"rule": "overclamp", "eta": 0.25}}, "nudge.L0"), # impossible combination
+    ({"nudge": {"rule": "clamp"}}, "nudge.rule"),
+    ({"task": {"points": [{"inputs": {"V1": "0.4 V"}, "lables": {}}]}}, "task.points[0].lables"),
+    ({"passes": 0}, "passes"),
+    ({"kind": "three_task"}, "kind"),
+])
+def test_bad_protocols_name_the_key(change, key):
+    with pytest.raises(SpecError) as exc:
+        protocol_from_dict({**BASE, **change}).segments()
+    assert exc.value.key.startswith(key), exc.value.key
+
+
+def test_bad_imperfections_name_the_key(tmp_path):
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    base = {"model": str(root / "models" / "two_plus_one.toml"), "protocol": BASE}
+    for imp, key in (({"bias": {"G9": "1 V/s"}}, "imperfections.bias.G9"),
+                     ({"bias": {"G1": "1 V"}}, "imperfections.bias.G1"),
+                     ({"noise_update": "1 mV"}, "imperfections.noise_update"),
+                     ({"drainage": {"G1": "-3 kOhm"}}, "imperfections.drainage.G1"),
+                     ({"bias_function": "G +* 2"}, "imperfections.bias_function"),
+                     ({"biass": {}}, "imperfections.biass")):
+        with pytest.raises(SpecError) as exc:
+            spec = run_from_dict({**base, "imperfections": imp}, root)
+            build(spec.circuit, spec.twins, spec.imperfections, spec.seed)
+        assert exc.value.key == key, (exc.value.key, key)
