@@ -22,6 +22,7 @@ on its own work-precision curve; the ratio is competitor cost / tdsim cost at th
 """
 from __future__ import annotations
 
+from tdsim.kernels import edge_current
 import argparse
 import dataclasses
 import math
@@ -299,13 +300,8 @@ def _ode_rhs(V, th, ea, eb, code, par, cap, hold, hidx, out_node, nudge, learn, 
             b = eb[e]
             va = V[t, a]
             vb = V[t, b]
-            i = 0.0
-            if code[e] == MOSFET:
-                k = par[t, e, 0] * (th[e] - par[t, e, 1] - 0.5 * (va + vb))
-                if k > 0.0:
-                    i = k * (va - vb)
-            else:
-                i = par[t, e, 0] * (va - vb)
+            # the element law itself is tdsim's (smoothed cut-off, off-state leak): same ODE
+            i, _, _ = edge_current(code[e], par[t, e, 0], par[t, e, 1], par[t, e, 2], par[t, e, 3], th[e], va, vb)
             I[a] -= i
             I[b] += i
         for n in range(N):
