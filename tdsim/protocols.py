@@ -70,16 +70,21 @@ def _points(task: Task, t_h: float, span: float | None, nudge: Nudge, learn: boo
     return segs
 
 
-@dataclass
-class Cycling:
-    """One task's points cycled in order, each for t_h, for ``passes`` passes."""
-    task: Task
+@dataclass(kw_only=True)
+class _Schedule:
+    """What every protocol shares: hold time, nudge, learning flag, source waveforms, outputs."""
     t_h: float = 100e-6
-    passes: int = 1
     nudge: Nudge = field(default_factory=Nudge)
     learn: bool = True
     waveforms: dict = field(default_factory=dict)
     differential: list = field(default_factory=list)
+
+
+@dataclass
+class Cycling(_Schedule):
+    """One task's points cycled in order, each for t_h, for ``passes`` passes."""
+    task: Task
+    passes: int = 1
 
     @property
     def tasks(self):
@@ -95,18 +100,13 @@ class Cycling:
 
 
 @dataclass
-class TwoTask:
+class TwoTask(_Schedule):
     """Task α for τ/2, then task β for τ/2, repeated ``periods`` times (Dillavou Fig. 1B); the
     state is recorded at the end of each half period."""
     alpha: Task
     beta: Task
     tau: float
     periods: int = 100
-    t_h: float = 100e-6
-    nudge: Nudge = field(default_factory=Nudge)
-    learn: bool = True
-    waveforms: dict = field(default_factory=dict)
-    differential: list = field(default_factory=list)
 
     @property
     def tasks(self):
