@@ -1,10 +1,11 @@
 """The compiled event loop: one call integrates a segment table until it ends or a recording
 buffer fills. Three integrators share the loop, step control and recording:
 
-- EXPLICIT    Dormand–Prince 5(4) on node voltages and gates (reference; needs steps ≲ RC);
+- EXPLICIT    Dormand–Prince 5(4) (or Bogacki–Shampine 3(2)) on node voltages and gates
+              (reference; needs steps ≲ RC);
 - ROSENBROCK  a Rosenbrock W-method (ROS34PW2, order 3, or ROS2, order 2), L-stable: steps far
               beyond RC;
-- QUASISTATIC Kirchhoff/Newton solve of both twins at every stage, Dormand–Prince on gates only.
+- QUASISTATIC Kirchhoff/Newton solve of every twin at every stage, the explicit pair on gates only.
 
 Order inside one accepted step: stages are evaluated with held nodes refreshed from the stage
 state (sources, then clamped outputs from the free twin *at that stage*); the step is accepted
@@ -31,19 +32,6 @@ N_ISTATE = 10
 # fstate slots: time, step size, end of the current segment, overclamping r0, start of the pass
 F_T, F_H, F_SEGEND, F_R0, F_PASS0, F_SEGSTART, F_HEVENT = range(7)
 N_FSTATE = 7
-
-_A = np.array([
-    [0, 0, 0, 0, 0, 0],
-    [1 / 5, 0, 0, 0, 0, 0],
-    [3 / 40, 9 / 40, 0, 0, 0, 0],
-    [44 / 45, -56 / 15, 32 / 9, 0, 0, 0],
-    [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729, 0, 0],
-    [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656, 0],
-    [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
-])
-_E = np.array([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
-_C = np.array([0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1, 1])
-
 
 @njit(cache=True)
 def _rhs_full(V, theta, thref, circ, lrn, drv, src, dV, dth, I):
@@ -168,9 +156,12 @@ def _err_norm(V0, V1, th0, th1, dV, dth, hold, learn, tol, with_v):
 
 
 @njit(cache=True)
-def _dopri_step(qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, src, have_k1, reuse,
+def _erk_step(erk, qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, src, have_k1, reuse,
                 tol, vals, I, rhs, x, work, newton_tol, counts, errv, errth):
-    """One Dormand–Prince 5(4) step; stage 0 may be reused (FSAL). Returns (status, err)."""
+    """One step of an explicit FSAL Runge–Kutta pair (tableaus.py: Dormand–Prince 5(4) or
+    Bogacki–Shampine 3(2)); stage 0 may be reused (FSAL). Returns (status, err)."""
+    A, C, Ew = erk[0], erk[1], erk[2]
+    S = C.shape[0]
     hold = circ[10]
     learn = circ[4]
     T, N = V0.shape
@@ -184,37 +175,37 @@ def _dopri_step(qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, s
                 return st, 0.0
         _rhs_full(Vs, th0, th0, circ, lrn, drv, src, kV[0], kth[0], I)
     Vs[:, :] = V0
-    for s in range(1, 7):
+    for s in range(1, S):
         for t in range(T):
             for n in range(N):
                 if not qs and hold[t, n] == HOLD_NONE:
                     acc = 0.0
                     for j in range(s):
-                        acc += _A[s, j] * kV[j, t, n]
+                        acc += A[s, j] * kV[j, t, n]
                     Vs[t, n] = V0[t, n] + h * acc
         for e in range(E):
             acc = 0.0
             for j in range(s):
-                acc += _A[s, j] * kth[j, e]
+                acc += A[s, j] * kth[j, e]
             ths[e] = th0[e] + h * acc
-        source_values(drv[0], drv[1], drv[2], drv[3], t0 + _C[s] * h, src)
+        source_values(drv[0], drv[1], drv[2], drv[3], t0 + C[s] * h, src)
         if qs:
             st = qs_solve(Vs, ths, circ, drv, src, vals, I, rhs, x, work, newton_tol, 50, counts, True)
             if st != DONE:
                 return st, 0.0
         _rhs_full(Vs, ths, th0, circ, lrn, drv, src, kV[s], kth[s], I)
-    V1[:, :] = Vs          # stage 7 is the 5th-order solution
+    V1[:, :] = Vs          # the last stage is the solution (FSAL pairs)
     th1[:] = ths
     for t in range(T):
         for n in range(N):
             acc = 0.0
-            for j in range(7):
-                acc += _E[j] * kV[j, t, n]
+            for j in range(S):
+                acc += Ew[j] * kV[j, t, n]
             errv[t, n] = h * acc
     for e in range(E):
         acc = 0.0
-        for j in range(7):
-            acc += _E[j] * kth[j, e]
+        for j in range(S):
+            acc += Ew[j] * kth[j, e]
         errth[e] = h * acc
     return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, tol, not qs)
 
@@ -346,7 +337,7 @@ def _segment_duration(seg, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work
 
 @njit(cache=True)
 def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
-              circ, lrn, noise, ros, tab, V, theta, th_period, fstate, istate,
+              circ, lrn, noise, ros, erk, tab, V, theta, th_period, fstate, istate,
               rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th):
     """Advance (V, θ) through the segment table from fstate (see F_*) and istate (see I_*),
     recording into the buffers, until the table ends (DONE), the limit cycle is reached
@@ -382,7 +373,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
     x = np.zeros(nu)
     work = np.zeros(nu)
     srcn = np.zeros(src.shape[1])
-    q = ros[5] if method == ROSENBROCK else 5.0
+    q = ros[5] if method == ROSENBROCK else erk[3]
+    last = erk[1].shape[0] - 1
     t = fstate[F_T]
     h = fstate[F_H]
     seg = istate[I_SEG]
@@ -442,7 +434,7 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                 st, err = _rosenbrock_step(t, hs, ros, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv,
                                            srcn, tol, vals, I, rhs, x, work, istate, errv, errth)
             else:
-                st, err = _dopri_step(qs, t, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, srcn,
+                st, err = _erk_step(erk, qs, t, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, srcn,
                                       have_k1, factored, tol, vals, I, rhs, x, work, newton_tol, istate,
                                       errv, errth)
             if st == DONE and not math.isfinite(err):
@@ -475,8 +467,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
             theta[:] = th1
             t = stop if landing else t + hs
             if method != ROSENBROCK:            # first-same-as-last: stage 7 is f at the new state
-                kV[0] = kV[6]
-                kth[0] = kth[6]
+                kV[0] = kV[last]
+                kth[0] = kth[last]
                 have_k1 = not clipped           # a clipped gate invalidates the stored derivative
             if adaptive:
                 fac = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** (-1.0 / q)))

@@ -31,6 +31,7 @@ class Options:
     chunk: int = 4096                  # records per buffer between compiled calls
     cycle_tol: float = 0.0             # V; stop when θ at two consecutive period ends differs less (0: off)
     r0: float = 1e-3                   # s/V; initial overclamping step-time scale t_h = r0 |δ|
+    tableau: str = "dopri5"            # explicit pair of explicit and quasistatic: dopri5 | bs3
 
     def validate(self):
         if self.integrator not in engine.METHODS:
@@ -50,6 +51,8 @@ class Options:
             raise SpecError("cycle_tol", "must be >= 0")
         if not (self.r0 > 0 and np.isfinite(self.r0)):
             raise SpecError("r0", "must be a positive time per volt")
+        if self.tableau not in ("dopri5", "bs3"):
+            raise SpecError("tableau", f"unknown {self.tableau!r} (dopri5 or bs3)")
         if self.chunk < 1:
             raise SpecError("chunk", "must be >= 1")
 
@@ -175,11 +178,12 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     lrn = learning_args(c)
     noise = (int(c.noise_seed), float(c.noise_update), float(c.noise_read))
     ros = (tableaus.ros2() if opt.integrator == "ros2" else tableaus.ros34pw2()).args()
+    erk = (tableaus.bs3() if opt.tableau == "bs3" else tableaus.dopri5()).args()
     tol = np.array([opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol])
     args = tab.args()
     while True:
         status = engine.integrate(method, opt.dt is None, tol, opt.dt or 0.0, opt.h_min,
-                                  opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, lrn, noise, ros, args,
+                                  opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, lrn, noise, ros, erk, args,
                                   st.V, st.theta, st.th_period, st.fstate, st.istate, *bufs)
         nrec, nev = st.istate[engine.I_NREC], st.istate[engine.I_NEV]
         chunk = (bufs[0][:nrec], bufs[1][:nrec], bufs[2][:nrec], bufs[3][:nev], bufs[4][:nev], bufs[5][:nev],

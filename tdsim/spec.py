@@ -158,7 +158,7 @@ class RunSpec:
 _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", "rtol_V": "dimensionless",
                  "atol_V": "voltage", "dt": "time", "first_step": "time", "h_min": "time",
                  "record_interval": "time", "newton_tol": "dimensionless", "initial": str,
-                 "chunk": "dimensionless", "cycle_tol": "voltage", "r0": "time_per_voltage"}
+                 "chunk": "dimensionless", "cycle_tol": "voltage", "r0": "time_per_voltage", "tableau": str}
 
 
 def _segments(sched: dict) -> list:

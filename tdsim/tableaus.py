@@ -69,3 +69,41 @@ def ros2() -> Rosenbrock:
     a = np.array([[0.0, 0.0], [1.0, 0.0]])
     c = np.array([[0.0, 0.0], [-2.0, 0.0]])
     return Rosenbrock("ROS2", g, a, c, np.array([1.5, 0.5]), np.array([0.5, 0.5]), 2)
+
+
+@dataclass(frozen=True)
+class Explicit:
+    """An explicit FSAL Runge–Kutta pair: A (s, s), nodes c, error weights b - b̂, and the order
+    of the embedded solution + 1 (step control exponent 1/order)."""
+    name: str
+    a: np.ndarray
+    c: np.ndarray
+    e: np.ndarray
+    order: int
+
+    def args(self):
+        return self.a, self.c, self.e, float(self.order)
+
+
+def dopri5() -> Explicit:
+    """Dormand–Prince 5(4), 7 stages, FSAL (Hairer, Nørsett & Wanner I, II.5)."""
+    a = np.array([
+        [0, 0, 0, 0, 0, 0, 0],
+        [1 / 5, 0, 0, 0, 0, 0, 0],
+        [3 / 40, 9 / 40, 0, 0, 0, 0, 0],
+        [44 / 45, -56 / 15, 32 / 9, 0, 0, 0, 0],
+        [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729, 0, 0, 0],
+        [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656, 0, 0],
+        [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0],
+    ])
+    c = np.array([0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1, 1])
+    e = np.array([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
+    return Explicit("DOPRI5", a, c, e, 5)
+
+
+def bs3() -> Explicit:
+    """Bogacki–Shampine 3(2), 4 stages, FSAL: fewer Kirchhoff solves per quasi-static step."""
+    a = np.array([[0, 0, 0, 0], [1 / 2, 0, 0, 0], [0, 3 / 4, 0, 0], [2 / 9, 1 / 3, 4 / 9, 0]])
+    c = np.array([0, 1 / 2, 3 / 4, 1])
+    e = np.array([2 / 9 - 7 / 24, 1 / 3 - 1 / 4, 4 / 9 - 1 / 3, -1 / 8])
+    return Explicit("BS3", a, c, e, 3)

@@ -129,14 +129,15 @@ def test_convergence_order_against_expm(integrator, order):
     assert abs(slope - order) < 0.3, (slope, errs)
 
 
-def test_quasistatic_gate_integration_converges_at_fifth_order():
+@pytest.mark.parametrize("tableau, order", [("dopri5", 5), ("bs3", 3)])
+def test_quasistatic_gate_integration_converges_at_the_pair_order(tableau, order):
     """Quasi-static mode integrates only the gates: self-convergence of the gate trajectory."""
     from helpers import two_plus_one, two_task_segments
     comp = build(two_plus_one(G=(2.0, 4.5, 3.0)))      # start far from the solution: gates move ~1 V
     tab = table(two_task_segments(5e-3, 1), comp)
     ref = simulate(comp, tab, Options(integrator="quasistatic", dt=2e-5)).event_theta[-1, :2]
-    hs = [2.5e-3, 1.25e-3, 5e-4, 2.5e-4]             # errors 5e-8 .. 3e-13: above round-off
-    errs = [np.max(np.abs(simulate(comp, tab, Options(integrator="quasistatic", dt=h)).event_theta[-1, :2] - ref))
-            for h in hs]
+    hs = [2.5e-3, 1.25e-3, 5e-4, 2.5e-4]             # DOPRI5 errors 5e-8 .. 3e-13: above round-off
+    errs = [np.max(np.abs(simulate(comp, tab, Options(integrator="quasistatic", dt=h, tableau=tableau))
+                          .event_theta[-1, :2] - ref)) for h in hs]
     slope = np.polyfit(np.log(hs), np.log(errs), 1)[0]
-    assert abs(slope - 5) < 0.6, (slope, errs)
+    assert abs(slope - order) < 0.6, (slope, errs)
