@@ -12,3 +12,4 @@ from .errors import SimulationError, SpecError
 from .segments import Segment
 from .simulate import Options, simulate
 from .store import open_run
+from .sweep import open_sweep

@@ -1,4 +1,4 @@
-"""Command line: ``tdsim run [SPEC]``, ``tdsim export-spice MODEL``."""
+"""Command line: ``tdsim run [SPEC]``, ``tdsim sweep SPEC``, ``tdsim export-spice SPEC``."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +20,12 @@ def main(argv=None) -> int:
     r.add_argument("--no-resume", action="store_true", help="refuse to continue an unfinished store")
     r.add_argument("--no-figures", action="store_true")
     r.add_argument("-q", "--quiet", action="store_true")
+    w = sub.add_parser("sweep", help="run a sweep spec's grid on dask.distributed (local cluster by default)")
+    w.add_argument("spec")
+    w.add_argument("--scheduler", help="address of an existing dask scheduler, e.g. tcp://127.0.0.1:8786")
+    w.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    w.add_argument("-o", "--output", help="sweep store (default: out/<name>.zarr beside the spec)")
+    w.add_argument("-q", "--quiet", action="store_true")
     e = sub.add_parser("export-spice", help="write an ngspice netlist of a model or run spec")
     e.add_argument("spec", help="a run spec (model + schedule) or a model TOML file")
     e.add_argument("-o", "--output", help="netlist path (default: stdout)")
@@ -28,6 +34,8 @@ def main(argv=None) -> int:
     try:
         if args.cmd == "run":
             return _run(args)
+        if args.cmd == "sweep":
+            return _sweep(args)
         return _export(args)
     except (SpecError, SimulationError) as exc:
         print(f"tdsim: error: {exc}", file=sys.stderr)
@@ -46,6 +54,14 @@ def _run(args) -> int:
         for f in run_figures(path):
             print(f"wrote {f}")
     return 0
+
+
+def _sweep(args) -> int:
+    from .sweep import load_sweep, run_sweep, summary
+    spec = load_sweep(args.spec)
+    index = run_sweep(spec, args.scheduler, args.workers, progress=not args.quiet, output=args.output)
+    print(summary(index))
+    return 1 if any(r["status"] != "complete" for r in index.values()) else 0
 
 
 def _export(args) -> int:

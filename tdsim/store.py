@@ -45,6 +45,10 @@ class RunWriter:
         if self.path.exists():
             root = _open_existing(self.path)
             if root is not None and resume and not root.attrs.get("complete", False) and not overwrite:
+                if root.attrs.get("checkpoint") is None and _same_run(root, attrs):
+                    shutil.rmtree(self.path)         # killed before its first commit: nothing to keep
+                    self._create(attrs, chunk)
+                    return
                 self._reopen(root, attrs)
                 return
             if not overwrite:
@@ -154,6 +158,10 @@ def state_from_checkpoint(ck: dict):
     return State(np.array(ck["V"], dtype=np.float64), np.array(ck["theta"], dtype=np.float64),
                  np.array(ck["th_period"], dtype=np.float64), np.array(ck["fstate"], dtype=np.float64),
                  np.array(ck["istate"], dtype=np.int64))
+
+
+def _same_run(root, attrs) -> bool:
+    return all(root.attrs.get(k) == _jsonable(attrs).get(k) for k in ("spec", "seed", "integrator"))
 
 
 def _open_existing(path: Path):

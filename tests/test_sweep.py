@@ -1,0 +1,173 @@
+"""Sweeps on a real dask.distributed cluster: local, with a worker killed, with the driver
+interrupted, and through an external scheduler."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import zarr
+
+from tdsim import open_run, open_sweep
+from tdsim.runner import run_spec
+from tdsim.sweep import load_sweep, point_spec, run_sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sweep_spec(tmp_path, taus=("5 ms", "10 ms", "20 ms", "40 ms"), integrator="quasistatic", periods=30,
+               extra="") -> Path:
+    base = (ROOT / "runs" / "two_plus_one.toml").read_text().replace("../", str(ROOT) + "/")
+    (tmp_path / "base.toml").write_text(base)
+    (tmp_path / "sweep.toml").write_text(
+        f'name = "t"\nrun = "base.toml"\nretries = 3\n[grid]\n"parameters.tau" = {list(taus)!r}\n'
+        f'"parameters.periods" = [{periods}]\n"simulation.integrator" = ["{integrator}"]\n'
+        f'"simulation.cycle_tol" = ["0 V"]\n{extra}'.replace("'", '"'))
+    return tmp_path / "sweep.toml"
+
+
+def serial(spec, i, tmp_path):
+    path, _ = run_spec(point_spec(spec, spec.points[i]), tmp_path / f"serial{i}.zarr", progress=False)
+    return open_run(path)
+
+
+def same_run(a, b):
+    for name in ("V", "theta", "event_time", "event_V", "event_theta"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+def test_local_cluster_of_two_matches_serial_runs(tmp_path):
+    spec = load_sweep(sweep_spec(tmp_path))
+    index = run_sweep(spec, workers=2, progress=False, output=tmp_path / "s.zarr")
+    assert all(r["status"] == "complete" and r["attempts"] == 1 for r in index.values())
+    assert len({r["pid"] for r in index.values()}) == 2          # both workers ran points
+    tree = open_sweep(tmp_path / "s.zarr")
+    np.testing.assert_allclose(tree["/"].ds["parameters.tau"].values, [5e-3, 10e-3, 20e-3, 40e-3])
+    for i in range(4):
+        same_run(tree[f"runs/r{i:05d}"].ds, serial(spec, i, tmp_path))
+
+
+def test_failed_run_is_recorded_and_others_finish(tmp_path):
+    # one point's bias function overflows (caught when its circuit is built, on the worker)
+    path = sweep_spec(tmp_path, taus=("10 ms",), extra='"imperfections.bias_function" = ["0.0", "1e308*G*G"]\n')
+    spec = load_sweep(path)
+    index = run_sweep(spec, workers=2, progress=False, output=tmp_path / "s.zarr")
+    status = sorted(r["status"] for r in index.values())
+    assert status == ["complete", "failed"]
+    failed = [r for r in index.values() if r["status"] == "failed"][0]
+    assert "imperfections.bias_function" in failed["error"] and "inf" in failed["error"]
+    r = subprocess.run([sys.executable, "-m", "tdsim.cli", "sweep", str(path), "-o", str(tmp_path / "s.zarr"),
+                        "--workers", "1", "-q"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1 and "1 failed" in r.stdout
+
+
+def _workers(pid):
+    """dask worker processes under this process (the nannies' children)."""
+    return [p for p in psutil.Process(pid).children(recursive=True)
+            if any("spawn" in a or "forkserver" in a or "multiprocessing" in a for a in p.cmdline())]
+
+
+@pytest.mark.slow
+def test_killed_worker_costs_only_its_run(tmp_path):
+    # explicit integrator: each run takes a few seconds, long enough to be killed mid-run
+    path = sweep_spec(tmp_path, taus=("10 ms", "20 ms", "40 ms", "80 ms"), integrator="explicit", periods=8)
+    spec = load_sweep(path)
+    out = tmp_path / "s.zarr"
+    result = {}
+    th = threading.Thread(target=lambda: result.update(run_sweep(spec, workers=2, progress=False, output=out)))
+    th.start()
+    killed = None
+    deadline = time.time() + 120
+    while killed is None and time.time() < deadline and th.is_alive():
+        for rid in ("r00000", "r00001", "r00002", "r00003"):
+            try:
+                ck = zarr.open_group(str(out / "runs" / rid), mode="r").attrs.get("checkpoint")
+            except Exception:
+                ck = None
+            if ck and ck["n_event"] >= 2:
+                procs = _workers(os.getpid())
+                victims = [p for p in procs if p.is_running()]
+                if victims:
+                    victims[-1].send_signal(signal.SIGKILL)
+                    killed = rid
+                break
+        time.sleep(0.05)
+    th.join(timeout=300)
+    assert killed is not None, "no worker was killed"
+    index = result
+    assert all(r["status"] == "complete" for r in index.values()), index
+    tree = open_sweep(out)
+    for i in range(4):
+        run = tree[f"runs/r{i:05d}"].ds
+        assert run.attrs["complete"]
+        same_run(run, serial(spec, i, tmp_path))
+
+
+@pytest.mark.slow
+def test_interrupted_driver_rerun_computes_no_completed_run_twice(tmp_path):
+    path = sweep_spec(tmp_path, taus=("10 ms", "20 ms", "40 ms", "80 ms", "160 ms", "320 ms"),
+                      integrator="explicit", periods=4)
+    out = tmp_path / "s.zarr"
+    cmd = [sys.executable, "-m", "tdsim.cli", "sweep", str(path), "-o", str(out), "--workers", "2", "-q"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done_before = {}
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            index = zarr.open_group(str(out), mode="r").attrs.get("index", {})
+        except Exception:
+            index = {}
+        done_before = {k: v for k, v in index.items() if v["status"] == "complete"}
+        if len(done_before) >= 2:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "the sweep finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    stamps = {k: (out / "runs" / k / "zarr.json").stat().st_mtime_ns for k in done_before}
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    index = zarr.open_group(str(out), mode="r").attrs["index"]
+    assert all(v["status"] == "complete" for v in index.values())
+    for k, stamp in stamps.items():                      # completed runs were not touched again
+        assert (out / "runs" / k / "zarr.json").stat().st_mtime_ns == stamp
+        assert index[k]["attempts"] == done_before[k]["attempts"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_external_scheduler(tmp_path):
+    port = _free_port()
+    addr = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    sched = subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    worker = None
+    try:
+        worker = subprocess.Popen(["dask", "worker", addr, "--nthreads", "1", "--nworkers", "1", "--no-dashboard"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+        path = sweep_spec(tmp_path, taus=("5 ms", "10 ms"))
+        r = subprocess.run([sys.executable, "-m", "tdsim.cli", "sweep", str(path), "--scheduler", addr,
+                            "-o", str(tmp_path / "s.zarr"), "-q"], capture_output=True, text=True, cwd=ROOT,
+                           timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        index = open_sweep(tmp_path / "s.zarr")["/"].ds
+        assert list(index["status"].values) == ["complete", "complete"]
+    finally:
+        for p in (worker, sched):
+            if p is not None:
+                p.terminate()
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
