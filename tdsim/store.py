@@ -45,7 +45,7 @@ class RunWriter:
         if self.path.exists():
             root = _open_existing(self.path)
             if root is not None and resume and not root.attrs.get("complete", False) and not overwrite:
-                if root.attrs.get("checkpoint") is None and _same_run(root, attrs):
+                if root.attrs.get("checkpoint") is None and ("spec" not in root.attrs or _same_run(root, attrs)):
                     shutil.rmtree(self.path)         # killed before its first commit: nothing to keep
                     self._create(attrs, chunk)
                     return

@@ -101,7 +101,8 @@ def test_killed_worker_costs_only_its_run(tmp_path):
     th.join(timeout=300)
     assert killed is not None, "no worker was killed"
     index = result
-    assert all(r["status"] == "complete" for r in index.values()), index
+    assert all(r["status"] == "complete" for r in index.values()), \
+        {k: (r["status"], r.get("error")) for k, r in index.items()}
     tree = open_sweep(out)
     for i in range(4):
         run = tree[f"runs/r{i:05d}"].ds
