@@ -42,6 +42,8 @@ class RunWriter:
         self.c = c
         self.tasks = list(tasks)
         self.resumed_from = None
+        if self.path.exists() and resume and not (self.path / "zarr.json").exists():
+            shutil.rmtree(self.path)                 # killed before the group existed: nothing to keep
         if self.path.exists():
             root = _open_existing(self.path)
             if root is not None and resume and not root.attrs.get("complete", False) and not overwrite:
