@@ -42,7 +42,7 @@ class RunWriter:
         self.c = c
         self.tasks = list(tasks)
         self.resumed_from = None
-        if self.path.exists() and resume and not (self.path / "zarr.json").exists():
+        if resume and _aborted_creation(self.path):
             shutil.rmtree(self.path)                 # killed before the group existed: nothing to keep
         if self.path.exists():
             root = _open_existing(self.path)
@@ -160,6 +160,14 @@ def state_from_checkpoint(ck: dict):
     return State(np.array(ck["V"], dtype=np.float64), np.array(ck["theta"], dtype=np.float64),
                  np.array(ck["th_period"], dtype=np.float64), np.array(ck["fstate"], dtype=np.float64),
                  np.array(ck["istate"], dtype=np.int64))
+
+
+def _aborted_creation(path: Path) -> bool:
+    """A directory left by a run killed while creating its group: nothing in it but zarr's
+    temporary '*.partial' files (never a user's folder with content)."""
+    if not path.is_dir() or (path / "zarr.json").exists():
+        return False
+    return all(p.is_file() and p.name.endswith(".partial") for p in path.iterdir())
 
 
 def _same_run(root, attrs) -> bool:
