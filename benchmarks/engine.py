@@ -804,20 +804,17 @@ def main():
     warm_up()
 
     hr("1-2. Integrators: x real time (= simulated s / wall s), steps, final gate error vs a tight reference")
-    # ---- case a
-    t0 = time.perf_counter()
+    def references_and_rows(case, label):
+        t0 = time.perf_counter()
+        ref = dict(tr=run(case.c, case.tab, "explicit", **REF_TOL))
+        ref.update(wall=time.perf_counter() - t0, steps=ref["tr"].stats["steps"])
+        qsref = run(case.c, case.tab, "quasistatic", **REF_TOL)
+        return ref, qsref, integrator_table(label, case, ref, qsref)
+
     ca = case_two_plus_one(span_a)
-    ref_a = dict(tr=run(ca.c, ca.tab, "explicit", **REF_TOL))
-    ref_a.update(wall=time.perf_counter() - t0, steps=ref_a["tr"].stats["steps"])
-    qsref_a = run(ca.c, ca.tab, "quasistatic", **REF_TOL)
-    rows_a = integrator_table("(a) 2+1-edge twin, tasks alpha/beta alternated, tau = 20 ms", ca, ref_a, qsref_a)
-    # ---- case b
-    t0 = time.perf_counter()
+    ref_a, qsref_a, rows_a = references_and_rows(ca, "(a) 2+1-edge twin, tasks alpha/beta alternated, tau = 20 ms")
     cb = case_clln(span_b)
-    ref_b = dict(tr=run(cb.c, cb.tab, "explicit", **REF_TOL))
-    ref_b.update(wall=time.perf_counter() - t0, steps=ref_b["tr"].stats["steps"])
-    qsref_b = run(cb.c, cb.tab, "quasistatic", **REF_TOL)
-    rows_b = integrator_table("(b) twin CLLN 4x4, 4 data points cycled every t_h = 100 us", cb, ref_b, qsref_b)
+    ref_b, qsref_b, rows_b = references_and_rows(cb, "(b) twin CLLN 4x4, 4 data points cycled every t_h = 100 us")
     mark_mem("1-2 (incl. references, 1 s trajectories)")
     print(f"\n  [section time so far: {time.perf_counter() - T_START:.0f} s]")
 
