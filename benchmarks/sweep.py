@@ -22,7 +22,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--integrator", default="rosenbrock")
     ap.add_argument("--points", type=int, default=32)
-    ap.add_argument("--periods", type=int, default=200)
+    ap.add_argument("--periods", type=int, default=1000)
     ap.add_argument("--cpu", action="store_true", help="only measure two-process CPU scaling")
     args = ap.parse_args()
     if args.cpu:
