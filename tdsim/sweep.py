@@ -205,21 +205,21 @@ def run_sweep(spec: SweepSpec, scheduler: str | None = None, workers: int | None
         warm_cache(spec)
     cluster = None
     if todo:
+        import dask
         os.environ["NUMBA_NUM_THREADS"] = "1"
-        if scheduler:
+        if scheduler:           # an external scheduler keeps its own allowed-failures setting
             client = Client(scheduler)
         else:
             n = workers or os.cpu_count() or 1
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
+            with dask.config.set({"distributed.scheduler.allowed-failures": spec.retries}):
+                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                       env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
             client = Client(cluster)
         try:
             with client:
-                import dask
-                with dask.config.set({"distributed.scheduler.allowed-failures": spec.retries}):
-                    futures = {client.submit(run_point, spec.base, str(spec.base_dir), p,
-                                             str(out / "runs" / rid), key=f"{spec.name}-{rid}", pure=False): rid
-                               for rid, p in todo}
+                futures = {client.submit(run_point, spec.base, str(spec.base_dir), p,
+                                         str(out / "runs" / rid), key=f"{spec.name}-{rid}", pure=False): rid
+                           for rid, p in todo}
                 bar = _bar(len(spec.points), len(spec.points) - len(todo), progress)
                 for fut in as_completed(futures):
                     rid = futures[fut]
