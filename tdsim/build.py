@@ -62,6 +62,7 @@ class Compiled:
     noise_update: float = 0.0        # V/√s
     noise_read: float = 0.0          # V
     output_offset: dict = None       # output -> V (goes into the segment table)
+    edge_elements: list = None       # element class name per edge (hidden source resistors included)
 
     @property
     def T(self):
@@ -192,7 +193,8 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
                     cap, hold, hidx, inj, nudge, out_node, ea, eb, code, par, learn, theta0, A0, B, gmin, gmax,
                     pair, scale, unk_nodes, pattern, s_ab, s_ba, s_aa, s_bb, diag_slot, leak,
                     compile_bias(imp.bias_function) if imp.bias_function is not None else None,
-                    seed, imp.noise_update, imp.noise_read, dict(imp.output_offset))
+                    seed, imp.noise_update, imp.noise_read, dict(imp.output_offset),
+                    [type(e.element).__name__ for e in edges])
 
 
 def _hidden_edge(hidden, node, R):

@@ -18,8 +18,8 @@ import math
 import numpy as np
 from numba import njit
 
-from .kernels import (HOLD_NONE, assemble, clip_gates, fill_held, gate_rates, node_currents, normal,
-                      source_values)
+from .kernels import (HOLD_NONE, assemble, clip_gates, fill_held, gate_rates, measured_output, node_currents,
+                      normal, source_values)
 from .linalg import lu_factor, lu_solve
 
 EXPLICIT, ROSENBROCK, QUASISTATIC = 0, 1, 2
@@ -305,16 +305,6 @@ def _first_bad(V, theta, hold, learn):
 
 
 @njit(cache=True)
-def _free_error(V, out_node, k, lab, offset, partner, osign):
-    """Measured free output d of output k (differential O+ − O− when it has a partner) and its label."""
-    d = V[0, out_node[k]] + offset[k]
-    j = partner[k]
-    if j >= 0:
-        d = osign[k] * (d - V[0, out_node[j]] - offset[j])
-    return d, lab[k]
-
-
-@njit(cache=True)
 def _segment_duration(seg, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work, srcn, newton_tol, counts):
     """Fixed duration, or the overclamping step time t_h = r0 |δ| (Dillavou Eq. 8) from the settled
     free output with this segment's inputs; 0 (skip) for a correctly classified point."""
@@ -329,7 +319,8 @@ def _segment_duration(seg, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work
     st = qs_solve(Vm, theta, circ, drv, srcn, vals, I, rhs, x, work, newton_tol, 50, counts, False)
     if st != DONE:
         return 0.0, st
-    d, L = _free_error(Vm, circ[14], 0, labels[seg], offset, partner, osign)
+    d = measured_output(Vm, circ[14], 0, offset, partner, osign)
+    L = labels[seg, 0]
     if dmode[seg] == DUR_OVERCLAMP_CLASS and (d - L) * L > 0.0:
         return 0.0, DONE
     return r0 * abs(L - d), DONE

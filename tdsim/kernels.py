@@ -115,6 +115,17 @@ def assemble(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s_ab, s_ba
 
 
 @njit(cache=True, inline="always")
+def measured_output(V, out_node, k, offset, partner, osign):
+    """The free twin's output k as the clamp measures it (plus its offset); for a differential
+    pair, O+ − O− (the same value read from either side)."""
+    d = V[0, out_node[k]] + offset[k]
+    j = partner[k]
+    if j >= 0:
+        d = osign[k] * (d - V[0, out_node[j]] - offset[j])
+    return d
+
+
+@njit(cache=True, inline="always")
 def fill_held(V, hold, hidx, src, drv, nudge, out_node):
     """Set every held node of every twin: sources, ground, and the clamped outputs, computed from
     the free twin's outputs *at this same instant* plus a measurement offset. With d the measured
@@ -136,12 +147,8 @@ def fill_held(V, hold, hidx, src, drv, nudge, out_node):
             elif h == HOLD_OUTPUT:
                 k = hidx[t, n]
                 of = V[0, out_node[k]] + offset[k]
-                j = partner[k]
-                d = of
-                half = 1.0
-                if j >= 0:
-                    d = osign[k] * (of - V[0, out_node[j]] - offset[j])
-                    half = 0.5
+                d = measured_output(V, out_node, k, offset, partner, osign)
+                half = 0.5 if partner[k] >= 0 else 1.0
                 L = labels[k]
                 delta = L - d
                 if mode == NUDGE_HINGE and (d - L) * L > 0.0:

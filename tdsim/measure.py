@@ -6,6 +6,7 @@ import numpy as np
 
 from .build import Compiled, build
 from .errors import SimulationError
+from .kernels import measured_output
 from .segments import Segment, table
 from .simulate import Options, dc_solve, shortest_rc, simulate
 
@@ -52,9 +53,8 @@ class TaskMeter:
         d = np.empty((P, len(self.index)))
         for i in range(P):
             self._V = self._settle(theta, k, i)
-            o = self._V[0, self.index] + tab.offset
-            for q, (j, s) in self.pairs.items():
-                d[i, q] = s * (o[q] - o[j]) if j >= 0 else o[q]
+            for q in range(len(self.index)):
+                d[i, q] = measured_output(self._V, self.free.out_node, q, tab.offset, tab.partner, tab.osign)
         return d, tab.labels
 
     def errors(self, theta: np.ndarray) -> np.ndarray:

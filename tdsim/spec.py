@@ -10,7 +10,7 @@ from .circuit import Circuit
 from .elements import ELEMENTS
 from .errors import SpecError
 from .imperfections import Imperfections
-from .protocols import Cycling, DataPoint, Nudge, Task, TwoTask
+from .protocols import Cycling, DataPoint, Nudge, Task, TwoTask, _count
 from .segments import Segment, Waveform
 from .simulate import Options
 from .units import quantity
@@ -287,8 +287,7 @@ def load_protocol(path, parameters: dict | None = None):
 
 
 def _int(x, key):
-    if not isinstance(x, int) or isinstance(x, bool) or x < 1:
-        raise SpecError(key, f"must be a positive integer, got {x!r}")
+    _count(key, x)
     return x
 
 

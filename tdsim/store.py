@@ -72,7 +72,7 @@ class RunWriter:
         self._coord("output", np.array(c.output_nodes, dtype=str), "output")
         self._coord("edge_a", np.array([c.node_names[i] for i in c.ea], dtype=str), "edge")
         self._coord("edge_b", np.array([c.node_names[i] for i in c.eb], dtype=str), "edge")
-        self._coord("edge_element", np.array([type(e.element).__name__ for e in _edges(c)], dtype=str), "edge")
+        self._coord("edge_element", np.array(c.edge_elements, dtype=str), "edge")
         self._coord("edge_learns", c.learn.astype(bool), "edge")
         self._coord("node_capacitance", c.cap, ("twin", "node"), "F")
         series = dict(_SERIES)
@@ -192,17 +192,6 @@ def open_run(path):
     if not ds.attrs.get("complete", False) and ck:
         ds = ds.isel(time=slice(0, ck["n_time"]), event=slice(0, ck["n_event"]))
     return ds
-
-
-def _edges(c: Compiled):
-    from .build import _hidden_edge
-    edges = list(c.circuit.edges)
-    by_name = {e.name for e in edges}
-    for name in c.edge_names:
-        if name not in by_name:                      # hidden series resistor of a source
-            node = name[:-2]
-            edges.append(_hidden_edge(f"{node}:src", node, c.circuit.sources[node].resistance))
-    return edges
 
 
 def _jsonable(x):
