@@ -21,7 +21,7 @@ def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool
     c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed)
     tab = table(spec.segments, c, differential=spec.differential)
     path = Path(output or spec.output)
-    attrs = {"spec": spec.source, "seed": spec.seed, "integrator": asdict(spec.options),
+    attrs = {"spec": spec.source, "resolved_spec": spec.resolved, "seed": spec.seed, "integrator": asdict(spec.options),
              "nominal_duration_s": float(tab.dur.sum())}
     writer = RunWriter(path, c, attrs, chunk=spec.options.chunk, tasks=spec.tasks, overwrite=overwrite,
                        resume=resume)

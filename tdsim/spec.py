@@ -153,6 +153,7 @@ class RunSpec:
     source: dict = field(default_factory=dict)     # the spec as read, stored with the run
     tasks: list = field(default_factory=list)      # the protocol's tasks (task errors at events)
     differential: list = field(default_factory=list)
+    resolved: dict = field(default_factory=dict)   # the spec with model and protocol files inlined
 
 
 _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", "rtol_V": "dimensionless",
@@ -313,7 +314,14 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
                     "output", "simulation", "schedule"}, "")
     if "model" not in d:
         raise SpecError("model", "missing: path of a model TOML file (relative to the spec)")
-    circuit = load_model(base / d["model"]) if isinstance(d["model"], str) else model_from_dict(d["model"])
+    if isinstance(d["model"], str):
+        model = _read(base / d["model"])
+        circuit = model_from_dict(model, Path(d["model"]).stem)
+        circuit.validate(need_capacitance=False)
+    else:
+        model = d["model"]
+        circuit = model_from_dict(model)
+    resolved = {**d, "model": model}
     sim = d.get("simulation", {})
     _check_keys(sim, set(_OPTION_KINDS), "simulation")
     kw = {k: _value(v, _OPTION_KINDS[k], f"simulation.{k}") for k, v in sim.items()}
@@ -327,8 +335,9 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
     if "protocol" in d:
         proto = d["protocol"]
         params = d.get("parameters", {})
-        prot = (load_protocol(base / proto, params) if isinstance(proto, str)
-                else protocol_from_dict(_merge(proto, params)))
+        proto = _read(base / proto) if isinstance(proto, str) else proto
+        prot = protocol_from_dict(_merge(proto, params))
+        resolved["protocol"] = proto
         segments, tasks, differential = prot.segments(), prot.tasks, prot.differential
     else:
         if "parameters" in d:
@@ -340,7 +349,7 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
         raise SpecError("seed", f"must be a non-negative integer, got {seed!r}")
     out = base / d["output"] if "output" in d else base / "out" / f"{d.get('name', name)}.zarr"
     return RunSpec(circuit, segments, opt, twins, _imperfections(d.get("imperfections", {})), seed, out, d,
-                   tasks, differential)
+                   tasks, differential, resolved)
 
 
 def load_run(path) -> RunSpec:
