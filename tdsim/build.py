@@ -158,6 +158,9 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
     names_e = [e.name for e in edges]
     for name, b in imp.bias.items():
         B[names_e.index(name)] += b
+    if imp.bias_spread:                     # device-to-device bias, drawn per learning edge
+        learns = np.array([bool(getattr(e.element, "learn", False)) for e in edges])
+        B[learns] += imp.bias_spread * np.random.default_rng([seed, 2]).standard_normal(E)[learns]
     if imp.A0_spread:
         A0 = A0 * (1.0 + imp.A0_spread * np.random.default_rng([seed, 1]).standard_normal(E))
         if np.any(A0 <= 0):

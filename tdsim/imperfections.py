@@ -4,6 +4,8 @@
 - ``bias_function``: a state-dependent bias b(G, ΔV_free, ΔV_clamped) in V/s, added to B; a Python
   function or an expression string in G, dvf, dvc (and math), compiled with numba ``cfunc`` so the
   engine is not recompiled for it;
+- ``bias_spread``: std (V/s) of a seeded random bias per learning edge, added to ``bias``
+  (device-to-device variation: App. C puts it at ~2 V/s per edge);
 - ``A0_spread``: relative std of the learning rate A0 across edges;
 - ``mismatch``: twin mismatch of nudged twins {"S": rel., "VT": V, "capacitance": rel.};
 - ``output_offset``: offset (V) in measuring each free output that drives the clamp;
@@ -31,6 +33,7 @@ class Imperfections:
     bias: dict = field(default_factory=dict)
     bias_function: object = None
     A0_spread: float = 0.0
+    bias_spread: float = 0.0
     mismatch: dict = field(default_factory=dict)
     output_offset: dict = field(default_factory=dict)
     noise_update: float = 0.0
@@ -49,7 +52,7 @@ class Imperfections:
                 raise SpecError(f"imperfections.output_offset.{name}", "not an output node")
             if not np.isfinite(v):
                 raise SpecError(f"imperfections.output_offset.{name}", "must be finite")
-        for key in ("A0_spread", "noise_update", "noise_read"):
+        for key in ("A0_spread", "bias_spread", "noise_update", "noise_read"):
             v = getattr(self, key)
             if not (np.isfinite(v) and v >= 0):
                 raise SpecError(f"imperfections.{key}", f"must be >= 0, got {v!r}")

@@ -59,3 +59,87 @@ def run_figures(path) -> list:
         fig.savefig(out[-1], dpi=90)
         plt.close(fig)
     return out
+
+
+# ---- analysis figures (Dillavou Figs. 2D-G, 3): Ē and D against τ, limit cycles in G space ----
+
+TASK_COLORS = ("tab:blue", "tab:red")          # α blue, β red (Dillavou App. B)
+
+
+def solution_lines(ax, theory, xlim, ylim, n: int = 81):
+    """Each data point's solution line O(G) = L in the plane of two learning gates (dotted; α blue,
+    β red), the solution points G*_μ (black), computed with the circuit's free network."""
+    g1, g2 = np.linspace(*xlim, n), np.linspace(*ylim, n)
+    th = theory.theta.copy()
+    for k, color in enumerate(TASK_COLORS):
+        P = len(theory.meter.tables[k].dur)
+        R = np.empty((P, n, n))
+        for i, a in enumerate(g2):
+            for j, b in enumerate(g1):
+                th[theory.idx] = (b, a)
+                d, L = theory.meter.outputs(th, k)
+                R[:, i, j] = (L - d)[:, 0]
+        for p in range(P):
+            ax.contour(g1, g2, R[p], levels=[0.0], colors=color, linestyles=":", linewidths=1.2)
+    for g in {tuple(np.round(g, 9)) for g in theory.G_star}:
+        ax.plot(*g, "k*", ms=8, zorder=5)
+
+
+def limit_cycle_panel(ax, theory, runs: dict, span=None, bias_arrow=True):
+    """Stored limit cycles (G-space paths of the last period, labelled by τ) over the solution lines,
+    with the linear theory's orbit for the same τ (black), the bias direction and the gate limits."""
+    from .analysis import gate_path
+    pts = [gate_path(ds, periods=1).values for ds in runs.values()]
+    allp = np.vstack(pts + [np.array(theory.G_star)])
+    lo, hi = allp.min(0), allp.max(0)
+    pad = 0.15 * max(hi - lo) + 0.05 if span is None else 0
+    c = 0.5 * (lo + hi)
+    half = 0.5 * max(hi - lo) + pad if span is None else span / 2
+    xlim, ylim = (c[0] - half, c[0] + half), (c[1] - half, c[1] + half)
+    solution_lines(ax, theory, xlim, ylim)
+    for (label, ds), p in zip(runs.items(), pts):
+        ax.plot(p[:, 0], p[:, 1], "-", lw=2.2, alpha=0.7, label=f"τ = {label}")
+        tau = _tau_of(ds)
+        if tau:
+            orbit = theory.path(tau, n=200)
+            ax.plot(orbit[:, 0], orbit[:, 1], "k-", lw=0.8)
+    if bias_arrow and np.any(theory.B):
+        b = theory.B / np.linalg.norm(theory.B) * 0.2 * half
+        ax.annotate("", xy=(xlim[0] + 0.25 * half + b[0], ylim[1] - 0.25 * half + b[1]),
+                    xytext=(xlim[0] + 0.25 * half, ylim[1] - 0.25 * half),
+                    arrowprops=dict(arrowstyle="->", color="0.4", lw=2))
+        ax.text(xlim[0] + 0.05 * half, ylim[1] - 0.12 * half, "B", color="0.4")
+    for g in (theory.gmax[0], theory.gmin[0]):
+        if xlim[0] < g < xlim[1]:
+            ax.axvline(g, color="k", lw=3)
+    for g in (theory.gmax[1], theory.gmin[1]):
+        if ylim[0] < g < ylim[1]:
+            ax.axhline(g, color="k", lw=3)
+    ax.set_xlim(xlim), ax.set_ylim(ylim)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"{theory.names[0]} (V)")
+    ax.set_ylabel(f"{theory.names[1]} (V)")
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def _tau_of(ds):
+    from .analysis import _tau
+    return _tau(ds)
+
+
+def tau_panels(axE, axD, table, x: str = "parameters.tau", label: str = "", marker="o", color=None,
+               prediction: dict | None = None, pred_label="linear theory", pred_style="k-"):
+    """Ē(τ) and D(τ) on log–log axes from a ``tau_table``, open markers where the run did not reach
+    its limit cycle; optionally a theory curve {"tau", "E_bar", "D"}."""
+    tau = table[x].values
+    ok = table["reached"].values.astype(bool)
+    for ax, key in ((axE, "E_bar"), (axD, "D")):
+        y = table[key].values
+        line, = ax.loglog(tau[ok], y[ok], marker, color=color, ms=5, label=label, ls="none")
+        if (~ok).any():
+            ax.loglog(tau[~ok], y[~ok], marker, mfc="none", color=line.get_color(), ms=5, ls="none")
+        if prediction is not None:
+            ax.loglog(prediction["tau"], prediction[key], pred_style, lw=1, label=pred_label)
+        ax.set_xlabel("τ (s)")
+    axE.set_ylabel("combined error Ē (V²)")
+    axD.set_ylabel("cycle span D (V)")

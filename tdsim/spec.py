@@ -293,7 +293,7 @@ def _int(x, key):
 
 
 def _imperfections(d: dict) -> Imperfections:
-    _check_keys(d, {"bias", "bias_function", "A0_spread", "mismatch", "output_offset", "noise_update",
+    _check_keys(d, {"bias", "bias_function", "A0_spread", "bias_spread", "mismatch", "output_offset", "noise_update",
                     "noise_read", "drainage"}, "imperfections")
     k = "imperfections"
     mm = d.get("mismatch", {})
@@ -302,6 +302,7 @@ def _imperfections(d: dict) -> Imperfections:
         bias={str(e): quantity(v, "voltage_rate", f"{k}.bias.{e}") for e, v in d.get("bias", {}).items()},
         bias_function=_value(d["bias_function"], str, k + ".bias_function") if "bias_function" in d else None,
         A0_spread=quantity(d.get("A0_spread", 0), "dimensionless", k + ".A0_spread"),
+        bias_spread=quantity(d.get("bias_spread", 0), "voltage_rate", k + ".bias_spread"),
         mismatch={m: quantity(v, "voltage" if m == "VT" else "dimensionless", f"{k}.mismatch.{m}") for m, v in mm.items()},
         output_offset=_volts(d.get("output_offset", {}), k + ".output_offset"),
         noise_update=quantity(d.get("noise_update", 0), "noise_density", k + ".noise_update"),

@@ -119,12 +119,16 @@ def load_sweep(path) -> SweepSpec:
     return spec
 
 
-def apply_point(base: dict, point: dict) -> dict:
-    """The base run spec with each dotted path set to the point's value."""
+def apply_point(base: dict, point: dict, base_dir=".") -> dict:
+    """The base run spec with each dotted path set to the point's value; a path through the
+    ``model`` or ``protocol`` file (``model.capacitance``) inlines that file first."""
+    from .spec import _read
     d = copy.deepcopy(base)
     for key, value in point.items():
         node = d
         *head, last = key.split(".")
+        if head and head[0] in ("model", "protocol") and isinstance(d.get(head[0]), str):
+            d[head[0]] = _read(Path(base_dir) / d[head[0]])
         for k in head:
             node = node.setdefault(k, {})
             if not isinstance(node, dict):
@@ -136,7 +140,7 @@ def apply_point(base: dict, point: dict) -> dict:
 def point_spec(spec: SweepSpec, point: dict, where: str = "point"):
     from .spec import run_from_dict
     try:
-        return run_from_dict(apply_point(spec.base, point), spec.base_dir, spec.name)
+        return run_from_dict(apply_point(spec.base, point, spec.base_dir), spec.base_dir, spec.name)
     except SpecError as exc:
         raise SpecError(f"{where}: {exc.key}", str(exc).split(": ", 1)[-1]) from None
 
@@ -149,7 +153,7 @@ def run_point(base: dict, base_dir: str, point: dict, output: str) -> dict:
     if _complete(Path(output)):                  # a retry after the run finished: nothing to do
         return {"status": "complete", "wall_s": 0.0, "pid": os.getpid(), "stats": {}}
     try:
-        spec = run_from_dict(apply_point(base, point), Path(base_dir), "run")
+        spec = run_from_dict(apply_point(base, point, base_dir), Path(base_dir), "run")
         _, traj = run_spec(spec, output, progress=False)
         return {"status": "complete", "wall_s": time.time() - t0, "pid": os.getpid(), "stats": traj.stats}
     except (SimulationError, SpecError) as exc:

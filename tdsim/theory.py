@@ -108,9 +108,15 @@ class BiasTheory:
     ``solution``: "joint" (compatible tasks: G*_α = G*_β = the joint solution, found from
     ``center``) or "nearest" (each task's solution nearest ``center``; for an incompatible pair the
     paper takes G*_α and the point of β's solution set nearest it: pass ``center=None`` for that).
-    ``B`` defaults to the spec's bias on the learning edges (V/s)."""
+    ``B`` defaults to the spec's bias on the learning edges (V/s).
 
-    def __init__(self, spec, B=None, center=None, solution: str = "joint", h: float = 1e-5):
+    ``linearize``: "solution" (the paper: M_μ at G*_μ, dG/dt = −M_μ(G − G*_μ) + B) or "center"
+    (the affine expansion F_μ(G_c) + J_μ(G − G_c) + B of both task fields at the small-τ orbit
+    centre G_c, where ½(F_α + F_β) + B = 0: still linear dynamics, expanded where the orbit lives;
+    it removes most of the curvature error that grows with |B|)."""
+
+    def __init__(self, spec, B=None, center=None, solution: str = "joint", h: float = 1e-5,
+                 linearize: str = "solution"):
         proto = spec.resolved.get("protocol") if spec.resolved else None
         if not spec.tasks or len(spec.tasks) != 2:
             raise SpecError("protocol", "the bias theory needs a two-task protocol")
@@ -144,7 +150,24 @@ class BiasTheory:
         else:
             raise SpecError("solution", f"unknown {solution!r} (joint or nearest)")
         self.M = [-f.jacobian(g, h) for f, g in zip(self.fields, self.G_star)]
+        self.drive = [M @ g + self.B for M, g in zip(self.M, self.G_star)]     # dG/dt = −M G + drive
+        if linearize == "center":
+            self.G_center = self._center(h)
+            self.M = [-f.jacobian(self.G_center, h) for f in self.fields]
+            self.drive = [f(self.G_center) + M @ self.G_center + self.B for f, M in zip(self.fields, self.M)]
+        elif linearize != "solution":
+            raise SpecError("linearize", f"unknown {linearize!r} (solution or center)")
         self.gmin, self.gmax = c.gmin[self.idx], c.gmax[self.idx]
+
+    def _center(self, h):
+        """The zero of the mean field ½(F_α + F_β) + B, from the linear estimate."""
+        from scipy.optimize import root
+        Mbar = 0.5 * (self.M[0] + self.M[1])
+        g = np.linalg.lstsq(Mbar, self.B, rcond=None)[0] + 0.5 * (self.G_star[0] + self.G_star[1])
+        sol = root(lambda G: 0.5 * (self.fields[0](G) + self.fields[1](G)) + self.B, g, tol=1e-13)
+        if not sol.success:
+            raise SpecError("linearize", f"no orbit centre found near {g}: {sol.message}")
+        return sol.x
 
     def _residuals(self, tasks, G):
         th = self.theta.copy()
@@ -165,7 +188,7 @@ class BiasTheory:
     def half_period(self, mu: int, tau: float) -> tuple:
         """(A_μ, b_μ) of Eqs. D8, D9 for a half period τ/2."""
         A, Phi = flow(self.M[mu], tau / 2)
-        return A, Phi @ (self.M[mu] @ self.G_star[mu] + self.B)
+        return A, Phi @ self.drive[mu]
 
     def orbit(self, tau: float) -> Orbit:
         """The closed orbit of Eq. D11 and its span and combined error."""
@@ -185,7 +208,7 @@ class BiasTheory:
         out = [np.asarray(G0, float)]
         for mu in (0, 1):
             A, Phi = flow(self.M[mu], tau / (2 * n))
-            drive = Phi @ (self.M[mu] @ self.G_star[mu] + self.B)
+            drive = Phi @ self.drive[mu]
             for _ in range(n):
                 out.append(A @ out[-1] + drive)
         return np.array(out)
@@ -205,7 +228,7 @@ class BiasTheory:
 
     def drift(self, mu: int) -> np.ndarray:
         """N_μ B: the long-time drift along task μ's solution space (App. E)."""
-        return null_projector(self.M[mu]) @ self.B
+        return null_projector(self.M[mu]) @ self.drive[mu]
 
 
 def infer_bias(theory: BiasTheory, drifts: dict) -> np.ndarray:

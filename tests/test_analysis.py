@@ -119,6 +119,7 @@ def test_closed_orbit_is_a_periodic_solution_of_the_linear_dynamics(theory):
 
         def rhs(mu):
             return lambda t, G: -theory.M[mu] @ (G - theory.G_star[mu]) + theory.B
+        assert np.allclose(theory.drive[mu], theory.M[mu] @ theory.G_star[mu] + theory.B)
         a = solve_ivp(rhs(0), (0, tau / 2), o.G0, method="Radau", rtol=1e-11, atol=1e-13).y[:, -1]
         b = solve_ivp(rhs(1), (0, tau / 2), a, method="Radau", rtol=1e-11, atol=1e-13).y[:, -1]
         assert np.max(np.abs(a - o.G_half)) < 1e-8

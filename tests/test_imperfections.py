@@ -76,6 +76,18 @@ def test_A0_spread_is_seeded_with_the_requested_width():
     assert abs(rel.std() - 0.1) < 0.1 * 4 / np.sqrt(2 * len(rel))       # 4 sigma of the std estimate
 
 
+def test_bias_spread_is_seeded_per_learning_edge_and_adds_to_bias():
+    from tdsim.library import clln_lattice
+    c = clln_lattice(20, 20)
+    c.edges[0].element.learn = False
+    a = build(c, imperfections=Imperfections(bias_spread=2.0, bias={c.edges[1].name: 1.0}), seed=3)
+    b = build(c, imperfections=Imperfections(bias_spread=2.0), seed=3)
+    assert a.B[0] == 0.0 and a.B[1] - b.B[1] == 1.0 and np.array_equal(a.B[2:], b.B[2:])
+    rel = b.B[1:]
+    assert abs(rel.std() - 2.0) < 2.0 * 4 / np.sqrt(2 * len(rel)) and abs(rel.mean()) < 4 * 2.0 / np.sqrt(len(rel))
+    assert not np.array_equal(b.B, build(c, imperfections=Imperfections(bias_spread=2.0), seed=4).B)
+
+
 def test_output_offset_biases_learning_even_without_nudge():
     """With η = 0 the clamp still drives O_C = O_F + offset: ΔV_F² ≠ ΔV_C², so G moves; the
     sign of the drift flips with the sign of the offset (App. C 'voltage measurements')."""
