@@ -264,6 +264,7 @@ def protocol_from_dict(d: dict):
     nd = d.get("nudge", {})
     _check_keys(nd, {"rule", "eta", "L0", "beta"}, "nudge")
     rule = _value(nd.get("rule", "standard"), str, "nudge.rule")
+    Nudge(rule, L0=1.0, beta=1.0).validate()          # an unknown rule is named before its fields
     if rule.startswith("force") and "eta" in nd:
         raise SpecError("nudge.eta", "the force nudge takes beta (a conductance, e.g. \"10 uS\"), not eta")
     if not rule.startswith("force") and "beta" in nd:

@@ -148,3 +148,11 @@ def random_net(seed, param="kappa", n_hidden=5, n_out=2, extra=4, C=1e-6, A0=1e3
 
 def theta_of(k, params):
     return np.array([ke if p == "kappa" else (1 / ke if p == "rho" else np.log(ke)) for ke, p in zip(k, params)])
+
+
+def response(net: Net, theta, clamp=None, inject=None):
+    """McGinnis's y (Eqs. 4.5, 4.6): the state with every input (and ground) held at 0 and the
+    outputs either clamped to ``clamp`` {node: V} (CL) or fed ``inject`` {node: A} (EP)."""
+    zero = Net(net.n_nodes, {n: 0.0 for n in net.held}, net.edges, net.param, net.outputs, net.circuit,
+               net.sources, net.labels, net.label_values)
+    return solve(zero, theta, inject=inject, clamp=clamp)
