@@ -69,7 +69,8 @@ def test_mass_drift_matches_eq_4_12(rule, twins, amp, param):
     assert abs(drift) > 1e-5 * abs(K[0])                 # it is not conserved (≥ 5e-5 here) ...
     if twins == ONE_SIDED:
         assert np.all(kdot < 0)                          # one-sided nudging always loses mass
-    assert abs(drift - simpson(kdot, x=tr.t)) < 1e-6 * abs(drift)   # ... and drifts as Eq. 4.12 says
+    # ... and drifts as Eq. 4.12 says (measured ≤ 2.3e-10 relative: Simpson on 200 samples)
+    assert abs(drift - simpson(kdot, x=tr.t)) < 1e-8 * abs(drift)
 
 
 def test_full_rc_lag_breaks_conservation_in_proportion_to_rc():

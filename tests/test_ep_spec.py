@@ -125,3 +125,11 @@ def test_force_run_spec_end_to_end(tmp_path):
     assert stored is not None, list(ds.data_vars)
     assert np.allclose(stored[-1], tr.event_theta[-1], rtol=0, atol=1e-12)
     assert np.max(np.abs(tr.event_theta[-1] - comp.theta0)) > 1e-3
+
+
+def test_divider_ep_run_spec_loads():
+    from pathlib import Path
+    from tdsim.spec import load_run
+    spec = load_run(Path(__file__).parent.parent / "runs" / "divider_ep.toml")
+    assert spec.force_nudge and len(spec.segments) == 400 and spec.segments[0].beta == 1e-4
+    assert all(e.element.at_zero == "remove" for e in spec.circuit.edges)
