@@ -8,8 +8,10 @@ buffer fills. Three integrators share the loop, step control and recording:
 - QUASISTATIC Kirchhoff/Newton solve of every twin at every stage, the explicit pair on gates only.
 
 Order inside one accepted step: stages are evaluated with held nodes refreshed from the stage
-state (sources, then clamped outputs from the free twin *at that stage*); the step is accepted
-on the error estimate; gates are clipped to [G_min, G_max]; then samples due at the step's end
+state (sources, then clamped outputs from the free twin *at that stage*; under the EP force
+nudge the outputs are free and the injected current enters their Kirchhoff balance, its
+Jacobian the output diagonal); the step is accepted on the error estimate; gates are clipped to
+[G_min, G_max] (a conductance's κ = 0 rule is such a limit); then samples due at the step's end
 time are recorded, then the segment-end event record. Steps are shortened to land exactly on
 sample times and segment ends.
 """
