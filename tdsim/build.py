@@ -2,7 +2,9 @@
 
 Node index 0 is ground; then declared nodes in order; then one hidden node per voltage source
 with a series resistance (the ideal source behind the resistor). Twin 0 is the free twin;
-twin k > 0 is a nudged copy whose outputs are held at O_F + s_k η (L - O_F).
+twin k > 0 is a nudged copy whose outputs are either held at O_F + s_k η (L - O_F) (clamping,
+Coupled Learning) or, with ``force_nudge``, left free and driven by the current s_k β (L - O)
+(Equilibrium Propagation).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from .elements import LEARNABLE, Mosfet, Resistor
 from .errors import SpecError
 from .kernels import HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE
 
-TWIN_NUDGE = {"free": 0.0, "clamped": 1.0, "plus": 1.0, "minus": -1.0}
+TWIN_NUDGE = {"free": 0.0, "clamped": 1.0, "nudged": 1.0, "plus": 1.0, "minus": -1.0}
 
 
 @dataclass
@@ -63,6 +65,7 @@ class Compiled:
     noise_read: float = 0.0          # V
     output_offset: dict = None       # output -> V (goes into the segment table)
     edge_elements: list = None       # element class name per edge (hidden source resistors included)
+    force_nudge: bool = False        # nudged twins' outputs free, driven by a current (EP), not held
 
     @property
     def T(self):
@@ -82,9 +85,11 @@ class Compiled:
 
 
 def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed: int = 0,
-          need_capacitance: bool = True) -> Compiled:
+          need_capacitance: bool = True, force_nudge: bool = False) -> Compiled:
     """Validate ``circuit`` and compile it with its ``imperfections`` (an Imperfections, or a
-    mismatch dict {"S": rel. std, "VT": std in V, "capacitance": rel. std}); all draws use ``seed``."""
+    mismatch dict {"S": rel. std, "VT": std in V, "capacitance": rel. std}); all draws use ``seed``.
+    ``force_nudge``: the nudged twins' outputs stay free for the EP force nudge (segments with
+    ``nudge="force"``) instead of being held by the clamp."""
     from .imperfections import Imperfections, compile_bias
     if imperfections is None:
         imperfections = Imperfections()
@@ -135,7 +140,7 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
         hidx[:, index[hidden]] = j
     out_node = np.array([index[o] for o in circuit.outputs], dtype=np.int64)
     nudge = np.array([TWIN_NUDGE[t] for t in twins])
-    for t in range(1, T):
+    for t in range(1, T if not force_nudge else 1):
         hold[t, out_node] = HOLD_OUTPUT
         hidx[t, out_node] = np.arange(len(out_node))
 
@@ -197,7 +202,7 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
                     pair, scale, unk_nodes, pattern, s_ab, s_ba, s_aa, s_bb, diag_slot, leak,
                     compile_bias(imp.bias_function) if imp.bias_function is not None else None,
                     seed, imp.noise_update, imp.noise_read, dict(imp.output_offset),
-                    [type(e.element).__name__ for e in edges])
+                    [type(e.element).__name__ for e in edges], bool(force_nudge))
 
 
 def _hidden_edge(hidden, node, R):
@@ -208,8 +213,8 @@ def _hidden_edge(hidden, node, R):
 def _limits(el):
     if isinstance(el, Mosfet):
         return el.G_min, el.G_max
-    if hasattr(el, "theta_min"):
-        return el.theta_min, el.theta_max
+    if hasattr(el, "limits"):
+        return el.limits()
     return -np.inf, np.inf
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from .elements import ELEMENTS, LEARNABLE, Conductance, Mosfet
+from .elements import ELEMENTS, LEARNABLE, ZERO_RULES, Conductance, Mosfet
 from .errors import SpecError
 
 
@@ -181,5 +181,11 @@ def _check_element(key, el) -> None:
             raise SpecError(f"{key}.G_max", f"G_min ({el.G_min}) must be below G_max ({el.G_max})")
         if not el.G_min <= el.G <= el.G_max:
             raise SpecError(f"{key}.G", f"initial gate voltage {el.G} outside [G_min, G_max]")
-    if isinstance(el, Conductance) and el.parametrization not in ("kappa", "rho", "logkappa"):
-        raise SpecError(f"{key}.parametrization", f"unknown {el.parametrization!r} (kappa, rho or logkappa)")
+    if isinstance(el, Conductance):
+        if el.parametrization not in ("kappa", "rho", "logkappa"):
+            raise SpecError(f"{key}.parametrization", f"unknown {el.parametrization!r} (kappa, rho or logkappa)")
+        if el.at_zero not in ZERO_RULES:
+            raise SpecError(f"{key}.at_zero", f"unknown rule {el.at_zero!r} ({', '.join(ZERO_RULES)})")
+        if el.at_zero == "remove" and el.parametrization == "rho":
+            raise SpecError(f"{key}.at_zero", "ρ reaching 0 is a short circuit, not a removal: use "
+                            "'reflect' or 'cross' with the rho parametrization")

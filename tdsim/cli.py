@@ -72,7 +72,7 @@ def _export(args) -> int:
     d = _read(args.spec)
     if "model" in d:                                   # a run spec
         spec = load_run(args.spec)
-        c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed)
+        c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed, force_nudge=spec.force_nudge)
         segs = spec.segments
     else:
         circuit = model_from_dict(d, Path(args.spec).stem)

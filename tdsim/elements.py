@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 RESISTOR, CONDUCTANCE, MOSFET, IDEAL_DIODE, SHOCKLEY_DIODE = 0, 1, 2, 3, 4
 PARAM_KAPPA, PARAM_RHO, PARAM_LOGKAPPA = 0, 1, 2
 PARAMETRIZATIONS = {"kappa": PARAM_KAPPA, "rho": PARAM_RHO, "logkappa": PARAM_LOGKAPPA}
+ZERO_CROSS, ZERO_REFLECT, ZERO_REMOVE = 0, 1, 2
+ZERO_RULES = {"cross": ZERO_CROSS, "reflect": ZERO_REFLECT, "remove": ZERO_REMOVE}
 
 
 @dataclass
@@ -23,12 +25,19 @@ class Resistor:
 
 @dataclass
 class Conductance:
-    """Trainable linear conductance κ(θ); θ is κ, ρ = 1/κ or log κ (McGinnis Thm 3.3/3.4, Ex. 3.5)."""
+    """Trainable linear conductance κ(θ); θ is κ, ρ = 1/κ or log κ (McGinnis Thm 3.3/3.4, Ex. 3.5).
+
+    ``at_zero``: what happens when θ = κ (or ρ) reaches 0 (McGinnis §4, "Handling vanishing
+    conductances"): ``"reflect"`` (default) holds θ at 0 while the update would make it negative
+    and lets it grow again as soon as the update is positive; ``"remove"`` (κ only) takes the edge
+    out for good: κ stays 0, it conducts and learns no more; ``"cross"`` lets θ pass through zero
+    (negative conductance: a mathematical idealization). log κ never reaches 0."""
     kappa: float
     parametrization: str = "kappa"
     learn: bool = True
     theta_min: float = -1e300
     theta_max: float = 1e300
+    at_zero: str = "reflect"
     code = CONDUCTANCE
 
     def theta0(self):
@@ -36,7 +45,14 @@ class Conductance:
         return {"kappa": self.kappa, "rho": 1.0 / self.kappa, "logkappa": math.log(self.kappa)}[self.parametrization]
 
     def params(self):
-        return [float(PARAMETRIZATIONS[self.parametrization]), 0.0, 0.0, 0.0]
+        return [float(PARAMETRIZATIONS[self.parametrization]), float(ZERO_RULES[self.at_zero]), 0.0, 0.0]
+
+    def limits(self):
+        """[θ_min, θ_max], with θ_min raised to 0 for κ and ρ unless the rule lets θ cross zero."""
+        lo = self.theta_min
+        if self.parametrization != "logkappa" and self.at_zero != "cross":
+            lo = max(lo, 0.0)
+        return lo, self.theta_max
 
 
 @dataclass

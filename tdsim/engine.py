@@ -8,8 +8,10 @@ buffer fills. Three integrators share the loop, step control and recording:
 - QUASISTATIC Kirchhoff/Newton solve of every twin at every stage, the explicit pair on gates only.
 
 Order inside one accepted step: stages are evaluated with held nodes refreshed from the stage
-state (sources, then clamped outputs from the free twin *at that stage*); the step is accepted
-on the error estimate; gates are clipped to [G_min, G_max]; then samples due at the step's end
+state (sources, then clamped outputs from the free twin *at that stage*; under the EP force
+nudge the outputs are free and the injected current enters their Kirchhoff balance, its
+Jacobian the output diagonal); the step is accepted on the error estimate; gates are clipped to
+[G_min, G_max] (a conductance's κ = 0 rule is such a limit); then samples due at the step's end
 time are recorded, then the segment-end event record. Steps are shortened to land exactly on
 sample times and segment ends.
 """
@@ -18,8 +20,8 @@ import math
 import numpy as np
 from numba import njit
 
-from .kernels import (HOLD_NONE, assemble, clip_gates, fill_held, gate_rates, measured_output, node_currents,
-                      normal, source_values)
+from .kernels import (HOLD_NONE, add_force, add_force_jacobian, assemble, clip_gates, fill_held, gate_rates,
+                      measured_output, node_currents, normal, removed, source_values)
 from .linalg import lu_factor, lu_solve
 
 EXPLICIT, ROSENBROCK, QUASISTATIC = 0, 1, 2
@@ -43,6 +45,7 @@ def _rhs_full(V, theta, thref, circ, lrn, drv, src, dV, dth, I):
     T, N = V.shape
     for t in range(T):
         node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
+        add_force(V, t, nudge[t], drv, out_node, I)
         for n in range(N):
             dV[t, n] = I[n] / cap[t, n] if hold[t, n] == HOLD_NONE else 0.0
     gate_rates(V, theta, thref, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, dth)
@@ -71,6 +74,7 @@ def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts
             dprev = 1e300
             for it in range(4):
                 node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
+                add_force(V, t, nudge[t], drv, out_node, I)
                 for u in range(unk_nodes.shape[0]):
                     n = unk_nodes[u]
                     rhs[u] = I[n] if hold[t, n] == HOLD_NONE else 0.0
@@ -88,6 +92,7 @@ def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts
             if ok:
                 break
             node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
+            add_force(V, t, nudge[t], drv, out_node, I)
             for u in range(unk_nodes.shape[0]):
                 n = unk_nodes[u]
                 rhs[u] = I[n] if hold[t, n] == HOLD_NONE else 0.0
@@ -100,6 +105,7 @@ def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts
                     break
             assemble(V[t], theta, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
                      s_ab, s_ba, s_aa, s_bb, 0.0, 1.0, vals[t])
+            add_force_jacobian(nudge[t], drv, out_node, unk_nodes, diag_slot, 1.0, vals[t])
             counts[I_FACT] += 1
             if lu_factor(row_ptr, col, ldiag, perm, vals[t], work) != 0:
                 return SINGULAR
@@ -230,6 +236,7 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
     for t in range(T):
         assemble(V0[t], th0, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
                  s_ab, s_ba, s_aa, s_bb, 1.0, gamma * h, vals[t])
+        add_force_jacobian(nudge[t], drv, out_node, unk_nodes, diag_slot, gamma * h, vals[t])
         counts[I_FACT] += 1
         if lu_factor(row_ptr, col, ldiag, perm, vals[t], work) != 0:
             return SINGULAR, 0.0
@@ -249,6 +256,7 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
         fill_held(Vs, hold, hidx, src, drv, nudge, out_node)
         for t in range(T):
             node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, I)
+            add_force(Vs, t, nudge[t], drv, out_node, I)
             for u in range(nu):
                 n = unk_nodes[u]
                 if hold[t, n] == HOLD_NONE:
@@ -469,8 +477,9 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
             t = seg_end
             if sig_up > 0.0 and learn_on[seg]:
                 kick = sig_up * math.sqrt(t - fstate[F_SEGSTART])
+                par0 = circ[3][0]
                 for e in range(E):
-                    if learn[e]:
+                    if learn[e] and not removed(circ[2][e], par0[e, 0], par0[e, 1], theta[e]):
                         theta[e] += kick * normal(seed, 1, seg, e)
                 clip_gates(theta, learn, gmin, gmax)
                 have_k1 = False

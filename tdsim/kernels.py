@@ -8,10 +8,11 @@ import math
 import numpy as np
 from numba import njit
 
-from .elements import CONDUCTANCE, IDEAL_DIODE, MOSFET, PARAM_KAPPA, PARAM_RHO, RESISTOR, SHOCKLEY_DIODE
+from .elements import (CONDUCTANCE, IDEAL_DIODE, MOSFET, PARAM_KAPPA, PARAM_RHO, RESISTOR, SHOCKLEY_DIODE,
+                       ZERO_REMOVE)
 
 HOLD_NONE, HOLD_SOURCE, HOLD_GROUND, HOLD_OUTPUT = 0, 1, 2, 3
-NUDGE_STANDARD, NUDGE_HINGE, NUDGE_OVERCLAMP = 0, 1, 2
+NUDGE_STANDARD, NUDGE_HINGE, NUDGE_OVERCLAMP, NUDGE_FORCE, NUDGE_FORCE_FROM_FREE = 0, 1, 2, 3, 4
 WAVE_CONSTANT, WAVE_SIN, WAVE_ABS_SIN = 0, 1, 2
 _EXP_MAX = 40.0   # Shockley exponent beyond which the curve is continued linearly
 
@@ -88,6 +89,38 @@ def node_currents(V, theta, ea, eb, code, par, inj, src, I):
     for n in range(inj.shape[0]):
         if inj[n] >= 0:
             I[n] += src[inj[n]]
+
+
+@njit(cache=True, inline="always")
+def add_force(V, t, s, drv, out_node, I):
+    """Equilibrium Propagation force nudge: the current −sβ ∂C/∂O = sβ (L − O) injected into each
+    output node of twin ``t`` (nudge sign s), C = ½ Σ (L − O)², β (S) the segment's amplitude
+    drv[5], O plus its measurement offset. Which O:
+      force            the twin's own output: the nudged state minimizes E + sβC (Scellier & Bengio);
+                       the injection is a conductance β to a source at L
+      force_from_free  the free twin's output at the same instant: McGinnis Eq. 2.2 literally (the
+                       force η Q r with r the free error), a current source driven by the free twin."""
+    mode = drv[7]
+    if s == 0.0 or (mode != NUDGE_FORCE and mode != NUDGE_FORCE_FROM_FREE):
+        return
+    labels, beta, offset = drv[4], drv[5], drv[8]
+    src = t if mode == NUDGE_FORCE else 0
+    for k in range(out_node.shape[0]):
+        n = out_node[k]
+        I[n] += s * beta * (labels[k] - V[src, n] - offset[k])
+
+
+@njit(cache=True, inline="always")
+def add_force_jacobian(s, drv, out_node, unk_nodes, diag, j_coef, vals):
+    """The force's part of ``assemble`` (own-output force only): dI_O/dO = −sβ on each output's
+    diagonal. The force from the free twin couples twins and is left out, like the clamp."""
+    if drv[7] != NUDGE_FORCE or s == 0.0:
+        return
+    beta = drv[5]
+    for k in range(out_node.shape[0]):
+        for u in range(unk_nodes.shape[0]):
+            if unk_nodes[u] == out_node[k]:
+                vals[diag[u]] += j_coef * s * beta
 
 
 @njit(cache=True)
@@ -173,6 +206,12 @@ def source_values(base, amp, omega, wave, t, out):
             out[j] = base[j] + amp[j] * abs(math.sin(omega[j] * t))
 
 
+@njit(cache=True, inline="always")
+def removed(code, p0, p1, theta):
+    """A conductance under the removal rule whose κ has reached 0 (McGinnis §4): out for good."""
+    return code == CONDUCTANCE and int(p1) == ZERO_REMOVE and int(p0) == PARAM_KAPPA and theta <= 0.0
+
+
 @njit(cache=True)
 def gate_rates(V, theta, thref, ea, eb, code, par, learn, A0, B, gmin, gmax, lrn, on, rate):
     """dθ/dt while learning is on (Dillavou Eqs. 3, 7):
@@ -180,11 +219,13 @@ def gate_rates(V, theta, thref, ea, eb, code, par, learn, A0, B, gmin, gmax, lrn
     ΔV as read by the edge's learning circuit (node voltages plus the segment's read noise),
     b the optional state-dependent bias function, leak = 1/(R_d C0) of a drainage resistor.
     A gate whose step-start value ``thref`` sits at a limit and is pushed outward is held there for
-    the whole step, so the rate is a smooth function of the stage state within a step.
+    the whole step, so the rate is a smooth function of the stage state within a step (for a
+    conductance whose κ or ρ reached 0 this is McGinnis's reflecting rule); an edge removed at
+    κ = 0 (``removed``) does not move at all.
     lrn = (la, lb, scale, bias_fn, use_bias_fn, leak, read_noise (T, N))."""
     la, lb, scale, bias_fn, use_fn, leak, vn = lrn
     for e in range(ea.shape[0]):
-        if not learn[e] or not on:
+        if not learn[e] or not on or removed(code[e], par[e, 0], par[e, 1], thref[e]):
             rate[e] = 0.0
             continue
         a = ea[e]

@@ -4,8 +4,9 @@
 - ``TwoTask``: task α for τ/2 then task β for τ/2 (Dillavou Fig. 1B), for a number of periods or
   until the limit cycle is reached (``Options.cycle_tol``: θ at two consecutive period ends within
   the tolerance);
-- ``Nudge``: standard clamping (Eq. 1), the classification hinge (App. A) or overclamping (Eq. 8,
-  step time t_h = r0|δ|, r0 rescaled after every pass to hold the pass time).
+- ``Nudge``: standard clamping (Eq. 1), the classification hinge (App. A), overclamping (Eq. 8,
+  step time t_h = r0|δ|, r0 rescaled after every pass to hold the pass time), or the Equilibrium
+  Propagation force: a current β (L − O) into each nudged twin's outputs (McGinnis Eq. 2.2).
 """
 from __future__ import annotations
 
@@ -30,15 +31,21 @@ class Task:
 
 @dataclass
 class Nudge:
-    rule: str = "standard"            # standard | hinge | overclamp
-    eta: float = 1.0
+    rule: str = "standard"            # standard | hinge | overclamp | force | force_from_free
+    eta: float = 1.0                  # clamping amplitude (standard, hinge, overclamp)
     L0: float = 0.0                   # overclamping target magnitude, V
+    beta: float = 0.0                 # force nudge strength, S (force rules)
 
     def validate(self):
-        if self.rule not in ("standard", "hinge", "overclamp"):
-            raise SpecError("nudge.rule", f"unknown {self.rule!r} (standard, hinge or overclamp)")
+        if self.rule not in RULES:
+            raise SpecError("nudge.rule", f"unknown {self.rule!r} ({', '.join(RULES)})")
         if self.rule == "overclamp" and not self.L0 > 0:
             raise SpecError("nudge.L0", "overclamping needs L0 > 0")
+        if self.rule.startswith("force") and not (isinstance(self.beta, (int, float)) and 0 < self.beta < float("inf")):
+            raise SpecError("nudge.beta", f"the force nudge needs a conductance beta > 0, got {self.beta!r}")
+
+
+RULES = ("standard", "hinge", "overclamp", "force", "force_from_free")
 
 
 def _points(task: Task, t_h: float, span: float | None, nudge: Nudge, learn: bool, waveforms: dict,
@@ -64,7 +71,7 @@ def _points(task: Task, t_h: float, span: float | None, nudge: Nudge, learn: boo
                             dict(waveforms), nudge.L0,
                             ("overclamp_class" if task.classification else "overclamp") if overclamp else "fixed",
                             pass_end=overclamp and i == len(durations) - 1,
-                            pass_tau=t_h * n if overclamp else 0.0, record=False))
+                            pass_tau=t_h * n if overclamp else 0.0, record=False, beta=nudge.beta))
     for k, v in last_flags.items():
         setattr(segs[-1], k, v)
     return segs

@@ -18,7 +18,8 @@ def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool
     """Simulate ``spec`` into a Zarr store; an unfinished store of the same spec is resumed from
     its last checkpoint. Returns (path, Trajectory with the run's stats and its last chunk; read
     the whole run with open_run(path))."""
-    c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed)
+    c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed,
+              force_nudge=spec.force_nudge)
     tab = table(spec.segments, c, differential=spec.differential)
     path = Path(output or spec.output)
     attrs = {"spec": spec.source, "resolved_spec": spec.resolved, "seed": spec.seed, "integrator": asdict(spec.options),

@@ -9,9 +9,12 @@ import numpy as np
 
 from .errors import SpecError
 from .engine import DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS
-from .kernels import NUDGE_HINGE, NUDGE_OVERCLAMP, NUDGE_STANDARD, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN
+from .kernels import (NUDGE_FORCE, NUDGE_FORCE_FROM_FREE, NUDGE_HINGE, NUDGE_OVERCLAMP, NUDGE_STANDARD, WAVE_ABS_SIN, WAVE_CONSTANT,
+                      WAVE_SIN)
 
-NUDGES = {"standard": NUDGE_STANDARD, "hinge": NUDGE_HINGE, "overclamp": NUDGE_OVERCLAMP}
+NUDGES = {"standard": NUDGE_STANDARD, "hinge": NUDGE_HINGE, "overclamp": NUDGE_OVERCLAMP, "force": NUDGE_FORCE,
+          "force_from_free": NUDGE_FORCE_FROM_FREE}
+FORCES = ("force", "force_from_free")
 DURATIONS = {"fixed": DUR_FIXED, "overclamp": DUR_OVERCLAMP, "overclamp_class": DUR_OVERCLAMP_CLASS}
 WAVES = {"constant": WAVE_CONSTANT, "sin": WAVE_SIN, "abs_sin": WAVE_ABS_SIN}
 
@@ -31,7 +34,8 @@ class Segment:
     labels: dict = field(default_factory=dict)     # output node -> V
     eta: float = 0.0
     learn: bool = False
-    nudge: str = "standard"                        # "standard", "hinge" (App. A) or "overclamp" (Eq. 8)
+    nudge: str = "standard"                        # "standard", "hinge" (App. A), "overclamp" (Eq. 8)
+                                                   # or "force" / "force_from_free" (EP current nudge)
     waveforms: dict = field(default_factory=dict)  # source node -> Waveform
     L0: float = 0.0                                # overclamping target magnitude, V
     timing: str = "fixed"                          # "fixed", or t_h = r0|δ|: "overclamp", "overclamp_class"
@@ -39,6 +43,7 @@ class Segment:
     pass_tau: float = 0.0                          # target pass duration, s
     period_end: bool = False                       # end of a protocol period (limit-cycle test)
     record: bool = True                            # write an event record at the segment's end
+    beta: float = 0.0                              # force nudge strength β, S (force nudges)
 
 
 @dataclass
@@ -49,7 +54,7 @@ class Table:
     omega: np.ndarray    # (S, n_src) angular frequencies, rad/s
     wave: np.ndarray     # (S, n_src) WAVE_* codes
     labels: np.ndarray   # (S, n_out)
-    eta: np.ndarray      # (S,)
+    eta: np.ndarray      # (S,) nudge amplitude: η (clamping rules) or β in S (force)
     learn: np.ndarray    # (S,) bool
     mode: np.ndarray     # (S,) NUDGE_* codes
     offset: np.ndarray   # (n_out,) offset added to the measured free output that drives the clamp
@@ -107,6 +112,13 @@ def table(segments, compiled, output_offset: dict | None = None, differential=()
             raise SpecError(key + ".eta", "must be finite")
         if seg.nudge not in NUDGES:
             raise SpecError(key + ".nudge", f"unknown nudge {seg.nudge!r}; known: {', '.join(NUDGES)}")
+        if not (np.isfinite(seg.beta) and seg.beta >= 0):
+            raise SpecError(key + ".beta", f"must be a conductance >= 0, got {seg.beta!r}")
+        if compiled.T > 1 and (seg.nudge in FORCES) != bool(getattr(compiled, "force_nudge", False)):
+            raise SpecError(key + ".nudge", "a force nudge needs twins built with free outputs "
+                            "(build(..., force_nudge=True)), and clamping needs held ones: one kind per run"
+                            if seg.nudge in FORCES else
+                            f"{seg.nudge!r} clamps the outputs, but the twins were built for the force nudge")
         if seg.timing not in DURATIONS:
             raise SpecError(key + ".timing", f"unknown timing {seg.timing!r}; known: {', '.join(DURATIONS)}")
         if seg.timing != "fixed" and len(out) == 0:
@@ -125,8 +137,11 @@ def table(segments, compiled, output_offset: dict | None = None, differential=()
         if partner[p] >= 0 or partner[m] >= 0:
             raise SpecError("differential", f"output in {pair!r} already belongs to a pair")
         partner[p], partner[m], osign[m] = m, p, -1.0
+    if np.any(partner >= 0) and any(s.nudge in FORCES for s in segments):
+        raise SpecError("differential", "the force nudge on differential outputs is not supported yet")
     f = lambda name, dt=np.float64: np.array([getattr(s, name) for s in segments], dtype=dt)  # noqa: E731
-    return Table(dur, src, amp, omega, wave, labels, f("eta"), f("learn", np.bool_),
+    amplitude = np.array([s.beta if s.nudge in FORCES else s.eta for s in segments], dtype=np.float64)
+    return Table(dur, src, amp, omega, wave, labels, amplitude, f("learn", np.bool_),
                  np.array([NUDGES[s.nudge] for s in segments], dtype=np.int64), offset, f("L0"), partner, osign,
                  np.array([DURATIONS[s.timing] for s in segments], dtype=np.int64), f("pass_end", np.bool_),
                  f("pass_tau"), f("period_end", np.bool_), f("record", np.bool_))

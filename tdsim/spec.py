@@ -19,7 +19,7 @@ from .units import quantity
 _FIELDS = {
     "resistor": {"R": "resistance"},
     "conductance": {"kappa": "conductance", "parametrization": str, "learn": bool,
-                    "theta_min": "dimensionless", "theta_max": "dimensionless"},
+                    "theta_min": "dimensionless", "theta_max": "dimensionless", "at_zero": str},
     "mosfet": {"G": "voltage", "S": "transconductance", "VT": "voltage", "C0": "capacitance", "learn": bool,
                "G_min": "voltage", "G_max": "voltage", "g_off": "conductance",
                "smooth": "voltage"},
@@ -155,6 +155,11 @@ class RunSpec:
     differential: list = field(default_factory=list)
     resolved: dict = field(default_factory=dict)   # the spec with model and protocol files inlined
 
+    @property
+    def force_nudge(self) -> bool:
+        """True when the schedule nudges by current (EP): the twins are built with free outputs."""
+        return any(s.nudge in ("force", "force_from_free") for s in self.segments)
+
 
 _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", "rtol_V": "dimensionless",
                  "atol_V": "voltage", "dt": "time", "first_step": "time", "h_min": "time",
@@ -170,7 +175,7 @@ def _segments(sched: dict) -> list:
     segs = []
     for i, sd in enumerate(sched.get("segments", [])):
         key = f"schedule.segments[{i}]"
-        _check_keys(sd, {"duration", "sources", "labels", "eta", "learn", "nudge", "waveforms"}, key)
+        _check_keys(sd, {"duration", "sources", "labels", "eta", "beta", "learn", "nudge", "waveforms"}, key)
         if "duration" not in sd:
             raise SpecError(key + ".duration", "missing")
         src = _volts(sd.get("sources", {}), f"{key}.sources")
@@ -179,7 +184,8 @@ def _segments(sched: dict) -> list:
         segs.append(Segment(quantity(sd["duration"], "time", key + ".duration"), src, lab,
                             quantity(sd.get("eta", 0.0), "dimensionless", key + ".eta"), learn,
                             _value(sd.get("nudge", "standard"), str, key + ".nudge"),
-                            _waveforms(sd.get("waveforms", {}), key + ".waveforms")))
+                            _waveforms(sd.get("waveforms", {}), key + ".waveforms"),
+                            beta=quantity(sd.get("beta", 0.0), "conductance", key + ".beta")))
     if not segs:
         raise SpecError("schedule.segments", "at least one segment is needed")
     return segs * repeat
@@ -257,9 +263,16 @@ def protocol_from_dict(d: dict):
                     "differential", "task", "alpha", "beta", "waveforms"}, "")
     kind = d.get("kind")
     nd = d.get("nudge", {})
-    _check_keys(nd, {"rule", "eta", "L0"}, "nudge")
-    nudge = Nudge(_value(nd.get("rule", "standard"), str, "nudge.rule"),
-                  quantity(nd.get("eta", 1.0), "dimensionless", "nudge.eta"), quantity(nd.get("L0", 0), "voltage", "nudge.L0"))
+    _check_keys(nd, {"rule", "eta", "L0", "beta"}, "nudge")
+    rule = _value(nd.get("rule", "standard"), str, "nudge.rule")
+    Nudge(rule, L0=1.0, beta=1.0).validate()          # an unknown rule is named before its fields
+    if rule.startswith("force") and "eta" in nd:
+        raise SpecError("nudge.eta", "the force nudge takes beta (a conductance, e.g. \"10 uS\"), not eta")
+    if not rule.startswith("force") and "beta" in nd:
+        raise SpecError("nudge.beta", f"beta is the force nudge's strength; rule {rule!r} takes eta")
+    nudge = Nudge(rule, quantity(nd.get("eta", 1.0), "dimensionless", "nudge.eta"),
+                  quantity(nd.get("L0", 0), "voltage", "nudge.L0"), quantity(nd.get("beta", 0), "conductance", "nudge.beta"))
+    nudge.validate()
     common = dict(t_h=quantity(d.get("t_h", "100 us"), "time", "t_h"), nudge=nudge,
                   learn=_value(d.get("learn", True), bool, "learn"),
                   waveforms=_waveforms(d.get("waveforms", {}), "waveforms"),

@@ -20,10 +20,14 @@ What the deck contains (all SI units):
   and κ, -κ² for ρ, κ for log κ); initial values by ``.ic``; fixed gates are constants;
 - nudged twins' outputs held by behavioural voltage sources
   ``V = V(o_free) + s*V(eta)*(V(l_<out>) - V(o_free))`` (s = +1 clamped/plus, -1 minus), with the
-  control nodes ``ctl_learn``, ``ctl_eta`` and ``ctl_l_<out>`` driven by PWL sources.
+  control nodes ``ctl_learn``, ``ctl_eta`` and ``ctl_l_<out>`` driven by PWL sources; under the EP
+  force nudge the outputs stay free and a behavioural current source feeds each one
+  ``I = s*V(eta)*(V(l_<out>) - V(o))`` (``ctl_eta`` then carries β in S; o is the twin's own output,
+  or the free twin's for ``force_from_free``).
 
-Not exported: the gate limits [G_min, G_max] (a hard clip of a capacitor voltage has no simple,
-faithful SPICE form). The deck lets gates run past them; comparisons must stay inside the limits.
+Not exported: the gate limits [G_min, G_max] and the κ = 0 rules of trainable conductances (a
+hard clip of a capacitor voltage has no simple, faithful SPICE form). The deck lets gates run past
+them; comparisons must stay inside the limits.
 
 Step shape: every PWL step is a linear ramp of duration ``transition`` *centred* on the segment
 boundary. A centred ramp has the same time integral as the ideal step, so the error it leaves in
@@ -55,7 +59,8 @@ import numpy as np
 from .build import Compiled
 from .elements import (CONDUCTANCE, IDEAL_DIODE, MOSFET, PARAM_KAPPA, PARAM_RHO, RESISTOR,
                        SHOCKLEY_DIODE)
-from .kernels import HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, _EXP_MAX, fill_held
+from .kernels import (HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, NUDGE_FORCE, NUDGE_FORCE_FROM_FREE, _EXP_MAX,
+                      fill_held)
 from .segments import Table
 
 __all__ = ["netlist", "run_ngspice", "node_column", "gate_column", "spice_names", "ngspice_trajectory",
@@ -209,7 +214,10 @@ def _check_exportable(tab: Table) -> None:
     """Waveform sources, hinge nudges and output offsets are not exported yet: say so, do not
     write a deck that silently differs from the simulation."""
     from .errors import SpecError
-    bad = [("source waveforms", np.any(tab.wave != 0)), ("hinge and overclamp nudges", np.any(tab.mode != 0)),
+    forces = (tab.mode == NUDGE_FORCE) | (tab.mode == NUDGE_FORCE_FROM_FREE)
+    bad = [("source waveforms", np.any(tab.wave != 0)),
+           ("hinge and overclamp nudges", np.any((tab.mode != 0) & ~forces)),
+           ("runs mixing the two force rules", np.any(tab.mode == NUDGE_FORCE) and np.any(tab.mode == NUDGE_FORCE_FROM_FREE)),
            ("output measurement offsets", np.any(tab.offset != 0)), ("differential outputs", np.any(tab.partner >= 0)),
            ("overclamping step times", np.any(tab.timing != 0))]
     for what, present in bad:
@@ -280,6 +288,11 @@ def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, a
                     ic[nm[n]] = float(np.asarray(initial_V).reshape(T, N)[t, n])
             if comp.inj[n] >= 0:
                 L.append(f"Iinj{t}_{n} 0 {nm[n]} {_pwl(t_end, tab.src[:, comp.inj[n]], tr)}")
+        if getattr(comp, "force_nudge", False) and comp.nudge[t] != 0:
+            own = not np.any(tab.mode == NUDGE_FORCE_FROM_FREE)
+            for k, n in enumerate(comp.out_node):
+                o = _v(nm[n] if own else names.node[0][n])
+                L.append(f"Bforce{t}_{k} 0 {nm[n]} I={_num(comp.nudge[t])}*{_v(names.eta)}*({_v(names.label[k])}-{o})")
         for e in range(E):
             a, b = nm[comp.ea[e]], nm[comp.eb[e]]
             code = int(comp.code[e])

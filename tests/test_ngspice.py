@@ -298,3 +298,31 @@ def test_netlist_names_and_errors(dillavou):
     assert "uic" not in deck and ".ic V(g_e1)=3.0 V(g_e2)=3.5" in deck
     with pytest.raises(spice.NgspiceError, match="ngspice failed"):
         spice.run_ngspice(deck.replace("Be0_0", "Be0_0 bogus_extra_node", 1), ["v(o_free)"])
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. the EP force nudge: ±β twins with free outputs fed by behavioural current sources
+
+
+@pytest.mark.parametrize("rule", ["force", "force_from_free"])
+def test_force_nudge(rule):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from laplacian import random_net
+    net = random_net(2, "kappa", A0=1e6)
+    comp = build(net.circuit, twins=("free", "plus", "minus"), force_nudge=True)
+    segs = [Segment(20e-6, net.sources, net.labels, learn=True, nudge=rule, beta=0.3),
+            Segment(20e-6, {"s0": 0.2, "s1": 0.4}, {"o0": 0.5, "o1": 0.1}, learn=True, nudge=rule, beta=0.6)]
+    tab = table(segs, comp)
+    ts = np.arange(401) * 1e-7
+    V_ng, th_ng = spice.ngspice_trajectory(comp, tab, ts, tstep=1e-8, reltol=1e-8)
+    exc = np.ptp(th_ng, axis=0)
+    assert np.all(exc / comp.theta0 > 1e-3) and np.max(exc / comp.theta0) > 0.1   # 0.3 - 20 %
+    traj = simulate(comp, tab, Options(integrator="rosenbrock", rtol=1e-8, atol=1e-12, record_interval=1e-7))
+    err_v = max(np.abs(V_ng[:, t, _free_nodes(comp, t)] - traj.V[:, t, _free_nodes(comp, t)]).max()
+                for t in range(comp.T))
+    err_g = (np.abs(th_ng - traj.theta).max(axis=0) / exc).max()
+    _report(f"{rule}: max|dV| (V)", err_v)
+    _report(f"{rule}: max|dθ|/excursion", err_g)
+    assert err_v <= 1e-4 and err_g <= 1e-4          # measured 6.5e-6 V and 3.5e-6
