@@ -143,3 +143,39 @@ def tau_panels(axE, axD, table, x: str = "parameters.tau", label: str = "", mark
         ax.set_xlabel("τ (s)")
     axE.set_ylabel("combined error Ē (V²)")
     axD.set_ylabel("cycle span D (V)")
+
+
+def tau_figure(groups: dict, path, title: str = "", x: str = "parameters.tau"):
+    """Ē and D against τ (Dillavou Fig. 2D/E, 3A/B): ``groups`` maps a label to (tau_table,
+    {curve label: prediction dict or None}). Theory curves: solid, dashed, dotted in order."""
+    fig, (axE, axD) = plt.subplots(1, 2, figsize=(9, 3.8))
+    markers = "osD^v"
+    styles = ("-", "--", ":")
+    for g, (label, (table, preds)) in enumerate(groups.items()):
+        color = f"C{g}"
+        tau_panels(axE, axD, table, x, label=label, marker=markers[g % 5], color=color)
+        for s, (plabel, p) in enumerate((preds or {}).items()):
+            if p is not None:
+                for ax, key in ((axE, "E_bar"), (axD, "D")):
+                    ax.loglog(p["tau"], p[key], styles[s % 3], color=color, lw=1, label=f"{label}: {plabel}")
+    axE.legend(fontsize=6.5, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def cycles_figure(panels: dict, path, title: str = ""):
+    """Limit cycles in G space, one panel per (theory, {τ label: stored run}) (Fig. 2F/G, 3C)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.6), squeeze=False)
+    for ax, (label, (theory, runs)) in zip(axes[0], panels.items()):
+        limit_cycle_panel(ax, theory, runs)
+        ax.set_title(label, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
