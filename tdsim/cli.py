@@ -1,4 +1,5 @@
-"""Command line: ``tdsim run [SPEC]``, ``tdsim sweep SPEC``, ``tdsim export-spice SPEC``."""
+"""Command line: ``tdsim run [SPEC]``, ``tdsim sweep SPEC``, ``tdsim analyze STORE``,
+``tdsim export-spice SPEC``."""
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,11 @@ def main(argv=None) -> int:
     w.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     w.add_argument("-o", "--output", help="sweep store (default: out/<name>.zarr beside the spec)")
     w.add_argument("-q", "--quiet", action="store_true")
+    a = sub.add_parser("analyze", help="print the table of a run or sweep store and write its figures")
+    a.add_argument("store", help="a run store (tdsim run) or a sweep store (tdsim sweep)")
+    a.add_argument("-o", "--output", help="folder for the figures (default: beside the store)")
+    a.add_argument("--x", default="parameters.tau", help="swept parameter for the table and fits")
+    a.add_argument("--no-theory", action="store_true", help="skip the linear bias theory (App. D)")
     e = sub.add_parser("export-spice", help="write an ngspice netlist of a model or run spec")
     e.add_argument("spec", help="a run spec (model + schedule) or a model TOML file")
     e.add_argument("-o", "--output", help="netlist path (default: stdout)")
@@ -36,6 +42,9 @@ def main(argv=None) -> int:
             return _run(args)
         if args.cmd == "sweep":
             return _sweep(args)
+        if args.cmd == "analyze":
+            from .report import analyze
+            return analyze(args.store, args.output, args.x, theory=not args.no_theory)
         return _export(args)
     except (SpecError, SimulationError) as exc:
         print(f"tdsim: error: {exc}", file=sys.stderr)

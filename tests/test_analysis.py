@@ -190,3 +190,25 @@ def test_stored_spec_rebuilds_the_run(base, tmp_path):
     assert len(spec.segments) == 6 and spec.segments[0].duration == pytest.approx(0.01)
     path = an.gate_path(ds, periods=1)
     assert path.sizes["edge"] == 2
+
+
+def test_analyze_a_real_tau_sweep(tmp_path, capsys):
+    """`tdsim analyze` on a sweep run by a real LocalCluster(2): the table, D ∝ τ fitted to slope
+    1 ± 0.1 over two decades (the issue's criterion; measured 1.0001), and the figure."""
+    from tdsim.cli import main
+    from tdsim.sweep import load_sweep, run_sweep
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(f'''name = "small"
+run = "{ROOT / 'runs' / 'fig2_bias.toml'}"
+output = "{tmp_path / 'small.zarr'}"
+[grid]
+"parameters.tau" = {{ logspace = ["2 ms", "200 ms"], num = 4 }}
+''')
+    run_sweep(load_sweep(spec), workers=2, progress=False)
+    assert main(["analyze", str(tmp_path / "small.zarr"), "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    slope = float(out.split("D ∝ x^")[1].split()[0])
+    assert slope == pytest.approx(1.0, abs=0.1)
+    assert (tmp_path / "small_tau.png").stat().st_size > 10_000
+    table = an.tau_table(tmp_path / "small.zarr")
+    assert table.sizes["run"] == 4 and bool(table["reached"].all())

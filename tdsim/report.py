@@ -1,0 +1,101 @@
+"""``tdsim analyze STORE``: the table, fits and figures of a stored run or sweep."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import analysis as an
+from .errors import SpecError
+
+
+def analyze(store, output=None, x: str = "parameters.tau", theory: bool = True) -> int:
+    import zarr
+    store = Path(store)
+    if not store.exists():
+        raise SpecError(str(store), "no such store")
+    out = Path(output) if output else store.parent
+    out.mkdir(parents=True, exist_ok=True)
+    if "index" in zarr.open_group(str(store), mode="r").attrs:
+        return _sweep(store, out, x, theory)
+    return _run(store, out, theory)
+
+
+def _theories(spec):
+    from .theory import BiasTheory
+    return {"theory at G*": BiasTheory(spec, linearize="solution"),
+            "theory at orbit centre": BiasTheory(spec, linearize="center")}
+
+
+def _sweep(store, out, x, theory) -> int:
+    from .plots import tau_figure
+    from .sweep import open_sweep
+    tree = open_sweep(store)
+    table = an.tau_table(tree, x)
+    swept = [k for k in table.coords if k not in ("run", x) and len(set(table[k].values.tolist())) > 1]
+    keys = sorted({tuple(table[k].values[i] for k in swept) for i in range(table.sizes["run"])})
+    cols = [x, *swept, "E_bar", "D", "reached", "periods"]
+    print(table.to_dataframe()[cols].to_string(float_format=lambda v: f"{v:.4g}"))
+    groups = {}
+    for key in keys:
+        m = np.ones(table.sizes["run"], bool)
+        for k, v in zip(swept, key):
+            m &= table[k].values == v
+        sub = table.isel(run=np.flatnonzero(m))
+        label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(swept, key)) or "all runs"
+        preds = {}
+        xs = sub[x].values
+        if theory and x == "parameters.tau":
+            try:
+                spec = an.run_spec_of(tree["runs"][str(sub["run"].values[0])].to_dataset())
+                grid = np.logspace(np.log10(xs.min()) - 0.3, np.log10(xs.max()), 60)
+                preds = {k: t.predict(grid) for k, t in _theories(spec).items()}
+            except Exception as exc:                      # theory needs a two-task spec near a solution
+                print(f"[{label}] theory not drawn: {exc}")
+        groups[label] = (sub, preds)
+        _fits(label, xs, sub["E_bar"].values, sub["D"].values)
+    path = tau_figure(groups, out / f"{store.stem}_tau.png", store.stem, x)
+    print(f"wrote {path}")
+    failed = int((tree.to_dataset()["status"] != "complete").sum()) if "status" in tree.to_dataset() else 0
+    return 1 if failed else 0
+
+
+def _fits(label, xs, E, D):
+    """Log-log slope of D over the first two decades of x, and the plateaus of Ē and D."""
+    lo = xs.min()
+    try:
+        fit = an.loglog_fit(xs, D, x_max=lo * 100 * (1 + 1e-9))
+        print(f"[{label}] D ∝ x^{fit.slope:.3f} ± {fit.stderr:.3f} over {fit.x_min:.3g}..{fit.x_max:.3g} ({fit.n} runs)")
+    except ValueError as exc:
+        print(f"[{label}] no slope: {exc}")
+    for name, y in (("E_bar", E), ("D", D)):
+        for end in ("low", "high"):
+            p = an.plateau(xs, y, end, 0.1)
+            if p.n >= 2:
+                print(f"[{label}] {name} {end} plateau {p.level:.4g} over {p.x_min:.3g}..{p.x_max:.3g} ({p.n} runs)")
+
+
+def _run(store, out, theory) -> int:
+    from .plots import cycles_figure, run_figures
+    from .store import open_run
+    ds = open_run(store)
+    st = ds.attrs.get("stats", {})
+    print(f"{store}: complete={ds.attrs.get('complete')}  t_end={st.get('t_end')}  steps={st.get('steps')}")
+    written = run_figures(store)
+    try:
+        s = an.summary(ds)
+    except SpecError:
+        s = None
+    if s is not None:
+        for k, v in s.items():
+            print(f"  {k:14} {v}")
+        if theory and int(ds["edge_learns"].sum()) == 2:
+            try:
+                th = _theories(an.run_spec_of(ds))["theory at G*"]
+                written.append(cycles_figure({store.stem: (th, {"last period": ds})},
+                                             out / f"{store.stem}_cycle.png", "limit cycle, theory at G* (black)"))
+            except Exception as exc:
+                print(f"theory not drawn: {exc}")
+    for f in written:
+        print(f"wrote {f}")
+    return 0
