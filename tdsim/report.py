@@ -99,3 +99,67 @@ def _run(store, out, theory) -> int:
     for f in written:
         print(f"wrote {f}")
     return 0
+
+
+def two_task_study(sweep_file, group: str, labels: dict, cycle_taus=(), solution: str = "joint",
+                   name: str = "study", title: str = "", docs=None, small_tau: float = 0.02,
+                   slope_max: float = 0.25) -> dict:
+    """Run a τ sweep of a 2-learning-edge two-task circuit, compare it with the linear theory
+    (App. D; linearized at G* as in the paper and at the orbit centre), run the recorded limit
+    cycles at ``cycle_taus`` (e.g. "20 ms"), and draw <docs>/<name>_tau.png and _cycles.png.
+    ``group``: the swept key whose values (keys of ``labels``) separate the curves."""
+    import copy
+
+    from .plots import cycles_figure, tau_figure
+    from .runner import run_spec
+    from .spec import run_from_dict
+    from .store import open_run
+    from .sweep import load_sweep, open_sweep, point_spec, run_sweep
+    from .theory import BiasTheory
+    from .units import quantity
+    sweep = load_sweep(sweep_file)
+    run_sweep(sweep, workers=2, progress=False)
+    table = an.tau_table(open_sweep(sweep.output))
+    out = Path(sweep.output).parent
+    docs = Path(docs) if docs else out
+    values = table[group].values
+    tv = table["parameters.tau"].values
+    taus = np.logspace(np.log10(tv.min()) - 0.3, np.log10(tv.max()), 80)
+    groups, panels, report = {}, {}, {}
+    for value, label in labels.items():
+        sub = table.isel(run=np.flatnonzero(values == value))
+        spec = point_spec(sweep, next(p for p in sweep.points if p[group] == value))
+        paper = BiasTheory(spec, solution=solution, linearize="solution")
+        centre = BiasTheory(spec, solution=solution, linearize="center")
+        groups[label] = (sub, {"theory at G*": paper.predict(taus), "theory at orbit centre": centre.predict(taus)})
+        tau, E, D = sub["parameters.tau"].values, sub["E_bar"].values, sub["D"].values
+        small = tau <= small_tau
+        report[label] = {"D_slope": an.loglog_fit(tau, D, x_max=slope_max),
+                         "E_low_plateau": an.plateau(tau, E, "low", 0.1),
+                         "E_high_plateau": an.plateau(tau, E, "high", 0.1),
+                         "D_high_plateau": an.plateau(tau, D, "high", 0.05),
+                         "reached": f"{int(sub['reached'].sum())}/{sub.sizes['run']}",
+                         "G_star": [g.tolist() for g in paper.G_star], "G_centre": centre.G_center.tolist()}
+        for tname, th in (("theory_at_Gstar", paper), ("theory_at_centre", centre)):
+            p = th.predict(tau[small])
+            report[label][f"{tname}_max_rel_err_tau_le_{small_tau:g}s"] = {
+                k: float(np.max(np.abs(y[small] / p[k] - 1))) for k, y in (("E_bar", E), ("D", D))}
+        runs = {}
+        for tau_s in cycle_taus:
+            d = copy.deepcopy(spec.resolved)
+            d["parameters"] = {**d.get("parameters", {}), "tau": tau_s}
+            t = quantity(tau_s, "time", "tau")
+            d["simulation"] = {**d.get("simulation", {}), "record_interval": f"{t / 400:g} s"}
+            key = str(value).split("/")[-1].replace(".toml", "").replace(" ", "")
+            path, _ = run_spec(run_from_dict(d), out / f"{name}_cycle_{key}_{tau_s.replace(' ', '')}.zarr",
+                               overwrite=True, progress=False)
+            runs[tau_s] = open_run(path)
+        if runs:
+            panels[label] = (paper, runs)
+    tau_figure(groups, docs / f"{name}_tau.png", title or name)
+    if panels:
+        cycles_figure(panels, docs / f"{name}_cycles.png", "Limit cycles: simulation (colour), theory at G* (black)")
+    print(table.to_dataframe()[[group, "parameters.tau", "E_bar", "D", "reached", "periods"]].to_string())
+    print(an.to_json(report))
+    (out / f"{name}_summary.json").write_text(an.to_json(report))
+    return report
