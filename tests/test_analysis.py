@@ -212,3 +212,25 @@ output = "{tmp_path / 'small.zarr'}"
     assert (tmp_path / "small_tau.png").stat().st_size > 10_000
     table = an.tau_table(tmp_path / "small.zarr")
     assert table.sizes["run"] == 4 and bool(table["reached"].all())
+
+
+def test_incompatible_tasks_cycle_without_bias(tmp_path):
+    """Dillavou Fig. 3: with no joint solution the system cycles even at B = 0: D ∝ τ and Ē sits at a
+    non-zero floor, both as the linear theory (G*_α and β's nearest solution) predicts. Measured:
+    D and Ē within 0.01% of the theory linearized at the orbit centre."""
+    base = load_run(ROOT / "runs" / "fig3_bias.toml")
+    d0 = copy.deepcopy(base.resolved)
+    d0["imperfections"] = {}
+    theory = BiasTheory(run_from_dict(d0), solution="nearest", linearize="center")
+    assert np.linalg.norm(theory.G_star[0] - theory.G_star[1]) > 0.05           # no joint solution
+    D = []
+    for tau in (2e-3, 4e-3):
+        d = copy.deepcopy(d0)
+        d["parameters"] = {"tau": f"{tau * 1e3:g} ms", "periods": 1500}
+        ds = _run(d, tmp_path, f"inc{tau * 1e3:g}")
+        assert an.limit_cycle(ds).reached
+        o = theory.orbit(tau)
+        D.append(an.cycle_span(ds))
+        assert D[-1] == pytest.approx(o.D, rel=1e-3)
+        assert an.combined_error(ds) == pytest.approx(o.E_bar, rel=1e-3) and o.E_bar > 1e-5
+    assert np.log(D[1] / D[0]) / np.log(2) == pytest.approx(1.0, abs=0.1)
