@@ -107,7 +107,7 @@ def classification(meter: TaskMeter, theta, k: int = 0, x: str = "V1", y: str = 
 
 # --- stored runs and sweeps -------------------------------------------------------------------
 
-def run_spec_of(ds, base=".") :
+def run_spec_of(ds, base="."):
     """The RunSpec a stored run was made from (its ``spec`` attribute), paths relative to ``base``
     (the folder of the run spec; for a sweep, ``SweepSpec.base_dir``)."""
     import json
@@ -142,10 +142,11 @@ def sweep_classification(tree, sweep, event: int = -1):
     index = tree["/"].ds
     acc = np.full(index.sizes["run"], np.nan)
     hinge = np.full(index.sizes["run"], np.nan)
+    runs = tree["runs"] if "runs" in tree else {}
     for i, rid in enumerate(index["run"].values):
-        if f"runs/{rid}" not in tree:
+        if str(rid) not in runs:                 # failed or unfinished: NaN
             continue
-        ds = tree[f"runs/{rid}"].ds
+        ds = runs[str(rid)].ds
         c = run_classification(ds, run_spec_of(ds, sweep.base_dir), event)
         acc[i], hinge[i] = float(c["accuracy"]), float(c["hinge_loss"])
     return xr.Dataset({"accuracy": ("run", acc), "hinge_loss": ("run", hinge, {"units": "V^2", "equation": "Dillavou A2"})},
