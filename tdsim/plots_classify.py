@@ -86,7 +86,7 @@ def plot_maps(maps, classes, rows, cols, row_label, col_label, vlim=None, figsiz
                             title=f"{col_label(c)}, acc {float(classes[(r, c)]['accuracy']):.2f}")
             if j == 0:
                 ax.set_ylabel(row_label(r), fontsize=8)
-    fig.tight_layout(rect=(0, 0, 0.9, 1))
-    cax = fig.add_axes((0.91, 0.15, 0.015, 0.7))
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    cax = fig.add_axes((0.88, 0.15, 0.015, 0.7))
     fig.colorbar(mesh, cax=cax).set_label("output O+ − O− (mV)", fontsize=8)
     return fig
