@@ -113,3 +113,26 @@ def test_overclamping_beats_standard_clamping_at_the_smallest_ring(tmp_path):
     assert float(std["accuracy"]) <= 0.5
     assert float(over["hinge_loss"]) < 0.5 * float(std["hinge_loss"])
     assert std.attrs["event_time"] == pytest.approx(1000 * 200e-6, rel=1e-9)  # standard: fixed pass time
+
+
+def test_sweep_classification_matches_each_stored_run(tmp_path):
+    """Accuracy and hinge loss of a (tiny) ring sweep, read through the DataTree, equal the
+    per-run measure; a run's stored spec rebuilds its task (the split differs per run)."""
+    from tdsim import open_sweep
+    from tdsim.sweep import load_sweep, run_sweep
+    base = (RUNS / "fig5_ring.toml").read_text().replace("../", str(RUNS.parent) + "/")
+    (tmp_path / "base.toml").write_text(base)
+    (tmp_path / "sweep.toml").write_text('name = "t"\nrun = "base.toml"\n[grid]\n"parameters.passes" = [20]\n'
+                                         '"parameters.task.split" = [0, 2]\n')
+    sweep = load_sweep(tmp_path / "sweep.toml")
+    run_sweep(sweep, workers=1, progress=False, output=tmp_path / "s.zarr")
+    tree = open_sweep(tmp_path / "s.zarr")
+    m = classify.sweep_classification(tree, sweep)
+    assert list(m["parameters.task.split"].values) == [0.0, 2.0]
+    for i, rid in enumerate(m.run.values):
+        ds = tree["runs"][str(rid)].ds
+        one = classify.run_classification(ds, classify.run_spec_of(ds, sweep.base_dir))
+        assert float(m.accuracy[i]) == float(one.accuracy)
+        assert float(m.hinge_loss[i]) == float(one.hinge_loss)
+        assert float(m.hinge_loss[i]) == pytest.approx(float(ds.event_task_error[-1, 0]), rel=1e-12)
+        assert one.attrs["task"] == f"ring_r0.083_s{2 * i}"
