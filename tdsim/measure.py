@@ -18,6 +18,7 @@ class TaskMeter:
         self.free = build(c.circuit, ("free",), need_capacitance=False)
         self.free.par[0] = c.par[0]                       # keep the free twin's device values
         self.tasks = list(tasks)
+        self.differential = list(differential)
         self.tables = [table([Segment(1.0, p.inputs, p.labels) for p in task.points], self.free,
                              differential=differential) for task in self.tasks]
         self.index = [self.free.node_names.index(n) for n in c.output_nodes]
