@@ -16,7 +16,7 @@ def main():
     sweep = load_sweep(ROOT / "runs" / "fig1_clln_tau_sweep.toml")
     run_sweep(sweep, workers=2, progress=False)
     table = an.tau_table(open_sweep(sweep.output))
-    tau_figure({"CLLN 4x4, grid classification, bias spread 2 V/s": (table, None)},
+    tau_figure({"CLLN 4x4, grid classification, bias spread 0.5 V/s": (table, None)},
                ROOT / "docs" / "fig1_clln_tau.png", "Hardware-sized CLLN (Dillavou Fig. 1G/H)")
     print(table.to_dataframe()[["parameters.tau", "E_bar", "D", "reached", "change", "periods"]].to_string())
     tau, D, E = table["parameters.tau"].values, table["D"].values, table["E_bar"].values
