@@ -139,8 +139,9 @@ class Table:
         if self.repeat == 1:
             return self
         if self.segments > limit:
-            raise SpecError("repeat", f"{len(self.dur)} segments x {self.repeat} periods = {self.segments} "
-                            f"segments is too many to unroll (limit {limit}); shorten the run")
+            raise SpecError("repeat", f"{len(self.dur)} segments per period x {self.repeat} periods = "
+                            f"{self.segments} segments: too many to unroll (limit {limit}); work on one "
+                            "period (the table's rows, Table.duration) or run fewer periods")
         per_row = {"offset", "partner", "osign", "repeat"}
         return Table(**{k: (v if k in per_row else np.concatenate([v] * self.repeat))
                         for k, v in vars(self).items() if k != "repeat"})
