@@ -54,7 +54,7 @@ class Segment:
     beta: float = 0.0                              # force nudge strength β, S (force nudges)
 
 
-@dataclass
+@dataclass(repr=False)
 class Schedule(Sequence):
     """``segments`` (one period) run ``repeat`` times. As a sequence it is the unrolled run:
     ``len`` is S·repeat and item i is ``segments[i % S]`` (slices give lists), so code written for
@@ -83,6 +83,12 @@ class Schedule(Sequence):
     def __iter__(self):
         for _ in range(self.repeat):
             yield from self.segments
+
+    def __contains__(self, segment) -> bool:
+        return segment in self.segments
+
+    def __repr__(self) -> str:
+        return f"Schedule({len(self.segments)} segments per period, repeat={self.repeat})"
 
 
 def period(segments) -> tuple:
