@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 
 from tdsim.runner import run_spec
+from tdsim.segments import Schedule
 from tdsim.spec import load_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,7 @@ def main():
     spec = load_run(ROOT / "runs" / "clln_grid_long.toml")
     spec.options.integrator = args.integrator
     periods = max(1, round(args.seconds / 0.2))
-    spec.segments = spec.segments[: len(spec.segments) * periods // 50]
+    spec.segments = Schedule(spec.segments.segments, periods)      # one period, run `periods` times
     proc = psutil.Process()
     samples, done = [], threading.Event()
 

@@ -313,23 +313,24 @@ def _first_bad(V, theta, hold, learn):
 
 
 @njit(cache=True)
-def _segment_duration(seg, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work, srcn, newton_tol, counts):
+def _segment_duration(row, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work, srcn, newton_tol, counts):
     """Fixed duration, or the overclamping step time t_h = r0 |δ| (Dillavou Eq. 8) from the settled
-    free output with this segment's inputs; 0 (skip) for a correctly classified point."""
+    free output with this segment's inputs; 0 (skip) for a correctly classified point. ``row``:
+    the table row (the segment counter modulo the period)."""
     (dur, src, amp, omega, wave, labels, eta, learn_on, mode, offset, L0, partner, osign,
-     dmode, pass_end, pass_tau, period_end, record) = tab
-    if dmode[seg] == DUR_FIXED:
-        return dur[seg], DONE
-    drv = (src[seg], amp[seg], omega[seg], wave[seg], labels[seg], eta[seg], learn_on[seg], mode[seg],
-           offset, L0[seg], partner, osign)
+     dmode, pass_end, pass_tau, period_end, record, repeat) = tab
+    if dmode[row] == DUR_FIXED:
+        return dur[row], DONE
+    drv = (src[row], amp[row], omega[row], wave[row], labels[row], eta[row], learn_on[row], mode[row],
+           offset, L0[row], partner, osign)
     source_values(drv[0], drv[1], drv[2], drv[3], t, srcn)
     Vm[:, :] = V
     st = qs_solve(Vm, theta, circ, drv, srcn, vals, I, rhs, x, work, newton_tol, 50, counts, False)
     if st != DONE:
         return 0.0, st
     d = measured_output(Vm, circ[14], 0, offset, partner, osign)
-    L = labels[seg, 0]
-    if dmode[seg] == DUR_OVERCLAMP_CLASS and (d - L) * L > 0.0:
+    L = labels[row, 0]
+    if dmode[row] == DUR_OVERCLAMP_CLASS and (d - L) * L > 0.0:
         return 0.0, DONE
     return r0 * abs(L - d), DONE
 
@@ -341,14 +342,16 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
     """Advance (V, θ) through the segment table from fstate (see F_*) and istate (see I_*),
     recording into the buffers, until the table ends (DONE), the limit cycle is reached
     (CONVERGED: θ at two consecutive period ends within cycle_tol), a buffer is full (FULL) or a
-    failure. ``tab``: segments.Table.args(). ``noise`` = (seed, σ_update V/√s, σ_read V): a random
-    walk on the gates, kicked at every learning segment's end by σ_update √duration N(0, 1), and a
-    per-segment offset N(0, σ_read²) on every node voltage as the learning circuits read it."""
+    failure. ``tab``: segments.Table.args(), one period of P rows run ``repeat`` times: the
+    segment counter ``seg`` (events, noise streams, checkpoints) runs over 0 … P·repeat and reads
+    row ``seg % P``. ``noise`` = (seed, σ_update V/√s, σ_read V): a random walk on the gates,
+    kicked at every learning segment's end by σ_update √duration N(0, 1), and a per-segment offset
+    N(0, σ_read²) on every node voltage as the learning circuits read it."""
     seed, sig_up, sig_read = noise
     h_event = fstate[F_HEVENT]           # step after each segment start (0: keep the current one)
     vn = lrn[6]
     (dur, src, amp, omega, wave, labels, eta, learn_on, mode, offset, L0, partner, osign,
-     dmode, pass_end, pass_tau, period_end, record) = tab
+     dmode, pass_end, pass_tau, period_end, record, repeat) = tab
     hold = circ[10]
     learn = circ[4]
     gmin = circ[7]
@@ -382,7 +385,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
     nev = 0
     have_k1 = False
     factored = False                # QS: vals holds a usable factorization per twin
-    S = dur.shape[0]
+    P = dur.shape[0]                    # segments per period (table rows)
+    S = P * repeat                      # segments in the run
     status = DONE
     if sig_read > 0.0 and istate[I_NEWSEG] == 0 and seg < S:     # resumed inside a segment
         for tw in range(T):
@@ -398,6 +402,7 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
             k += 1
         if seg >= S:
             break
+        row = seg % P                   # this segment's table row
         if nrec >= rec_t.shape[0] or nev >= ev_t.shape[0]:
             status = FULL
             break
@@ -406,7 +411,7 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
             have_k1 = False
             if h_event > 0.0:
                 h = min(h, h_event)
-            d, st = _segment_duration(seg, t, V, theta, circ, tab, fstate[F_R0], Vs, vals, I, rhs, x, work,
+            d, st = _segment_duration(row, t, V, theta, circ, tab, fstate[F_R0], Vs, vals, I, rhs, x, work,
                                       srcn, newton_tol, istate)
             if st != DONE:
                 status = st
@@ -427,8 +432,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
             if t + hs >= stop - 1e-9 * hs:
                 hs = stop - t
                 landing = True
-            drv = (src[seg], amp[seg], omega[seg], wave[seg], labels[seg], eta[seg], learn_on[seg], mode[seg],
-                   offset, L0[seg], partner, osign)
+            drv = (src[row], amp[row], omega[row], wave[row], labels[row], eta[row], learn_on[row], mode[row],
+                   offset, L0[row], partner, osign)
             if method == ROSENBROCK:
                 st, err = _rosenbrock_step(t, hs, ros, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv,
                                            srcn, tol, vals, I, rhs, x, work, istate, errv, errth)
@@ -475,7 +480,7 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                 h = max(hn, h) if (landing and hs < h) else hn
         if t >= seg_end * (1.0 - 1e-14):
             t = seg_end
-            if sig_up > 0.0 and learn_on[seg]:
+            if sig_up > 0.0 and learn_on[row]:
                 kick = sig_up * math.sqrt(t - fstate[F_SEGSTART])
                 par0 = circ[3][0]
                 for e in range(E):
@@ -483,20 +488,20 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                         theta[e] += kick * normal(seed, 1, seg, e)
                 clip_gates(theta, learn, gmin, gmax)
                 have_k1 = False
-            if record[seg]:
+            if record[row]:
                 ev_t[nev] = t
                 ev_seg[nev] = seg
                 ev_V[nev] = V
                 ev_th[nev] = theta
                 nev += 1
-            if pass_end[seg]:                   # overclamping: rescale r0 to hold the pass time
+            if pass_end[row]:                   # overclamping: rescale r0 to hold the pass time
                 elapsed = t - fstate[F_PASS0]   # (at most x2 per pass: one lucky pass with a tiny
                 if elapsed > 0.0:               # error must not blow r0 up)
-                    fstate[F_R0] *= min(2.0, max(0.5, pass_tau[seg] / elapsed))
+                    fstate[F_R0] *= min(2.0, max(0.5, pass_tau[row] / elapsed))
                 fstate[F_PASS0] = t
             seg += 1
             istate[I_NEWSEG] = 1
-            if period_end[seg - 1] and cycle_tol > 0.0:
+            if period_end[row] and cycle_tol > 0.0:
                 change = 0.0
                 for e in range(E):
                     if learn[e]:

@@ -1,4 +1,5 @@
 """Training protocols: data points, tasks and schedules that compile to segments (the event table).
+``segments()`` returns a ``Schedule``: one period (or pass) and how many times it runs.
 
 - ``Cycling``: one task's points in order, each held for t_h, for a number of passes;
 - ``TwoTask``: task α for τ/2 then task β for τ/2 (Dillavou Fig. 1B), for a number of periods or
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import SpecError
-from .segments import Segment, Waveform
+from .segments import Schedule, Segment, Waveform
 
 
 @dataclass
@@ -51,27 +52,35 @@ RULES = ("standard", "hinge", "overclamp", "force", "force_from_free")
 def _points(task: Task, t_h: float, span: float | None, nudge: Nudge, learn: bool, waveforms: dict,
             last_flags: dict) -> list:
     """Segments cycling ``task``'s points, each for t_h, over ``span`` (None: one pass). The last
-    point of the span is shortened to fit; consecutive holds of a single point are merged."""
+    point of the span is shortened to fit; consecutive holds of a single point are merged. Full
+    holds of one point are one shared Segment object (a span of 10⁶ holds costs a list of 10⁶
+    references); the last segment is its own object, carrying ``last_flags``."""
     if not task.points:
         raise SpecError(f"task {task.name!r}", "has no data points")
     overclamp = nudge.rule == "overclamp"
     n = len(task.points)
     if span is None or overclamp:
-        durations = [t_h] * n
+        full, rest = n, None
     elif n == 1:
-        durations = [span]
+        full, rest = 0, span
     else:
         full, rest = divmod(span, t_h)
-        durations = [t_h] * int(full) + ([rest] if rest > 1e-12 * t_h else [])
-    segs = []
-    for i, d in enumerate(durations):
+        full, rest = int(full), (rest if rest > 1e-12 * t_h else None)
+    count = full + (rest is not None)
+
+    def hold(i, d):
         p = task.points[i % n]
-        segs.append(Segment(d, dict(p.inputs), dict(p.labels), nudge.eta, learn,
-                            "hinge" if (task.classification and nudge.rule == "standard") else nudge.rule,
-                            dict(waveforms), nudge.L0,
-                            ("overclamp_class" if task.classification else "overclamp") if overclamp else "fixed",
-                            pass_end=overclamp and i == len(durations) - 1,
-                            pass_tau=t_h * n if overclamp else 0.0, record=False, beta=nudge.beta))
+        return Segment(d, dict(p.inputs), dict(p.labels), nudge.eta, learn,
+                       "hinge" if (task.classification and nudge.rule == "standard") else nudge.rule,
+                       dict(waveforms), nudge.L0,
+                       ("overclamp_class" if task.classification else "overclamp") if overclamp else "fixed",
+                       pass_end=overclamp and i == count - 1,
+                       pass_tau=t_h * n if overclamp else 0.0, record=False, beta=nudge.beta)
+
+    last = count - 1
+    shared = [hold(i, t_h) for i in range(min(n, last))]
+    segs = [shared[i % n] for i in range(last)]
+    segs.append(hold(last, t_h if rest is None else rest))
     for k, v in last_flags.items():
         setattr(segs[-1], k, v)
     return segs
@@ -97,13 +106,14 @@ class Cycling(_Schedule):
     def tasks(self):
         return [self.task]
 
-    def segments(self) -> list:
+    def segments(self) -> Schedule:
+        """One pass, repeated ``passes`` times."""
         self.nudge.validate()
         _positive("t_h", self.t_h)
         _count("passes", self.passes)
         one = _points(self.task, self.t_h, None, self.nudge, self.learn, self.waveforms,
                       {"record": True, "period_end": True})
-        return [Segment(**vars(s)) for _ in range(self.passes) for s in one]
+        return Schedule(one, self.passes)
 
 
 @dataclass
@@ -119,7 +129,8 @@ class TwoTask(_Schedule):
     def tasks(self):
         return [self.alpha, self.beta]
 
-    def segments(self) -> list:
+    def segments(self) -> Schedule:
+        """One period (α for τ/2, β for τ/2), repeated ``periods`` times."""
         self.nudge.validate()
         _positive("tau", self.tau)
         _positive("t_h", self.t_h)
@@ -130,8 +141,7 @@ class TwoTask(_Schedule):
         a = _points(self.alpha, self.t_h, self.tau / 2, self.nudge, self.learn, self.waveforms, {"record": True})
         b = _points(self.beta, self.t_h, self.tau / 2, self.nudge, self.learn, self.waveforms,
                     {"record": True, "period_end": True})
-        one = a + b
-        return [Segment(**vars(s)) for _ in range(self.periods) for s in one]
+        return Schedule(a + b, self.periods)
 
 
 def _positive(key, x):
@@ -144,4 +154,4 @@ def _count(key, n):
         raise SpecError(key, f"must be a positive integer, got {n!r}")
 
 
-__all__ = ["DataPoint", "Task", "Nudge", "Cycling", "TwoTask", "Waveform"]
+__all__ = ["DataPoint", "Task", "Nudge", "Cycling", "TwoTask", "Schedule", "Waveform"]

@@ -23,12 +23,12 @@ def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool
     tab = table(spec.segments, c, differential=spec.differential)
     path = Path(output or spec.output)
     attrs = {"spec": spec.source, "resolved_spec": spec.resolved, "seed": spec.seed, "integrator": asdict(spec.options),
-             "nominal_duration_s": float(tab.dur.sum())}
+             "nominal_duration_s": tab.duration}
     writer = RunWriter(path, c, attrs, chunk=spec.options.chunk, tasks=spec.tasks, overwrite=overwrite,
                        resume=resume)
     state = state_from_checkpoint(writer.resumed_from) if writer.resumed_from else None
     meter = TaskMeter(c, spec.tasks, spec.differential) if spec.tasks else None
-    bar = _Progress(float(tab.dur.sum()), progress)
+    bar = _Progress(tab.duration, progress)
     t0 = time.perf_counter()
 
     def on_chunk(t, V, theta, ev_t, ev_seg, ev_V, ev_theta, st):

@@ -96,13 +96,15 @@ _ZERO = None
 
 def dc_solve(c: Compiled, theta: np.ndarray, tab: Table, seg: int = 0, t: float = 0.0,
              V: np.ndarray | None = None, tol: float = 1e-12) -> np.ndarray:
-    """Kirchhoff solution of every twin for gates ``theta`` and the sources of segment ``seg`` at t."""
+    """Kirchhoff solution of every twin for gates ``theta`` and the sources of segment ``seg`` (of
+    the whole run: table row seg mod the period) at t."""
     from .kernels import source_values
     V = np.zeros((c.T, c.N)) if V is None else V.copy()
     nu = len(c.unk_nodes)
     a = tab.args()
-    drv = (a[1][seg], a[2][seg], a[3][seg], a[4][seg], a[5][seg], float(a[6][seg]), bool(a[7][seg]),
-           int(a[8][seg]), a[9], float(a[10][seg]), a[11], a[12])
+    r = seg % len(tab.dur)
+    drv = (a[1][r], a[2][r], a[3][r], a[4][r], a[5][r], float(a[6][r]), bool(a[7][r]),
+           int(a[8][r]), a[9], float(a[10][r]), a[11], a[12])
     src = np.zeros(a[1].shape[1])
     source_values(drv[0], drv[1], drv[2], drv[3], t, src)
     st = engine.qs_solve(V, theta, circ_tuple(c), drv, src, np.zeros((c.T, c.pattern.nnz)),

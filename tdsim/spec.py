@@ -11,7 +11,7 @@ from .elements import ELEMENTS
 from .errors import SpecError
 from .imperfections import Imperfections
 from .protocols import Cycling, DataPoint, Nudge, Task, TwoTask, _count
-from .segments import Segment, Waveform
+from .segments import Schedule, Segment, Waveform, period
 from .simulate import Options
 from .units import quantity
 
@@ -144,7 +144,7 @@ def load_model(path) -> Circuit:
 @dataclass
 class RunSpec:
     circuit: Circuit
-    segments: list
+    segments: Schedule | list                      # one period and its repeat count (a list: repeat = 1)
     options: Options
     twins: tuple = ("free", "clamped")
     imperfections: Imperfections = field(default_factory=Imperfections)
@@ -158,7 +158,7 @@ class RunSpec:
     @property
     def force_nudge(self) -> bool:
         """True when the schedule nudges by current (EP): the twins are built with free outputs."""
-        return any(s.nudge in ("force", "force_from_free") for s in self.segments)
+        return any(s.nudge in ("force", "force_from_free") for s in period(self.segments)[0])
 
 
 _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", "rtol_V": "dimensionless",
@@ -167,7 +167,7 @@ _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", 
                  "chunk": "dimensionless", "cycle_tol": "voltage", "r0": "time_per_voltage", "tableau": str}
 
 
-def _segments(sched: dict) -> list:
+def _segments(sched: dict) -> Schedule:
     _check_keys(sched, {"repeat", "segments"}, "schedule")
     repeat = sched.get("repeat", 1)
     if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
@@ -188,7 +188,7 @@ def _segments(sched: dict) -> list:
                             beta=quantity(sd.get("beta", 0.0), "conductance", key + ".beta")))
     if not segs:
         raise SpecError("schedule.segments", "at least one segment is needed")
-    return segs * repeat
+    return Schedule(segs, repeat)
 
 
 def _volts(d: dict, key: str) -> dict:

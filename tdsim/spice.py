@@ -67,6 +67,7 @@ __all__ = ["netlist", "run_ngspice", "node_column", "gate_column", "spice_names"
            "resample", "NgspiceError", "RAWFILE"]
 
 RAWFILE = "tdsim_spice.raw"      # written by the deck's .control block (ASCII raw file)
+MAX_SEGMENTS = 100_000           # a periodic table is unrolled into PWL sources up to this many segments
 
 
 class NgspiceError(RuntimeError):
@@ -210,6 +211,16 @@ def _edge_current(code, p0, p1, th, a, b, kind=None, p2=0.0, p3=1e-3):
     raise ValueError(f"unknown element code {code}")
 
 
+def unrolled(tab: Table) -> Table:
+    """The periodic table as one period (PWL sources list every segment); refused above
+    MAX_SEGMENTS segments, where the deck would be impractically large."""
+    from .errors import SpecError
+    if tab.segments > MAX_SEGMENTS:
+        raise SpecError("export-spice", f"the schedule has {tab.segments} segments ({len(tab.dur)} per period x "
+                        f"{tab.repeat} periods); PWL export is limited to {MAX_SEGMENTS}: export fewer periods")
+    return tab.unrolled()
+
+
 def _check_exportable(tab: Table) -> None:
     """Waveform sources, hinge nudges and output offsets are not exported yet: say so, do not
     write a deck that silently differs from the simulation."""
@@ -241,6 +252,7 @@ def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, a
     """
     if not (tstep > 0 and math.isfinite(tstep)):
         raise ValueError(f"tstep must be a positive time, got {tstep!r}")
+    tab = unrolled(tab)
     _check_exportable(tab)
     T, N, E = comp.T, comp.N, comp.E
     names = spice_names(comp)
@@ -453,6 +465,7 @@ def ngspice_trajectory(comp: Compiled, tab: Table, t, *, tstep: float, **netlist
     A time on a segment boundary (other than the last) is read at the start of the step's ramp,
     boundary - transition/2: the left limit, which is what tdsim records at a segment end."""
     t = np.asarray(t, dtype=np.float64)
+    tab = unrolled(tab)
     tr = _transition(tab.t_end, netlist_kw.get("transition"))
     tq = t.copy()
     for tb in tab.t_end[:-1]:
