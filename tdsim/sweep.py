@@ -37,6 +37,7 @@ class SweepSpec:
     retries: int = 2
     source: dict = field(default_factory=dict)
     ensemble: int = 1              # parameter points per worker task (1: one task per run)
+    durations: dict = field(default_factory=dict)   # point (JSON) -> scheduled time span, s
 
 
 def _axis(values, key: str) -> list:
@@ -118,7 +119,7 @@ def load_sweep(path) -> SweepSpec:
     ensemble = _ensemble(d.get("ensemble", 1), "ensemble")
     spec = SweepSpec(name, base, run_path.parent, points, out, retries, d, ensemble)
     for i, p in enumerate(points):             # every point must make a valid run spec before any work
-        point_spec(spec, p, f"points[{i}]")
+        spec.durations[_point_key(p)] = _span(point_spec(spec, p, f"points[{i}]"))
     return spec
 
 
@@ -199,11 +200,23 @@ def warm_cache(spec: SweepSpec) -> None:
 
 
 def nominal_duration(spec: SweepSpec, point: dict) -> float:
-    """The point's scheduled time span, s: the ordering key that starts the longest runs first."""
-    try:
-        return float(sum(s.duration for s in point_spec(spec, point).segments))
-    except SpecError:
-        return 0.0
+    """The point's scheduled time span, s: the ordering key that starts the longest runs first
+    (kept from the validation in load_sweep; computed for points set since)."""
+    key = _point_key(point)
+    if key not in spec.durations:
+        try:
+            spec.durations[key] = _span(point_spec(spec, point))
+        except SpecError:
+            spec.durations[key] = 0.0
+    return spec.durations[key]
+
+
+def _span(run) -> float:
+    return float(sum(s.duration for s in run.segments))
+
+
+def _point_key(point: dict) -> str:
+    return json.dumps(point, sort_keys=True, default=str)
 
 
 def groups(spec: SweepSpec, todo: list, k: int) -> list:
