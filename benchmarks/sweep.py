@@ -92,9 +92,9 @@ def main():
     rate = {m: 60 * n / w for m, w in walls.items()}
     print(f"2+1-edge tau sweep, {n} points, {args.integrator}, {args.periods} periods each "
           f"(1-min load average of the machine before: {load:.2f}; others' work slows every rate)")
-    print(f"  serial (one process)          : {walls['serial']:7.2f} s  -> {rate['serial']:7.1f} runs/min")
-    for mode, label in (("cluster", "LocalCluster(2), 1 run/task "), ("ensemble", f"ensemble, {args.ensemble} runs/task    ")):
-        print(f"  {label}  : {walls[mode]:7.2f} s  -> {rate[mode]:7.1f} runs/min  (workers busy {busy[mode]:.1f} s; "
+    print(f"  {'serial (one process)':28s}: {walls['serial']:7.2f} s  -> {rate['serial']:7.1f} runs/min")
+    for mode, label in (("cluster", "LocalCluster(2), 1 run/task"), ("ensemble", f"ensemble, {args.ensemble} runs/task")):
+        print(f"  {label:28s}: {walls[mode]:7.2f} s  -> {rate[mode]:7.1f} runs/min  (workers busy {busy[mode]:.1f} s; "
               f"worker peak RSS {mem[mode].one / 2**20:.0f} MiB, all workers {mem[mode].total / 2**20:.0f} MiB)")
     ratio = rate["cluster"] / rate["serial"]
     print(f"  LocalCluster(2) / serial : {ratio:.2f}x   target >= 1.8x: {'PASS' if ratio >= 1.8 else 'MISS'}")
