@@ -157,7 +157,9 @@ def run_point(base: dict, base_dir: str, point: dict, output: str) -> dict:
     from .spec import run_from_dict
     t0 = time.time()
     if _complete(Path(output)):                  # a retry after the run finished: nothing to do
-        return {"status": "complete", "wall_s": 0.0, "pid": os.getpid(), "stats": {}}
+        import zarr
+        stats = zarr.open_group(output, mode="r").attrs.get("stats", {})
+        return {"status": "complete", "wall_s": stats.get("wall_s", 0.0), "pid": os.getpid(), "stats": stats}
     try:
         spec = run_from_dict(apply_point(base, point), Path(base_dir), "run")
         _, traj = run_spec(spec, output, progress=False)
