@@ -310,11 +310,14 @@ def _client(scheduler: str | None, workers: int | None, retries: int):
         with Client(scheduler) as client:
             yield client
         return
+    import multiprocessing
     import dask
     from distributed.utils import get_mp_context
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"   # Windows
     with dask.config.set({"distributed.scheduler.allowed-failures": retries,
-                          "distributed.worker.multiprocessing-method": "forkserver"}):
-        get_mp_context().set_forkserver_preload(["distributed", "tdsim.runner", "tdsim.sweep"])
+                          "distributed.worker.multiprocessing-method": method}):
+        if method == "forkserver":         # takes effect when the server starts: once per driver process
+            get_mp_context().set_forkserver_preload(["distributed", "tdsim.runner", "tdsim.sweep"])
         n = workers or os.cpu_count() or 1
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                           env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster, \
