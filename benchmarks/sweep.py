@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from tdsim.sweep import load_sweep, run_point, run_sweep, warm_cache
+from tdsim.sweep import load_sweep, run_point, run_sweep, warm_cache, warm_once
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,9 +95,10 @@ def main():
         return cpu_scaling()
     if args.one:
         return one_sweep(args)
-    load = os.getloadavg()[0]
+    load = psutil.cpu_percent(interval=3.0)      # what others use of the machine before we start
     spec = sweep_spec(args)
-    warm_cache(spec)
+    warm_cache(spec)                       # serial runs with the kernels loaded
+    warm_once(spec)                        # and leaves the marker: both cluster modes skip their warm-up
     tmp = Path(tempfile.mkdtemp())
     walls, busy, mem, cpu, rss = {}, {}, {}, {}, {}
     try:
@@ -122,7 +123,7 @@ def main():
     n = len(spec.points)
     rate = {m: 60 * n / w for m, w in walls.items()}
     print(f"2+1-edge tau sweep, {n} points, {args.integrator}, {args.periods} periods each "
-          f"(1-min load average of the machine before: {load:.2f}; others' work slows every rate)")
+          f"(CPU in use by others before: {load:.0f} %; their work slows every rate)")
     print(f"  {'serial (one process)':28s}: {walls['serial']:7.2f} s  -> {rate['serial']:7.1f} runs/min  "
           f"(CPU {cpu['serial']:.1f} s)")
     for mode, label in (("cluster", "LocalCluster(2), 1 run/task"), ("ensemble", f"ensemble, {args.ensemble} runs/task")):

@@ -1,5 +1,6 @@
 """Sweeps on a real dask.distributed cluster: local, with a worker killed, with the driver
 interrupted, and through an external scheduler."""
+import copy
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ import zarr
 from tdsim import open_run, open_sweep
 from tdsim.errors import SpecError
 from tdsim.runner import run_spec
-from tdsim.sweep import load_sweep, point_spec, run_sweep
+from tdsim.sweep import load_sweep, point_spec, run_sweep, warm_marker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -190,6 +191,11 @@ def test_ensemble_matches_serial_and_reruns_recompute_nothing(tmp_path):
     index = run_sweep(spec, workers=2, progress=False, output=out)
     assert all(r["status"] == "complete" and r["attempts"] == 1 for r in index.values())
     assert index["r00003"]["pid"] == index["r00002"]["pid"]      # 40 ms and 20 ms: one task
+    # the driver's warm-up left its marker; another integrator set would need its own warm-up
+    assert warm_marker(spec).exists()
+    other = copy.copy(spec)
+    other.points = [{**p, "simulation.integrator": "rosenbrock"} for p in spec.points]
+    assert warm_marker(other) != warm_marker(spec)
     assert index["r00001"]["pid"] == index["r00000"]["pid"]
     tree = open_sweep(out)
     refs = [serial(spec, i, tmp_path) for i in range(4)]
