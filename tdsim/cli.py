@@ -26,6 +26,8 @@ def main(argv=None) -> int:
     w.add_argument("--scheduler", help="address of an existing dask scheduler, e.g. tcp://127.0.0.1:8786")
     w.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     w.add_argument("-o", "--output", help="sweep store (default: out/<name>.zarr beside the spec)")
+    w.add_argument("--ensemble", type=int, metavar="K",
+                   help="run K points per worker task (default: the spec's `ensemble`, 1)")
     w.add_argument("-q", "--quiet", action="store_true")
     a = sub.add_parser("analyze", help="print the table of a run or sweep store and write its figures")
     a.add_argument("store", help="a run store (tdsim run) or a sweep store (tdsim sweep)")
@@ -68,7 +70,8 @@ def _run(args) -> int:
 def _sweep(args) -> int:
     from .sweep import load_sweep, run_sweep, summary
     spec = load_sweep(args.spec)
-    index = run_sweep(spec, args.scheduler, args.workers, progress=not args.quiet, output=args.output)
+    index = run_sweep(spec, args.scheduler, args.workers, progress=not args.quiet, output=args.output,
+                      ensemble=args.ensemble)
     print(summary(index))
     return 1 if any(r["status"] != "complete" for r in index.values()) else 0
 

@@ -6,9 +6,10 @@ import numpy as np
 
 from .build import Compiled, build
 from .errors import SimulationError
-from .kernels import measured_output
+from .engine import DONE, N_ISTATE, qs_solve
+from .kernels import measured_output, source_values
 from .segments import Segment, table
-from .simulate import Options, dc_solve, shortest_rc, simulate
+from .simulate import Options, circ_tuple, shortest_rc, simulate
 
 
 class TaskMeter:
@@ -25,16 +26,36 @@ class TaskMeter:
         tab = self.tables[0] if self.tables else None
         self.pairs = {} if tab is None else {k: (j, s) for k, (j, s) in enumerate(zip(tab.partner, tab.osign))}
         self._V = None
+        self._circ = circ_tuple(self.free)
+        nu = len(self.free.unk_nodes)
+        self._scratch = (np.zeros((1, self.free.pattern.nnz)), np.zeros(self.free.N), np.zeros(nu), np.zeros(nu),
+                         np.zeros(nu), np.zeros(N_ISTATE, dtype=np.int64))
+        self._drive = {}
+
+    def _kirchhoff(self, theta, k, i):
+        """dc_solve(self.free, theta, table k, seg=i) from zero with this meter's cached drive and
+        scratch arrays (the same compiled call on the same inputs, without the per-call setup:
+        the meter runs at every recorded event); None where Newton fails."""
+        if (k, i) not in self._drive:
+            a = self.tables[k].args()
+            drv = (a[1][i], a[2][i], a[3][i], a[4][i], a[5][i], float(a[6][i]), bool(a[7][i]),
+                   int(a[8][i]), a[9], float(a[10][i]), a[11], a[12])
+            src = np.zeros(a[1].shape[1])
+            source_values(drv[0], drv[1], drv[2], drv[3], 0.0, src)
+            self._drive[k, i] = (drv, src)
+        drv, src = self._drive[k, i]
+        V = np.zeros((1, self.free.N))
+        st = qs_solve(V, theta, self._circ, drv, src, *self._scratch[:5], 1e-12, 100, self._scratch[5], False)
+        return V if st == DONE else None
 
     def _settle(self, theta, k, i) -> np.ndarray:
         """The free network's settled state for point i of task k: the Kirchhoff solution or, where
         that branch does not exist (past a fold), the end of a full-RC relaxation from zero;
         NaN when neither is possible."""
         tab = self.tables[k]
-        try:        # from zero, not from the last point: the measurement must not depend on history
-            return dc_solve(self.free, theta, tab, seg=i)
-        except SimulationError:
-            pass
+        V = self._kirchhoff(theta, k, i)   # from zero, not from the last point: no dependence on history
+        if V is not None:
+            return V
         V0 = np.zeros((1, self.free.N))
         if np.all(self.free.cap[0][self.free.hold[0] == 0] > 0):
             span = 2e3 * max(shortest_rc(self.free, V0, theta, tab.src[i]), 1e-9)

@@ -79,25 +79,25 @@ class RunWriter:
         if self.tasks:
             self._coord("task", np.array([t.name for t in self.tasks], dtype=str), "task")
         for dim, prefix in (("time", ""), ("event", "event_")):
-            t = self.root.create_array(prefix + "time" if prefix else "time", shape=(0,), chunks=(chunk,),
-                                       dtype="f8", dimension_names=[dim])
-            t.attrs.update({"units": "s", "long_name": "segment end time" if prefix else "sample time"})
+            self.root.create_array(prefix + "time" if prefix else "time", shape=(0,), chunks=(chunk,), dtype="f8",
+                                   dimension_names=[dim], attributes={
+                                       "units": "s", "long_name": "segment end time" if prefix else "sample time"})
             if prefix:
-                seg = self.root.create_array("event_segment", shape=(0,), chunks=(chunk,), dtype="i8",
-                                             dimension_names=[dim])
-                seg.attrs.update({"long_name": "index of the segment that ended"})
+                self.root.create_array("event_segment", shape=(0,), chunks=(chunk,), dtype="i8", dimension_names=[dim],
+                                       attributes={"long_name": "index of the segment that ended"})
                 if self.tasks:
                     series["task_error"] = (("task",), "V^2", "task error E (Dillavou Eq. A1, A2 for classification)")
             for name, (dims, units, long) in series.items():
                 if name == "task_error" and not prefix:
                     continue
                 shape = (0,) + tuple(sizes[d] for d in dims)
-                a = self.root.create_array(prefix + name, shape=shape, chunks=(chunk,) + shape[1:], dtype="f8",
-                                           dimension_names=[dim, *dims])
                 coords = _COORDS_EDGE if "edge" in dims else ""
                 if prefix:
                     coords = (coords + " event_time event_segment").strip()
-                a.attrs.update({"units": units, "long_name": long, **({"coordinates": coords} if coords else {})})
+                self.root.create_array(prefix + name, shape=shape, chunks=(chunk,) + shape[1:], dtype="f8",
+                                       dimension_names=[dim, *dims], attributes={
+                                           "units": units, "long_name": long,
+                                           **({"coordinates": coords} if coords else {})})
 
     def _reopen(self, root, attrs):
         same = {k: root.attrs.get(k) for k in ("spec", "seed", "integrator")}
@@ -121,10 +121,9 @@ class RunWriter:
     def _coord(self, name, values, dims, units=None):
         dims = (dims,) if isinstance(dims, str) else dims
         dtype = str if values.dtype.kind == "U" else values.dtype      # variable-length UTF-8 has a v3 spec
-        a = self.root.create_array(name, shape=values.shape, dtype=dtype, dimension_names=list(dims))
+        a = self.root.create_array(name, shape=values.shape, dtype=dtype, dimension_names=list(dims),
+                                   attributes={"units": units} if units else None)
         a[...] = values
-        if units:
-            a.attrs["units"] = units
 
     # ---- writing ------------------------------------------------------------------------------------------------
     def append(self, t, V, theta, ev_t, ev_seg, ev_V, ev_theta, task_error=None):

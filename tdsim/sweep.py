@@ -12,6 +12,7 @@ driver. A rerun skips complete runs and resumes interrupted ones from their chec
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
@@ -35,6 +36,8 @@ class SweepSpec:
     output: Path
     retries: int = 2
     source: dict = field(default_factory=dict)
+    ensemble: int = 1              # parameter points per worker task (1: one task per run)
+    durations: dict = field(default_factory=dict)   # point (JSON) -> scheduled time span, s
 
 
 def _axis(values, key: str) -> list:
@@ -102,7 +105,7 @@ def expand(grid: dict, zips: list) -> list:
 def load_sweep(path) -> SweepSpec:
     path = Path(path)
     d = _read(path)
-    _check_keys(d, {"name", "description", "run", "output", "retries", "grid", "zip"}, "")
+    _check_keys(d, {"name", "description", "run", "output", "retries", "ensemble", "grid", "zip"}, "")
     if "run" not in d:
         raise SpecError("run", "missing: the base run spec (relative to the sweep spec)")
     run_path = path.parent / d["run"]
@@ -113,10 +116,17 @@ def load_sweep(path) -> SweepSpec:
     retries = d.get("retries", 2)
     if not isinstance(retries, int) or retries < 0:
         raise SpecError("retries", f"must be a non-negative integer, got {retries!r}")
-    spec = SweepSpec(name, base, run_path.parent, points, out, retries, d)
+    ensemble = _ensemble(d.get("ensemble", 1), "ensemble")
+    spec = SweepSpec(name, base, run_path.parent, points, out, retries, d, ensemble)
     for i, p in enumerate(points):             # every point must make a valid run spec before any work
-        point_spec(spec, p, f"points[{i}]")
+        spec.durations[_point_key(p)] = _span(point_spec(spec, p, f"points[{i}]"))
     return spec
+
+
+def _ensemble(k, key: str) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise SpecError(key, f"must be a positive integer (points per worker task), got {k!r}")
+    return k
 
 
 def apply_point(base: dict, point: dict, base_dir=".") -> dict:
@@ -151,13 +161,31 @@ def run_point(base: dict, base_dir: str, point: dict, output: str) -> dict:
     from .spec import run_from_dict
     t0 = time.time()
     if _complete(Path(output)):                  # a retry after the run finished: nothing to do
-        return {"status": "complete", "wall_s": 0.0, "pid": os.getpid(), "stats": {}}
+        import zarr
+        stats = zarr.open_group(output, mode="r").attrs.get("stats", {})
+        return {"status": "complete", "wall_s": stats.get("wall_s", 0.0), "pid": os.getpid(), "stats": stats}
     try:
         spec = run_from_dict(apply_point(base, point, base_dir), Path(base_dir), "run")
         _, traj = run_spec(spec, output, progress=False)
         return {"status": "complete", "wall_s": time.time() - t0, "pid": os.getpid(), "stats": traj.stats}
     except (SimulationError, SpecError) as exc:
         return {"status": "failed", "wall_s": time.time() - t0, "pid": os.getpid(), "error": str(exc)}
+
+
+def run_group(base: dict, base_dir: str, items: list) -> list:
+    """Run a group of points one after another in one worker call (one dask task): the ensemble
+    mode. ``items``: (point, output) pairs; returns one result per point, as run_point does. A
+    point that fails, even by an unexpected exception, fails alone; a group retried after its
+    worker was lost skips its complete runs and resumes the interrupted one."""
+    results = []
+    for point, output in items:
+        t0 = time.time()
+        try:
+            results.append(run_point(base, base_dir, point, output))
+        except Exception as exc:                  # a bug in one point must not cost the others
+            results.append({"status": "failed", "wall_s": time.time() - t0, "pid": os.getpid(),
+                            "error": f"{type(exc).__name__}: {exc}"})
+    return results
 
 
 def run_id(i: int) -> str:
@@ -168,25 +196,91 @@ def warm_cache(spec: SweepSpec) -> None:
     """Compile (or load) the engine once in this process, so workers start from a warm cache."""
     from .runner import run_spec
     import tempfile
-    integrators = {point_spec(spec, p).options.integrator for p in spec.points}
+    integrators, first = _warm_inputs(spec)
     for integ in integrators:
-        s = point_spec(spec, spec.points[0])
+        s = point_spec(spec, first)
         s.options.integrator = integ
         s.segments = s.segments[:2]
         with tempfile.TemporaryDirectory() as tmp:
             run_spec(s, Path(tmp) / "warm.zarr", progress=False)
 
 
+def _warm_inputs(spec: SweepSpec):
+    return sorted({point_spec(spec, p).options.integrator for p in spec.points}), spec.points[0]
+
+
+def warm_marker(spec: SweepSpec) -> Path:
+    """A file beside numba's cache that exists once warm_cache(spec) has run against the compiled
+    sources as they are now. Its name hashes what decides whether numba's cache still holds that
+    machine code: the sources' stamps (numba's own staleness test; tdsim._cache drops every
+    marker when their content changes), numba's and Python's versions, the cache location, and
+    what warm_cache runs. With it present, the driver skips the warm-up: on an idle 2-core
+    machine the warm-up, run beside the cluster's start, delays it by ~0.6 s."""
+    import hashlib
+    import sys
+    import numba
+    from . import _cache
+    here = Path(_cache.__file__).resolve().parent
+    stamps = [(f, (here / f).stat().st_mtime_ns, (here / f).stat().st_size) for f in _cache._SOURCES]
+    integrators, first = _warm_inputs(spec)
+    key = json.dumps([stamps, numba.__version__, sys.version, os.environ.get("NUMBA_CACHE_DIR"), integrators,
+                      apply_point(spec.base, first, spec.base_dir)], sort_keys=True, default=str)
+    return here / "__pycache__" / f"tdsim-warm-{hashlib.sha256(key.encode()).hexdigest()[:20]}"
+
+
+def warm_once(spec: SweepSpec) -> None:
+    """warm_cache unless its marker says numba's cache already holds what it would compile."""
+    marker = warm_marker(spec)
+    if marker.exists():
+        return
+    warm_cache(spec)
+    try:
+        marker.parent.mkdir(exist_ok=True)
+        marker.touch()
+    except OSError:            # a read-only install: warm every time
+        pass
+
+
+def nominal_duration(spec: SweepSpec, point: dict) -> float:
+    """The point's scheduled time span, s: the ordering key that starts the longest runs first
+    (kept from the validation in load_sweep; computed for points set since)."""
+    key = _point_key(point)
+    if key not in spec.durations:
+        try:
+            spec.durations[key] = _span(point_spec(spec, point))
+        except SpecError:
+            spec.durations[key] = 0.0
+    return spec.durations[key]
+
+
+def _span(run) -> float:
+    return float(sum(s.duration for s in run.segments))
+
+
+def _point_key(point: dict) -> str:
+    return json.dumps(point, sort_keys=True, default=str)
+
+
+def groups(spec: SweepSpec, todo: list, k: int) -> list:
+    """The tasks: ``todo`` (id, point) pairs, longest scheduled time first (so that no long run is
+    left for the end while the other workers idle), in groups of k consecutive points."""
+    order = sorted(todo, key=lambda item: -nominal_duration(spec, item[1]))
+    return [order[i:i + k] for i in range(0, len(order), k)]
+
+
 def run_sweep(spec: SweepSpec, scheduler: str | None = None, workers: int | None = None,
-              progress: bool = True, output=None) -> dict:
-    """Run every point not yet complete; returns the index (id -> record)."""
+              progress: bool = True, output=None, ensemble: int | None = None) -> dict:
+    """Run every point not yet complete; returns the index (id -> record). ``ensemble``: points
+    per worker task (default: the spec's ``ensemble``, 1)."""
     import zarr
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
+    k = _ensemble(spec.ensemble if ensemble is None else ensemble, "ensemble")
     out = Path(output or spec.output)
     root = zarr.open_group(str(out), mode="a")
     root.require_group("runs")
     index = dict(root.attrs.get("index", {}))
-    if index and root.attrs.get("sweep") != json.loads(json.dumps(spec.source, default=str)):
+    source = _identity(spec.source)
+    if index and _identity(root.attrs.get("sweep", {})) != source:
         raise SpecError("output", f"{out} holds another sweep; choose another output")
     root.attrs["sweep"] = json.loads(json.dumps(spec.source, default=str))
     todo = []
@@ -206,45 +300,119 @@ def run_sweep(spec: SweepSpec, scheduler: str | None = None, workers: int | None
         todo.append((rid, p))
     root.attrs["index"] = index
     if todo:
-        warm_cache(spec)
-    cluster = None
-    if todo:
-        import dask
+        tasks = groups(spec, todo, k)
+        warm = _Background(warm_once, spec)     # load the kernels here while the workers start
         os.environ["NUMBA_NUM_THREADS"] = "1"
-        if scheduler:           # an external scheduler keeps its own allowed-failures setting
-            client = Client(scheduler)
-        else:
-            n = workers or os.cpu_count() or 1
-            with dask.config.set({"distributed.scheduler.allowed-failures": spec.retries}):
-                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                                       env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
-            client = Client(cluster)
         try:
-            with client:
-                futures = {client.submit(run_point, spec.base, str(spec.base_dir), p,
-                                         str(out / "runs" / rid), key=f"{spec.name}-{rid}", pure=False): rid
-                           for rid, p in todo}
+            with _client(scheduler, workers, spec.retries) as client:
+                warm.join()
+                futures = {client.submit(run_group, spec.base, str(spec.base_dir),
+                                         [(p, str(out / "runs" / rid)) for rid, p in group],
+                                         key=f"{spec.name}-{group[0][0]}" + (f"+{len(group) - 1}" if len(group) > 1 else ""),
+                                         pure=False, priority=len(tasks) - j): [rid for rid, _ in group]
+                           for j, group in enumerate(tasks)}
                 bar = _bar(len(spec.points), len(spec.points) - len(todo), progress)
-                for fut in as_completed(futures):
-                    rid = futures[fut]
-                    rec = index[rid]
-                    rec["attempts"] = rec.get("attempts", 0) + 1
-                    try:
-                        result = fut.result()
-                    except Exception as exc:          # worker lost more often than allowed, or a bug
-                        result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-                    rec.update({k: v for k, v in result.items() if k != "stats"})
-                    if result.get("stats"):
-                        rec["t_end"] = result["stats"].get("t_end")
-                    index[rid] = rec
-                    root.attrs["index"] = index       # the driver is the index's only writer
-                    bar.update(rec["status"])
-                bar.close()
+                writes = _Throttle(root, index)
+                try:
+                    for fut in as_completed(futures):
+                        rids = futures[fut]
+                        try:
+                            results = fut.result()
+                        except Exception as exc:          # worker lost more often than allowed, or a bug
+                            results = [{"status": "failed", "error": f"{type(exc).__name__}: {exc}"}] * len(rids)
+                        for rid, result in zip(rids, results):
+                            rec = index[rid]
+                            rec["attempts"] = rec.get("attempts", 0) + 1
+                            rec.update({key: v for key, v in result.items() if key != "stats"})
+                            if result.get("stats"):
+                                rec["t_end"] = result["stats"].get("t_end")
+                            bar.update(rec["status"])
+                        writes.note()
+                finally:
+                    writes.flush()                        # the driver is the index's only writer
+                    bar.close()
         finally:
-            if cluster is not None:
-                cluster.close()
+            warm.join(reraise=False)
     _consolidate(out)
     return index
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None, workers: int | None, retries: int):
+    """A client of the external scheduler, or of a LocalCluster that lives as long as the block.
+    The LocalCluster's workers are forked from a fork server that has already imported tdsim and
+    its dependencies, rather than spawned: measured (docs/sweeps.md), each worker's start-up
+    import is paid once, in the server, and closing the cluster takes 0.1 s instead of 1-2 s.
+    The settings hold for the cluster's lifetime: its nannies read them again to restart a lost
+    worker. An external scheduler keeps its own allowed-failures setting."""
+    from dask.distributed import Client, LocalCluster
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    import multiprocessing
+    import dask
+    from distributed.utils import get_mp_context
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"   # Windows
+    with dask.config.set({"distributed.scheduler.allowed-failures": retries,
+                          "distributed.worker.multiprocessing-method": method}):
+        if method == "forkserver":         # takes effect when the server starts: once per driver process
+            get_mp_context().set_forkserver_preload(["distributed", "tdsim.runner", "tdsim.sweep"])
+        n = workers or os.cpu_count() or 1
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                          env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster, \
+                Client(cluster) as client:
+            yield client
+
+
+def _identity(source: dict) -> dict:
+    """What makes a sweep store one sweep's: its spec, less the execution settings."""
+    d = json.loads(json.dumps(source, default=str))
+    d.pop("ensemble", None)
+    return d
+
+
+class _Background:
+    """Call f(*args) in a thread; join() re-raises its exception here."""
+
+    def __init__(self, f, *args):
+        import threading
+        self.error = None
+
+        def target():
+            try:
+                f(*args)
+            except BaseException as exc:      # noqa: BLE001 -- handed to the caller by join()
+                self.error = exc
+        self.thread = threading.Thread(target=target, daemon=True)
+        self.thread.start()
+
+    def join(self, reraise: bool = True):
+        self.thread.join()
+        if reraise and self.error is not None:
+            raise self.error
+
+
+class _Throttle:
+    """Writes the index at most every ``interval`` seconds: each write is the whole index (JSON),
+    so writing it at every completion costs O(runs²) in a sweep of many short runs. Nothing is
+    lost by waiting: a rerun finds complete runs from their own stores."""
+
+    def __init__(self, root, index, interval: float = 1.0):
+        self.root, self.index, self.interval = root, index, interval
+        self.last = time.monotonic()
+        self.dirty = False
+
+    def note(self):
+        self.dirty = True
+        if time.monotonic() - self.last >= self.interval:
+            self.flush()
+
+    def flush(self):
+        if self.dirty:
+            self.root.attrs["index"] = self.index
+            self.last = time.monotonic()
+            self.dirty = False
 
 
 def _complete(path: Path) -> bool:

@@ -1,6 +1,8 @@
 """Sweeps on a real dask.distributed cluster: local, with a worker killed, with the driver
 interrupted, and through an external scheduler."""
+import copy
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,8 +17,9 @@ import pytest
 import zarr
 
 from tdsim import open_run, open_sweep
+from tdsim.errors import SpecError
 from tdsim.runner import run_spec
-from tdsim.sweep import load_sweep, point_spec, run_sweep
+from tdsim.sweep import load_sweep, point_spec, run_sweep, warm_marker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,9 +71,11 @@ def test_failed_run_is_recorded_and_others_finish(tmp_path):
 
 
 def _workers(pid):
-    """dask worker processes under this process (the nannies' children)."""
-    return [p for p in psutil.Process(pid).children(recursive=True)
-            if any("spawn" in a or "forkserver" in a or "multiprocessing" in a for a in p.cmdline())]
+    """dask worker processes under this process: the children of the multiprocessing fork server
+    (not the server itself, nor the resource tracker)."""
+    procs = psutil.Process(pid).children(recursive=True)
+    servers = {p.pid for p in procs if any("forkserver" in a for a in p.cmdline())}
+    return [p for p in procs if p.ppid() in servers]
 
 
 @pytest.mark.slow
@@ -172,3 +177,67 @@ def test_external_scheduler(tmp_path):
                     p.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     p.kill()
+
+
+def _stamps(out, ids):
+    return {k: (out / "runs" / k / "zarr.json").stat().st_mtime_ns for k in ids}
+
+
+def test_ensemble_matches_serial_and_reruns_recompute_nothing(tmp_path):
+    # ensemble = 2 in the sweep spec: 4 points in 2 tasks, the longest runs grouped first
+    spec = load_sweep(_with_key(sweep_spec(tmp_path), "ensemble = 2"))
+    assert spec.ensemble == 2
+    out = tmp_path / "s.zarr"
+    index = run_sweep(spec, workers=2, progress=False, output=out)
+    assert all(r["status"] == "complete" and r["attempts"] == 1 for r in index.values())
+    assert index["r00003"]["pid"] == index["r00002"]["pid"]      # 40 ms and 20 ms: one task
+    # the driver's warm-up left its marker; another integrator set would need its own warm-up
+    assert warm_marker(spec).exists()
+    other = copy.copy(spec)
+    other.points = [{**p, "simulation.integrator": "rosenbrock"} for p in spec.points]
+    assert warm_marker(other) != warm_marker(spec)
+    assert index["r00001"]["pid"] == index["r00000"]["pid"]
+    tree = open_sweep(out)
+    refs = [serial(spec, i, tmp_path) for i in range(4)]
+    for i, ref in enumerate(refs):
+        run = tree[f"runs/r{i:05d}"].ds
+        same_run(run, ref)
+        np.testing.assert_array_equal(run["event_task_error"].values, ref["event_task_error"].values)
+    # a rerun, even with another group size, recomputes nothing
+    stamps = _stamps(out, index)
+    again = run_sweep(spec, workers=2, progress=False, output=out, ensemble=3)
+    assert _stamps(out, index) == stamps
+    assert {k: r["attempts"] for k, r in again.items()} == {k: 1 for k in index}
+    # a run lost from the store is the only one recomputed
+    shutil.rmtree(out / "runs" / "r00001")
+    again = run_sweep(spec, workers=2, progress=False, output=out)
+    assert {k: r["attempts"] for k, r in again.items()} == {"r00000": 1, "r00001": 2, "r00002": 1, "r00003": 1}
+    assert {k: v for k, v in _stamps(out, index).items() if k != "r00001"} == \
+        {k: v for k, v in stamps.items() if k != "r00001"}
+    same_run(open_sweep(out)["runs/r00001"].ds, refs[1])
+
+
+def _with_key(path: Path, line: str) -> Path:
+    path.write_text(line + "\n" + path.read_text())
+    return path
+
+
+def test_failed_point_in_an_ensemble_fails_alone(tmp_path):
+    # all four points in one task; the two whose bias function overflows fail, the others complete
+    path = sweep_spec(tmp_path, taus=("10 ms", "20 ms"),
+                      extra='"imperfections.bias_function" = ["0.0", "1e308*G*G"]\n')
+    spec = load_sweep(path)
+    out = tmp_path / "s.zarr"
+    index = run_sweep(spec, workers=2, progress=False, output=out, ensemble=4)
+    assert len({r["pid"] for r in index.values()}) == 1
+    for i, r in enumerate(index[f"r{i:05d}"] for i in range(4)):
+        bad = spec.points[i]["imperfections.bias_function"] != "0.0"
+        assert r["status"] == ("failed" if bad else "complete") and r["attempts"] == 1
+        if bad:
+            assert "imperfections.bias_function" in r["error"] and "inf" in r["error"]
+        else:
+            same_run(open_sweep(out)[f"runs/r{i:05d}"].ds, serial(spec, i, tmp_path))
+    with pytest.raises(SpecError, match="ensemble"):
+        run_sweep(spec, workers=1, progress=False, output=out, ensemble=0)
+    with pytest.raises(SpecError, match="ensemble"):
+        load_sweep(_with_key(path, "ensemble = 1.5"))
