@@ -93,8 +93,8 @@ class EdgeNetwork:
 
     def circuit(self, r) -> Circuit:
         """The tdsim circuit: Conductance edges in the ρ parametrization (θ = r, learning off:
-        the rule updates r outside the runs) and a current source on every node an input or
-        output edge touches (the Norton halves of the edge sources and probes)."""
+        the rule updates r outside the runs) and a current source on every other
+        node (the Norton halves of edge sources and probes, so that any edge can carry one)."""
         r = _check_r(r, self.E)
         c = Circuit(name=self.name, capacitance=self.capacitance)
         for n in range(self.n_nodes):
@@ -102,9 +102,9 @@ class EdgeNetwork:
                 c.add_node(self.node_name(n))
         for e, (a, b) in enumerate(self.edges):
             c.add_edge(f"e{e}", self.node_name(a), self.node_name(b), Conductance(1.0 / r[e], "rho", learn=False))
-        touched = sorted({int(n) for e in self.inputs + self.outputs for n in self.edges[e]} - {self.ground})
-        for n in touched:
-            c.add_current_source(self.node_name(n), 0.0)
+        for n in range(self.n_nodes):
+            if n != self.ground:
+                c.add_current_source(self.node_name(n), 0.0)
         return c
 
     def sources(self, X) -> np.ndarray:
