@@ -260,8 +260,9 @@ def load_protocol(path) -> dict:
     for key in ("task", "network", "training"):
         if key not in d:
             raise SpecError(f"{path}: {key}", "missing table")
+    data = data_from(d["task"])
     return {"name": d.get("name", str(path)), "network": network_from(d["network"]),
-            "data": data_from(d["task"]), "training": TrainConfig.from_dict(d["training"]), "raw": d}
+            "data": data, "training": TrainConfig.from_dict(d["training"]), "raw": d}
 
 
 def _take(d: dict, key: str, allowed: dict) -> dict:

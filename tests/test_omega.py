@@ -124,6 +124,8 @@ def test_two_phase_limit_is_not_the_loss_gradient_on_the_output_edge():
     direct = np.mean((yhat[:, 0] - Y[:, 0]) * i_o)
     assert abs(r[o] * limit[o] + direct - g[o]) < 1e-8 * np.abs(g).max()
     assert abs(direct) > 0.05 * abs(g[o])                 # the missing term is not small here
+    # r_o ∂i_o/∂r_o = −Ω_oo i_o and ∂v_o/∂r_o = (1 − Ω_oo) i_o: opposite signs, 0 < Ω_oo < 1
+    assert np.sign(limit[o]) == -np.sign(g[o])
 
 
 def test_label_noise_biases_two_phase_but_not_omega():
