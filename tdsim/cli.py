@@ -92,7 +92,7 @@ def _export(args) -> int:
         c = build(circuit, twins)
         segs = [Segment(1e-3)]
     tab = table(segs, c)
-    deck = netlist(c, tab, tstep=args.tstep or float(tab.t_end[-1]) / 1000)
+    deck = netlist(c, tab, tstep=args.tstep or float(tab.duration) / 1000)
     if args.output:
         Path(args.output).write_text(deck)
     else:
