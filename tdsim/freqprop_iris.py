@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import time
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import numpy as np
 from .circuit import Circuit
 from .elements import Conductance
 from .errors import SpecError
+from .spec import _read
 from .freqprop import Evaluator, FreqProp
 from .simulate import Options
 from .units import quantity
@@ -295,21 +295,11 @@ def config_from_dicts(protocol: dict, run: dict) -> IrisConfig:
 def load_config(run_path, parameters: dict | None = None) -> IrisConfig:
     """Read a run spec (runs/freqprop_iris.toml) and the protocol it names."""
     run_path = Path(run_path)
-    run = _load(run_path)
+    run = _read(run_path)
     if "protocol" not in run:
         raise SpecError(f"{run_path}.protocol", "missing")
     run.setdefault("parameters", {}).update(parameters or {})
-    return config_from_dicts(_load(run_path.parent / run["protocol"]), run)
-
-
-def _load(path: Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise SpecError(str(path), "file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(str(path), f"not valid TOML: {exc}") from None
+    return config_from_dicts(_read(run_path.parent / run["protocol"]), run)
 
 
 __all__ = ["IrisConfig", "IrisTrainer", "ba_network", "iris_split", "load_config", "config_from_dicts"]

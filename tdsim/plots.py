@@ -159,12 +159,7 @@ def tau_figure(groups: dict, path, title: str = "", x: str = "parameters.tau"):
                 for ax, key in ((axE, "E_bar"), (axD, "D")):
                     ax.loglog(p["tau"], p[key], styles[s % 3], color=color, lw=1, label=f"{label}: {plabel}")
     axE.legend(fontsize=6.5, loc="upper left")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(fig, path, title)
 
 
 def cycles_figure(panels: dict, path, title: str = ""):
@@ -173,6 +168,11 @@ def cycles_figure(panels: dict, path, title: str = ""):
     for ax, (label, (theory, runs)) in zip(axes[0], panels.items()):
         limit_cycle_panel(ax, theory, runs)
         ax.set_title(label, fontsize=9)
+    return _finish(fig, path, title)
+
+
+def _finish(fig, path, title: str = ""):
+    """Title, tight layout, save at 100 dpi, close; returns the path."""
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
