@@ -6,13 +6,21 @@ class SpecError(ValueError):
 
     def __init__(self, key: str, message: str):
         self.key = key
+        self.message = message
         super().__init__(f"{key}: {message}")
+
+    def __reduce__(self):               # picklable: sweeps send errors across processes
+        return type(self), (self.key, self.message)
 
 
 class SimulationError(RuntimeError):
     """A run went numerically wrong; what was recorded before ``time`` is kept."""
 
     def __init__(self, message: str, time: float, where: str):
+        self.message = message
         self.time = time
         self.where = where
         super().__init__(f"{message} at t = {time:.9g} s in {where}")
+
+    def __reduce__(self):
+        return type(self), (self.message, self.time, self.where)

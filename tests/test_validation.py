@@ -172,3 +172,12 @@ def test_nan_stops_with_time_and_edge_and_keeps_records():
     assert "runaway" in str(err) or "'a'" in str(err)
     tr = err.trajectory
     assert len(tr.t) >= 1 and np.all(np.isfinite(tr.V)) and tr.t[-1] <= err.time
+
+
+def test_errors_survive_pickling():
+    """Sweep workers send errors to the driver by pickle: the named field and the time must arrive intact."""
+    import pickle
+    e = pickle.loads(pickle.dumps(SpecError("edges.G1.S", "must be positive")))
+    assert (type(e), e.key, str(e)) == (SpecError, "edges.G1.S", "edges.G1.S: must be positive")
+    s = pickle.loads(pickle.dumps(SimulationError("NaN", 0.25, "edge G1")))
+    assert (s.time, s.where, str(s)) == (0.25, "edge G1", "NaN at t = 0.25 s in edge G1")
