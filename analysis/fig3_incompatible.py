@@ -14,5 +14,5 @@ ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__":
     two_task_study(ROOT / "runs" / "fig3_tau_sweep.toml", "imperfections.bias.G1",
                    {"-1.79 V/s": "incompatible pair, B = (-1.79, 0.68) V/s", "0 V/s": "incompatible pair, B = 0"},
-                   cycle_taus=("25 ms", "100 ms", "400 ms", "1600 ms"), solution="nearest", name="fig3",
+                   cycle_taus=("25 ms", "100 ms", "400 ms", "1600 ms"), solution="nearest", name="fig3", slope_max=0.06,
                    docs=ROOT / "docs", title="Incompatible tasks (Dillavou Fig. 3A/B): simulation and linear theory")

@@ -1,6 +1,7 @@
 """``tdsim analyze STORE``: the table, fits and figures of a stored run or sweep."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +115,7 @@ def two_task_study(sweep_file, group: str, labels: dict, cycle_taus=(), solution
     from .runner import run_spec
     from .spec import run_from_dict
     from .store import open_run
-    from .sweep import load_sweep, open_sweep, point_spec, run_sweep
+    from .sweep import load_sweep, open_sweep, point_spec, run_id, run_sweep
     from .theory import BiasTheory
     from .units import quantity
     sweep = load_sweep(sweep_file)
@@ -122,12 +123,14 @@ def two_task_study(sweep_file, group: str, labels: dict, cycle_taus=(), solution
     table = an.tau_table(open_sweep(sweep.output))
     out = Path(sweep.output).parent
     docs = Path(docs) if docs else out
-    values = table[group].values
     tv = table["parameters.tau"].values
     taus = np.logspace(np.log10(tv.min()) - 0.3, np.log10(tv.max()), 80)
     groups, panels, report = {}, {}, {}
     for value, label in labels.items():
-        sub = table.isel(run=np.flatnonzero(values == value))
+        ids = {run_id(i) for i, p in enumerate(sweep.points) if p[group] == value}
+        sub = table.isel(run=np.flatnonzero(np.isin(table["run"].values, list(ids))))
+        if sub.sizes["run"] == 0:
+            raise SpecError(group, f"no completed run has {group} = {value!r}")
         spec = point_spec(sweep, next(p for p in sweep.points if p[group] == value))
         paper = BiasTheory(spec, solution=solution, linearize="solution")
         centre = BiasTheory(spec, solution=solution, linearize="center")
@@ -150,7 +153,7 @@ def two_task_study(sweep_file, group: str, labels: dict, cycle_taus=(), solution
             d["parameters"] = {**d.get("parameters", {}), "tau": tau_s}
             t = quantity(tau_s, "time", "tau")
             d["simulation"] = {**d.get("simulation", {}), "record_interval": f"{t / 400:g} s"}
-            key = str(value).split("/")[-1].replace(".toml", "").replace(" ", "")
+            key = re.sub(r"[^\w.+-]+", "", Path(value).stem if str(value).endswith(".toml") else str(value))
             path, _ = run_spec(run_from_dict(d), out / f"{name}_cycle_{key}_{tau_s.replace(' ', '')}.zarr",
                                overwrite=True, progress=False)
             runs[tau_s] = open_run(path)
