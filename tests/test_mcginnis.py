@@ -3,6 +3,8 @@ t_h realises the batched update of Eq. 4.13. References: the paper's closed-form
 (written out here), Thm 4.4's crossbar rule, numpy Laplacian solves for a random graph, Eq. 4.12.
 
 Rates are normalised A0 = A/(2η) (tdsim.mcginnis), so θ̇ = ⟨κ̇⁽¹⁾⟩ with A = 1."""
+import pathlib
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -12,13 +14,14 @@ from tdsim import Circuit, Conductance, SpecError, build
 from tdsim.mcginnis import (crossbar, divider_data, gaussian_points, random_circuit, task_of, train)
 from tdsim.spec import load_model
 
+MODEL = pathlib.Path(__file__).resolve().parent.parent / "models" / "mcginnis_divider.toml"
 V, W, S, C = divider_data(10, seed=1)
 TASK = task_of(["v"], ["w"], np.stack([V, W], 1))
 K0 = (0.8, 0.2)
 
 
 def divider(eta, sym=False, t_h=1e-3, T=1.0, theta0=K0):
-    return train(load_model("models/voltage_divider.toml"), TASK, eta, symmetric=sym, t_h=t_h,
+    return train(load_model(MODEL), TASK, eta, symmetric=sym, t_h=t_h,
                  passes=int(round(T / (len(V) * t_h))), theta0=theta0)
 
 
@@ -200,4 +203,4 @@ def test_signed_learning_rate_and_bad_eta():
     with pytest.raises(SpecError, match="A0"):
         build(c)
     with pytest.raises(SpecError, match="eta"):
-        train(load_model("models/voltage_divider.toml"), TASK, 0.0)
+        train(load_model(MODEL), TASK, 0.0)
