@@ -10,6 +10,7 @@ Eq. 2.4) and θ̇ = A ⟨κ̇⁽¹⁾⟩|η=0 for symmetric clamping at ±η (Eq
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import networkx as nx
@@ -174,11 +175,12 @@ class Run:
 def train(circuit: Circuit, task: Task, eta: float, *, symmetric: bool = False, A: float = 1.0,
           t_h: float = 1e-3, passes: int = 100, theta0=None, rtol: float = 1e-9) -> Run:
     """Cycle ``task``'s points (each for t_h) for ``passes`` passes with CL clamping at η (one-sided,
-    or symmetric ±η), quasi-static, learning-rate normalisation A0 = A/(2η) (module docstring).
+    or symmetric ±η), quasi-static, on a copy of ``circuit`` with A0 = A/(2η) (module docstring).
     θ is recorded at every pass end. A run that leaves a node floating (all its edges removed and no
     leak) stops there: ``Run.error`` says so and the record ends at the last pass."""
     if eta == 0:
         raise SpecError("eta", "the time-domain rule needs η ≠ 0 (take a small η, or symmetric clamping)")
+    circuit = copy.deepcopy(circuit)
     circuit.A0 = A / (2.0 * eta)
     twins = SYMMETRIC if symmetric else ONE_SIDED
     comp = build(circuit, twins)

@@ -204,3 +204,7 @@ def test_signed_learning_rate_and_bad_eta():
         build(c)
     with pytest.raises(SpecError, match="eta"):
         train(load_model(MODEL), TASK, 0.0)
+    with pytest.raises(SpecError, match="leak"):
+        crossbar(2, 1, leak=-1e-9)
+    with pytest.raises(SpecError, match="points"):
+        task_of(["v"], ["w"], np.zeros((3, 3)))
