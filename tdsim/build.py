@@ -167,9 +167,10 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
         learns = np.array([bool(getattr(e.element, "learn", False)) for e in edges])
         B[learns] += imp.bias_spread * np.random.default_rng([seed, 2]).standard_normal(E)[learns]
     if imp.A0_spread:
-        A0 = A0 * (1.0 + imp.A0_spread * np.random.default_rng([seed, 1]).standard_normal(E))
-        if np.any(A0 <= 0):
-            raise SpecError("imperfections.A0_spread", "so large that some A0 came out <= 0")
+        spread = 1.0 + imp.A0_spread * np.random.default_rng([seed, 1]).standard_normal(E)
+        A0 = A0 * spread
+        if np.any(spread <= 0):
+            raise SpecError("imperfections.A0_spread", "so large that some A0 changed sign or came out 0")
     leak = np.zeros(E)
     for name, Rd in imp.drainage.items():
         el = edges[names_e.index(name)].element

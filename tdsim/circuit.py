@@ -98,7 +98,7 @@ class Circuit:
     # ---- validation -----------------------------------------------------------------------
     def validate(self, need_capacitance: bool = True) -> None:
         """Raise SpecError naming the offending node, edge or field."""
-        _finite(f"circuit {self.name!r}.A0", self.A0, positive=True)
+        _finite(f"circuit {self.name!r}.A0", self.A0, nonzero=True)
         for name, cap in self.nodes.items():
             if cap is not None:
                 _finite(f"node {name!r}.capacitance", cap, positive=True)
@@ -125,7 +125,7 @@ class Circuit:
                 raise SpecError(key, f"both ends on node {e.a!r}")
             _check_element(key, e.element)
             if e.A0 is not None:
-                _finite(key + ".A0", e.A0, positive=True)
+                _finite(key + ".A0", e.A0, nonzero=True)
             _finite(key + ".B", e.B)
         held = self.held_nodes()
         for o in self.outputs:
@@ -161,11 +161,14 @@ class Circuit:
                                 "the circuit equations would be singular")
 
 
-def _finite(key, x, positive=False):
+def _finite(key, x, positive=False, nonzero=False):
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
         raise SpecError(key, f"must be a finite number, got {x!r}")
     if positive and x <= 0:
         raise SpecError(key, f"must be > 0, got {x!r}")
+    if nonzero and x == 0:
+        raise SpecError(key, "must be nonzero (a negative A0 reverses the update: the learning rate "
+                        "α/η of McGinnis Eq. 2.4 with η < 0)")
 
 
 def _check_element(key, el) -> None:

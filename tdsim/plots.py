@@ -179,3 +179,17 @@ def _finish(fig, path, title: str = ""):
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def save_small(fig, path, dpi: int = 80, colors: int = 256):
+    """Save ``fig`` as a palette PNG (``colors`` colours): stream plots and many trajectories stay
+    under ~150 kB for docs/. Closes the figure; returns the path."""
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    plt.close(fig)
+    buf.seek(0)
+    Image.open(buf).convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE).save(path, optimize=True)
+    return path
