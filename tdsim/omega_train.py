@@ -271,9 +271,15 @@ def protocol_from_dict(d: dict, where: str = "", name: str = "omega_training") -
     for key in ("task", "network", "training"):
         if key not in d:
             raise SpecError(f"{where}{key}", "missing table")
-    data = data_from(d["task"])
-    return {"name": d.get("name", name), "network": network_from(d["network"]),
-            "data": data, "training": TrainConfig.from_dict(d["training"]), "raw": d}
+    try:
+        data = data_from(d["task"])
+        net = network_from(d["network"])
+        cfg = TrainConfig.from_dict(d["training"])
+    except SpecError as exc:
+        if not where:
+            raise
+        raise SpecError(where + exc.key, exc.message) from None
+    return {"name": d.get("name", name), "network": net, "data": data, "training": cfg, "raw": d}
 
 
 def _take(d: dict, key: str, allowed: dict) -> dict:

@@ -90,11 +90,9 @@ def _omega_plan(d: dict, proto: dict):
     _check_keys(params, set(params), "parameters")
     nested = {}
     for k, v in params.items():
-        *head, last = k.split(".")
-        node = nested
-        for h in head:
-            node = node.setdefault(h, {})
-        node[last] = v
+        for h in reversed(k.split(".")):
+            v = {h: v}
+        nested = _merge(nested, v)
     p = protocol_from_dict(_merge(proto, nested), "protocol.")
     if "estimator" in d and "estimators" in d:
         raise SpecError("estimators", "give estimator or estimators, not both")
