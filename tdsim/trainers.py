@@ -147,14 +147,16 @@ def run_trainer(spec: TrainerSpec, output=None, overwrite: bool = False, progres
         w = TrainerWriter(path, attrs, overwrite)
         net, data = plan.protocol["network"], plan.protocol["data"]
         t0 = time.perf_counter()
-        hist = []
+        hist, walls = [], []
         for vname, cfg in plan.trainings:
+            t1 = time.perf_counter()
             hist.append(train(net, data, cfg, sim=EdgeSimulator(net)))
+            walls.append(time.perf_counter() - t1)
             if log:
                 log(f"[{vname or 'run'}] {cfg.estimator}: final test loss {hist[-1].test_loss[-1]:.4g}, "
                     f"test accuracy {hist[-1].test_accuracy[-1]:.3f}")
         write_omega(w, net, data, plan.trainings, hist)
-        stats = {"wall_s": time.perf_counter() - t0, "trainings": len(hist),
+        stats = {"wall_s": time.perf_counter() - t0, "training_wall_s": walls, "trainings": len(hist),
                  "tdsim_runs": int(sum(h.runs for h in hist))}
     w.finish(stats)
     return path, TrainerResult(hist, stats)
