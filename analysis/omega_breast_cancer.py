@@ -2,14 +2,13 @@
 the Ω-projector gradient and the two-phase estimate, each a voltage-mode + current-mode (or free +
 clamped) pair of tdsim runs per mini-batch.
 
-    PYTHONPATH=$PWD python analysis/omega_breast_cancer.py runs/omega_breast_cancer.toml
+    PYTHONPATH=$PWD python analysis/omega_breast_cancer.py runs/omega_breast_cancer.toml [--store=PATH]
 
-Writes docs/omega_breast_cancer.png and prints the final and best test accuracies."""
-import dataclasses
+Runs the spec as `tdsim run` does into a Zarr store (default runs/out/omega_breast_cancer.zarr; a
+complete store of the same spec is read back instead of retrained), then prints the final and best
+test accuracies from the store and writes docs/omega_breast_cancer.png."""
 import pathlib
 import sys
-import time
-import tomllib
 
 import matplotlib
 matplotlib.use("Agg")
@@ -17,35 +16,41 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
-from tdsim.omega_train import load_protocol, train  # noqa: E402
+from tdsim.runner import run_spec  # noqa: E402
+from tdsim.spec import _read, run_from_dict  # noqa: E402
+from tdsim.store import _jsonable, open_run  # noqa: E402
 
 LABEL = {"omega": "Ω projector (Alg. 2)", "two_phase": "two-phase (Alg. 1)"}
 
 
-def main(spec_path, out="docs/omega_breast_cancer.png"):
+def main(spec_path, *opts, out="docs/omega_breast_cancer.png"):
     spec_path = pathlib.Path(spec_path)
-    spec = tomllib.loads(spec_path.read_text())
-    proto = load_protocol(spec_path.parent / spec["protocol"])
-    net, data = proto["network"], proto["data"]
-    ref = LogisticRegression(fit_intercept=False).fit(data["X_train"], data["Y_train"])
-    best_linear = ref.score(data["X_test"], data["Y_test"])
+    d = _read(spec_path)
+    run = run_from_dict(d, spec_path.parent, spec_path.stem)
+    store = next((pathlib.Path(o[8:]) for o in opts if o.startswith("--store=")), run.output)
+    net = run.config.protocol["network"]
+    if not (store.exists() and open_run(store).attrs.get("complete") and open_run(store).attrs.get("spec") == _jsonable(d)):
+        run_spec(run, store, progress=False)
+    ds = open_run(store)
+    ref = LogisticRegression(fit_intercept=False).fit(ds["X_train"].values, ds["Y_train"].values)
+    best_linear = ref.score(ds["X_test"].values, ds["Y_test"].values)
     print(f"{net.name}: {net.E} edges; logistic regression without intercept (the best a linear map "
           f"through 0 does): test accuracy {best_linear:.3f}")
-    variants = spec.get("variants", [{"name": "all edges trained"}])
+    print(f"# store {store}")
+    variants = list(dict.fromkeys(str(v) for v in ds["variant"].values))
     fig, axes = plt.subplots(2, len(variants), figsize=(5.2 * len(variants), 6.4), squeeze=False, sharex=True)
-    for col, var in enumerate(variants):
-        var = dict(var)
-        name = var.pop("name")
-        for est in spec["estimators"]:
-            cfg = dataclasses.replace(proto["training"], estimator=est, seed=spec.get("seed", 0), **var)
-            t0 = time.time()
-            h = train(net, data, cfg)
-            acc = np.asarray(h.test_accuracy)
-            print(f"[{name}] {est:9s}: final test accuracy {acc[-1]:.3f}, best {acc.max():.3f}, final train hinge "
-                  f"{h.train_loss[-1]:.4f} ({cfg.steps} steps of {cfg.batch}, {h.runs} tdsim runs, "
-                  f"{time.time() - t0:.1f} s)")
-            axes[0, col].plot(h.step, h.train_loss, label=LABEL[est])
-            axes[1, col].plot(h.step, acc, label=f"{LABEL[est]}: {acc[-1]:.1%}")
+    step = ds["step"].values
+    walls = ds.attrs["stats"]["training_wall_s"]
+    for k, (_, cfg) in enumerate(run.config.trainings):
+        name, est = str(ds["variant"].values[k]), str(ds["estimator"].values[k])
+        col = variants.index(name)
+        acc, loss = ds["test_accuracy"].values[k], ds["train_loss"].values[k]
+        print(f"[{name}] {est:9s}: final test accuracy {acc[-1]:.3f}, best {acc.max():.3f}, final train hinge "
+              f"{loss[-1]:.4f} ({cfg.steps} steps of {cfg.batch}, {int(ds['tdsim_runs'].values[k])} tdsim runs, "
+              f"{walls[k]:.1f} s)")
+        axes[0, col].plot(step, loss, label=LABEL[est])
+        axes[1, col].plot(step, acc, label=f"{LABEL[est]}: {acc[-1]:.1%}")
+    for col, name in enumerate(variants):
         axes[0, col].set_title(name)
         axes[0, col].set_ylabel("train hinge loss")
         axes[1, col].axhline(best_linear, color="k", ls=":", lw=1, label=f"best linear map {best_linear:.1%}")
@@ -61,4 +66,6 @@ def main(spec_path, out="docs/omega_breast_cancer.png"):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    args = [a for a in sys.argv[1:] if not a.startswith("--out=")]
+    outs = [a[6:] for a in sys.argv[1:] if a.startswith("--out=")]
+    main(*args, **({"out": outs[0]} if outs else {}))

@@ -1,56 +1,49 @@
 """Lin 2026 Fig. 5: test accuracy against the probability p_freeze that an edge is frozen, for the
 Ω-projector and two-phase estimators, mean ± standard deviation over independent trials.
 
-    PYTHONPATH=$PWD python analysis/omega_pfreeze.py runs/omega_pfreeze.toml
+    PYTHONPATH=$PWD python analysis/omega_pfreeze.py runs/omega_pfreeze_sweep.toml [--workers=N]
 
-Writes docs/omega_pfreeze.png and prints the table of accuracies."""
-import dataclasses
-import pathlib
+Runs the sweep's missing points (`tdsim sweep`: one stored training per estimator, p_freeze and
+trial seed; a rerun reads the finished ones back), then reads the final test accuracies from the
+sweep store, prints the table and writes docs/omega_pfreeze.png."""
 import sys
 import time
-import tomllib
-from concurrent.futures import ProcessPoolExecutor
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tdsim.omega_train import load_protocol, train  # noqa: E402
-
-_PROTO = None
+from tdsim.sweep import load_sweep, open_sweep, run_sweep  # noqa: E402
 
 
-def _one(args):
-    path, est, p, seed = args
-    global _PROTO
-    if _PROTO is None:
-        _PROTO = load_protocol(path)
-    cfg = dataclasses.replace(_PROTO["training"], estimator=est, p_freeze=p, seed=seed)
-    h = train(_PROTO["network"], _PROTO["data"], cfg)
-    return est, p, seed, h.test_accuracy[-1], int(h.mask.sum())
-
-
-def main(spec_path, out="docs/omega_pfreeze.png"):
-    spec_path = pathlib.Path(spec_path)
-    spec = tomllib.loads(spec_path.read_text())
-    proto_path = str(spec_path.parent / spec["protocol"])
-    ps, trials = [float(p) for p in spec["p_freeze"]], int(spec["trials"])
-    if trials < 1:
-        raise SystemExit("trials must be >= 1")
-    jobs = [(proto_path, est, p, s) for est in spec["estimators"] for p in ps for s in range(trials)]
+def main(spec_path, *opts, out="docs/omega_pfreeze.png"):
+    workers = next((int(o.split("=", 1)[1]) for o in opts if o.startswith("--workers=")), 2)
+    spec = load_sweep(spec_path)
     t0 = time.time()
-    with ProcessPoolExecutor(int(spec.get("workers", 1))) as ex:
-        res = list(ex.map(_one, jobs))
-    acc = {(e, p): np.array([a for e2, p2, _, a, _ in res if (e2, p2) == (e, p)]) for e in spec["estimators"] for p in ps}
-    print(f"{len(jobs)} trainings in {time.time() - t0:.0f} s; test accuracy mean ± std (min) over {trials} trials")
-    print("p_freeze  " + "  ".join(f"{e:>22s}" for e in spec["estimators"]))
+    index = run_sweep(spec, workers=workers, progress=False)
+    failed = [r for r, rec in index.items() if rec["status"] != "complete"]
+    if failed:
+        raise SystemExit(f"runs not complete: {failed} ({index[failed[0]].get('error')})")
+    tree = open_sweep(spec.output)
+    acc, ests, ps = {}, [], []
+    for rid in sorted(index):
+        ds = tree[f"runs/{rid}"].to_dataset()
+        e, p = str(ds["estimator"].values[0]), float(index[rid]["params"]["parameters.training.p_freeze"])
+        ests += [e] if e not in ests else []
+        ps += [p] if p not in ps else []
+        acc.setdefault((e, p), []).append(float(ds["test_accuracy"].values[0, -1]))
+    acc = {k: np.array(v) for k, v in acc.items()}
+    trials = len(next(iter(acc.values())))
+    print(f"{len(index)} trainings ({time.time() - t0:.0f} s here; stored in {spec.output}); "
+          f"test accuracy mean ± std (min) over {trials} trials")
+    print("p_freeze  " + "  ".join(f"{e:>22s}" for e in ests))
     for p in ps:
         print(f"{p:8.2f}  " + "  ".join(f"{acc[e, p].mean():8.3f} ± {acc[e, p].std():.3f} ({acc[e, p].min():.3f})"
-                                       for e in spec["estimators"]))
+                                       for e in ests))
     fig, ax = plt.subplots(figsize=(5.5, 4))
     label = {"omega": "Ω projector", "two_phase": "two-phase"}
-    for k, e in enumerate(spec["estimators"]):
+    for k, e in enumerate(ests):
         m = np.array([acc[e, p].mean() for p in ps])
         s = np.array([acc[e, p].std() for p in ps])
         ax.errorbar(np.array(ps) + 0.008 * (k - 0.5), m, s, capsize=3, marker="o", label=label.get(e, e))
@@ -65,4 +58,6 @@ def main(spec_path, out="docs/omega_pfreeze.png"):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    args = [a for a in sys.argv[1:] if not a.startswith("--out=")]
+    outs = [a[6:] for a in sys.argv[1:] if a.startswith("--out=")]
+    main(*args, **({"out": outs[0]} if outs else {}))

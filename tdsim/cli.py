@@ -56,7 +56,16 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     from .runner import run_spec
     from .spec import load_run
+    from .trainers import TrainerSpec
     spec = load_run(args.spec)
+    if isinstance(spec, TrainerSpec):
+        path, res = run_spec(spec, args.output, args.overwrite, progress=not args.quiet)
+        print(f"wrote {path}  ({spec.kind} training, {res.stats['wall_s']:.1f} s)")
+        if not args.no_figures:
+            from .plots import trainer_figures
+            for f in trainer_figures(path):
+                print(f"wrote {f}")
+        return 0
     path, traj = run_spec(spec, args.output, args.overwrite, progress=not args.quiet, resume=not args.no_resume)
     note = " (limit cycle reached)" if traj.stats.get("converged") else ""
     print(f"wrote {path}  ({traj.stats['steps']} steps, {traj.stats['rejected']} rejected){note}")
@@ -84,6 +93,8 @@ def _export(args) -> int:
     d = _read(args.spec)
     if "model" in d:                                   # a run spec
         spec = load_run(args.spec)
+        if not hasattr(spec, "circuit"):
+            raise SpecError("protocol.kind", f"{spec.kind!r}: a trainer spec has no one circuit to export")
         c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed, force_nudge=spec.force_nudge)
         segs = spec.segments
     else:

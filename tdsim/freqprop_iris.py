@@ -115,11 +115,11 @@ def ba_network(cfg: IrisConfig):
     return c, ins, outs
 
 
-def iris_split(cfg: IrisConfig):
-    """(X_train, y_train, X_test, y_test): per class, disjoint draws with the seed; features scaled
-    to [0, λ] by the training set's min and max (App. A)."""
+def iris_indices(cfg: IrisConfig):
+    """(train, test): indices into scikit-learn's Iris (load_iris), per class disjoint draws
+    with the seed."""
     from sklearn.datasets import load_iris
-    X, y = load_iris(return_X_y=True)
+    y = load_iris().target
     rng = np.random.default_rng([cfg.seed, 1])
     tr, te = [], []
     for c in range(3):
@@ -128,7 +128,15 @@ def iris_split(cfg: IrisConfig):
             raise SpecError("per_class_test", f"train + test per class exceeds the {len(idx)} examples")
         tr += list(idx[:cfg.per_class_train])
         te += list(idx[cfg.per_class_train:cfg.per_class_train + cfg.per_class_test])
-    tr, te = np.array(tr), np.array(te)
+    return np.array(tr), np.array(te)
+
+
+def iris_split(cfg: IrisConfig):
+    """(X_train, y_train, X_test, y_test): the draws of iris_indices; features scaled to [0, λ]
+    by the training set's min and max (App. A)."""
+    from sklearn.datasets import load_iris
+    X, y = load_iris(return_X_y=True)
+    tr, te = iris_indices(cfg)
     lo, hi = X[tr].min(axis=0), X[tr].max(axis=0)
     f = lambda Z: cfg.scale * (Z - lo) / (hi - lo)          # noqa: E731
     return f(X[tr]), y[tr], f(X[te]), y[te]
@@ -142,6 +150,8 @@ class IrisTrainer:
         self.ev = Evaluator(self.circuit, cfg.nudge, cfg.options, differential=self.outs)
         self.theta = self.ev.comp.theta0.copy()
         self.Xtr, self.ytr, self.Xte, self.yte = iris_split(cfg)
+        self.train_index, self.test_index = iris_indices(cfg)
+        self.order = np.array([], dtype=np.int64)          # the last epoch's example order
         self.lo, self.hi = cfg.kappa_limits
 
     def inputs(self, x) -> dict:
@@ -159,21 +169,24 @@ class IrisTrainer:
         return self.outputs(np.array([X[y == c].mean(axis=0) for c in range(3)]))
 
     def accuracy(self, X, y, T) -> float:
-        d = self.outputs(X)
-        pred = np.argmin(((d[:, None, :] - T[None]) ** 2).sum(axis=2), axis=1)
-        return float(np.mean(pred == y))
+        return _nearest_accuracy(self.outputs(X), y, T)
 
     def scores(self) -> dict:
+        """Accuracies (nearest class target) and losses (RMS distance of the free readout to its
+        class target, mean over examples), all with the training set's targets unless named."""
         Ttr = self.targets(self.Xtr, self.ytr)
-        return {"train_acc": self.accuracy(self.Xtr, self.ytr, Ttr),
-                "test_acc": self.accuracy(self.Xte, self.yte, Ttr),
-                "test_acc_test_prototypes": self.accuracy(self.Xte, self.yte, self.targets(self.Xte, self.yte))}
+        dtr, dte = self.outputs(self.Xtr), self.outputs(self.Xte)
+        return {"train_acc": _nearest_accuracy(dtr, self.ytr, Ttr),
+                "test_acc": _nearest_accuracy(dte, self.yte, Ttr),
+                "test_acc_test_prototypes": _nearest_accuracy(dte, self.yte, self.targets(self.Xte, self.yte)),
+                "train_loss": _rms(dtr - Ttr[self.ytr]), "test_loss": _rms(dte - Ttr[self.yte])}
 
     def epoch(self, rng) -> np.ndarray:
         """One pass over the training set; returns each example's RMS error (before its update)."""
         T = self.targets(self.Xtr, self.ytr)
         err = []
-        for i in rng.permutation(len(self.ytr)):
+        self.order = rng.permutation(len(self.ytr))
+        for i in self.order:
             labels = dict(zip(self.ev.names, T[self.ytr[i]]))
             r = self.ev.evaluate(self.theta, self.inputs(self.Xtr[i]), labels)
             err.append(float(np.sqrt(np.mean((r.d0 - T[self.ytr[i]]) ** 2))))
@@ -184,11 +197,13 @@ class IrisTrainer:
     def train(self, log=None) -> dict:
         rng = np.random.default_rng([self.cfg.seed, 2])
         hist = {"epoch": [0], "rms_error": [np.nan], **{k: [v] for k, v in self.scores().items()}}
-        errors = []
+        errors, orders, thetas = [], [], [self.theta.copy()]
         t0 = time.perf_counter()
         for ep in range(1, self.cfg.epochs + 1):
             e = self.epoch(rng)
             errors.append(e)
+            orders.append(self.order)
+            thetas.append(self.theta.copy())
             hist["epoch"].append(ep)
             hist["rms_error"].append(float(e.mean()))
             for k, v in self.scores().items():
@@ -198,16 +213,28 @@ class IrisTrainer:
                     f"test acc {hist['test_acc'][-1]:.3f} (test prototypes {hist['test_acc_test_prototypes'][-1]:.3f})"
                     f"  {time.perf_counter() - t0:.0f} s")
         hist = {k: np.array(v) for k, v in hist.items()}
-        hist["sample_errors"] = np.array(errors)
+        n = len(self.ytr)
+        hist["sample_errors"] = np.array(errors).reshape(-1, n)          # (epochs, examples in update order)
+        hist["sample_order"] = np.array(orders, dtype=np.int64).reshape(-1, n)   # training-set positions
+        hist["theta"] = np.array(thetas)                                 # (epochs + 1, edges): κ at epoch ends
         hist["wall_s"] = time.perf_counter() - t0
         return hist
+
+
+def _nearest_accuracy(d, y, T) -> float:
+    pred = np.argmin(((d[:, None, :] - T[None]) ** 2).sum(axis=2), axis=1)
+    return float(np.mean(pred == y))
+
+
+def _rms(diff) -> float:
+    return float(np.mean(np.sqrt(np.mean(diff ** 2, axis=1))))
 
 
 # ---- spec files -----------------------------------------------------------------------------
 _PROTOCOL_KEYS = {"name", "description", "kind", "epochs", "alpha", "nudge", "task"}
 _NUDGE_KEYS = {"waveform", "gamma", "frequency", "periods", "settle", "samples"}
 _TASK_KEYS = {"dataset", "per_class_train", "per_class_test", "scale"}
-_RUN_KEYS = {"name", "description", "protocol", "seed", "model", "simulation", "parameters"}
+_RUN_KEYS = {"name", "description", "protocol", "seed", "model", "simulation", "parameters", "output"}
 _MODEL_KEYS = {"generator", "nodes", "edges", "input_pairs", "output_pairs", "kappa_init", "kappa_limits",
                "capacitance"}
 _SIM_KEYS = {"integrator", "rtol", "atol"}
@@ -234,10 +261,14 @@ def config_from_dicts(protocol: dict, run: dict) -> IrisConfig:
     overrides protocol keys, dotted for nested ones (e.g. "nudge.gamma", "epochs")."""
     _keys(run, _RUN_KEYS, "")
     protocol = {k: (dict(v) if isinstance(v, dict) else v) for k, v in protocol.items()}
-    for k, v in run.get("parameters", {}).items():
+    params = run.get("parameters", {})
+    _keys(params, set(params), "parameters")
+    for k, v in params.items():                 # dotted ("nudge.gamma") or nested ({nudge = {gamma}})
         head, _, tail = k.partition(".")
         if tail:
-            protocol.setdefault(head, {})[tail] = v
+            v = {tail: v}
+        if isinstance(v, dict) and isinstance(protocol.get(head), dict):
+            protocol[head] = {**protocol[head], **v}
         else:
             protocol[head] = v
     _keys(protocol, _PROTOCOL_KEYS, "protocol")
@@ -302,4 +333,4 @@ def load_config(run_path, parameters: dict | None = None) -> IrisConfig:
     return config_from_dicts(_read(run_path.parent / run["protocol"]), run)
 
 
-__all__ = ["IrisConfig", "IrisTrainer", "ba_network", "iris_split", "load_config", "config_from_dicts"]
+__all__ = ["IrisConfig", "IrisTrainer", "ba_network", "iris_indices", "iris_split", "load_config", "config_from_dicts"]

@@ -222,11 +222,13 @@ def breast_cancer(n_components: int = 3, test_fraction: float = 0.2, seed: int =
     from sklearn.preprocessing import StandardScaler
     X, t = load_breast_cancer(return_X_y=True)
     y = 2.0 * t - 1.0
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_fraction, random_state=seed, stratify=y)
+    itr, ite = train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=y)
+    Xtr, Xte, ytr, yte = X[itr], X[ite], y[itr], y[ite]
     sc = StandardScaler().fit(Xtr)
     pca = PCA(n_components, whiten=True, random_state=seed).fit(sc.transform(Xtr))
     return {"X_train": pca.transform(sc.transform(Xtr)), "Y_train": ytr,
-            "X_test": pca.transform(sc.transform(Xte)), "Y_test": yte}
+            "X_test": pca.transform(sc.transform(Xte)), "Y_test": yte,
+            "train_index": itr, "test_index": ite}          # rows of load_breast_cancer()
 
 
 def linear_regression(M, n_train: int, n_test: int, noise: float, seed: int) -> dict:
@@ -255,14 +257,29 @@ def load_protocol(path) -> dict:
     import tomllib
     with open(path, "rb") as f:
         d = tomllib.load(f)
+    return protocol_from_dict(d, f"{path}: ", str(path))
+
+
+def protocol_from_dict(d: dict, where: str = "", name: str = "omega_training") -> dict:
+    """load_protocol's work on a protocol table (``where`` prefixes the key named by errors)."""
     if d.get("kind") != "omega_training":
-        raise SpecError(f"{path}: kind", f"expected 'omega_training', got {d.get('kind')!r}")
+        raise SpecError(f"{where}kind", f"expected 'omega_training', got {d.get('kind')!r}")
+    known = {"name", "description", "kind", "task", "network", "training"}
+    for key in d:
+        if key not in known:
+            raise SpecError(f"{where}{key}", f"unknown key; known: {', '.join(sorted(known))}")
     for key in ("task", "network", "training"):
         if key not in d:
-            raise SpecError(f"{path}: {key}", "missing table")
-    data = data_from(d["task"])
-    return {"name": d.get("name", str(path)), "network": network_from(d["network"]),
-            "data": data, "training": TrainConfig.from_dict(d["training"]), "raw": d}
+            raise SpecError(f"{where}{key}", "missing table")
+    try:
+        data = data_from(d["task"])
+        net = network_from(d["network"])
+        cfg = TrainConfig.from_dict(d["training"])
+    except SpecError as exc:
+        if not where:
+            raise
+        raise SpecError(where + exc.key, exc.message) from None
+    return {"name": d.get("name", name), "network": net, "data": data, "training": cfg, "raw": d}
 
 
 def _take(d: dict, key: str, allowed: dict) -> dict:

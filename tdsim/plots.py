@@ -61,6 +61,42 @@ def run_figures(path) -> list:
     return out
 
 
+def trainer_figures(path) -> list:
+    """Write <store stem>_training.png beside a trainer store (tdsim.trainers): losses and
+    accuracies against epochs (freqprop) or updates (omega_training, one line per training)."""
+    path = Path(path)
+    ds = open_run(path)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    if ds.attrs.get("trainer") == "freqprop":
+        x = ds["epoch"].values
+        for name, style in (("train_loss", "C1-"), ("test_loss", "C0-")):
+            ax1.plot(x, ds[name].values, style, label=name.replace("_", " "))
+        for name, style in (("train_acc", "C1-"), ("test_acc", "C0-"), ("test_acc_test_prototypes", "C2--")):
+            ax2.plot(x, ds[name].values, style, label=name.replace("_", " "))
+        ax1.set_xlabel("epoch")
+        ax2.set_xlabel("epoch")
+    else:
+        x = ds["step"].values
+        for k in range(ds.sizes["training"]):
+            label = " ".join(str(ds[c].values[k]) for c in ("variant", "estimator") if str(ds[c].values[k]))
+            ax1.plot(x, ds["train_loss"].values[k], f"C{k}-", label=f"{label} train")
+            ax1.plot(x, ds["test_loss"].values[k], f"C{k}:", label=f"{label} test")
+            ax2.plot(x, ds["test_accuracy"].values[k], f"C{k}-", label=label)
+        ax1.set_xlabel("update")
+        ax2.set_xlabel("update")
+    ax1.set_ylabel("loss")
+    ax2.set_ylabel("accuracy")
+    ax2.set_ylim(0, 1.02)
+    ax1.legend(fontsize=7)
+    ax2.legend(fontsize=7, loc="lower right")
+    fig.suptitle(path.stem)
+    fig.tight_layout()
+    out = path.with_name(path.stem + "_training.png")
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return [out]
+
+
 # ---- analysis figures (Dillavou Figs. 2D-G, 3): Ē and D against τ, limit cycles in G space ----
 
 TASK_COLORS = ("tab:blue", "tab:red")          # α blue, β red (Dillavou App. B)

@@ -17,7 +17,11 @@ def analyze(store, output=None, x: str = "parameters.tau", theory: bool = True) 
         raise SpecError(str(store), "no such store")
     out = Path(output) if output else store.parent
     out.mkdir(parents=True, exist_ok=True)
-    if "index" in zarr.open_group(str(store), mode="r").attrs:
+    attrs = zarr.open_group(str(store), mode="r").attrs
+    if "trainer" in attrs:
+        raise SpecError(str(store), f"a trainer store ({attrs['trainer']}): read it with tdsim.open_run "
+                                    "(layout: docs/storage.md); analyze takes engine runs and sweeps")
+    if "index" in attrs:
         return _sweep(store, out, x, theory)
     return _run(store, out, theory)
 

@@ -17,7 +17,11 @@ from .store import RunWriter, state_from_checkpoint
 def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
     """Simulate ``spec`` into a Zarr store; an unfinished store of the same spec is resumed from
     its last checkpoint. Returns (path, Trajectory with the run's stats and its last chunk; read
-    the whole run with open_run(path))."""
+    the whole run with open_run(path)). A trainer spec (tdsim.trainers) is run by its trainer:
+    (path, TrainerResult with .stats)."""
+    if not isinstance(spec, RunSpec):
+        from .trainers import run_trainer
+        return run_trainer(spec, output, overwrite, progress)
     c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed,
               force_nudge=spec.force_nudge)
     tab = table(spec.segments, c, differential=spec.differential)

@@ -324,6 +324,11 @@ def _imperfections(d: dict) -> Imperfections:
 
 
 def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec:
+    """A RunSpec; a spec whose protocol is an outer-loop trainer's (tdsim.trainers.KINDS) gives
+    a trainers.TrainerSpec, which runner.run_spec runs as well."""
+    from . import trainers
+    if trainers.protocol_kind(d, base) in trainers.KINDS:
+        return trainers.trainer_from_dict(d, base, name)
     _check_keys(d, {"name", "description", "model", "protocol", "parameters", "twins", "imperfections", "seed",
                     "output", "simulation", "schedule"}, "")
     if "model" not in d:

@@ -197,6 +197,10 @@ def warm_cache(spec: SweepSpec) -> None:
     from .runner import run_spec
     import tempfile
     integrators, first = _warm_inputs(spec)
+    if not hasattr(point_spec(spec, first), "segments"):       # an outer-loop trainer (tdsim.trainers)
+        from .trainers import warm
+        warm(point_spec(spec, first))
+        return
     for integ in integrators:
         s = point_spec(spec, first)
         s.options.integrator = integ
@@ -206,7 +210,8 @@ def warm_cache(spec: SweepSpec) -> None:
 
 
 def _warm_inputs(spec: SweepSpec):
-    return sorted({point_spec(spec, p).options.integrator for p in spec.points}), spec.points[0]
+    runs = [point_spec(spec, p) for p in spec.points]
+    return sorted({r.options.integrator if hasattr(r, "options") else r.integrator for r in runs}), spec.points[0]
 
 
 def warm_marker(spec: SweepSpec) -> Path:
@@ -254,6 +259,8 @@ def nominal_duration(spec: SweepSpec, point: dict) -> float:
 
 
 def _span(run) -> float:
+    if not hasattr(run, "segments"):            # a trainer: its count of updates orders it
+        return run.work
     return float(sum(s.duration for s in run.segments))
 
 
