@@ -20,7 +20,8 @@ import math
 import numpy as np
 from numba import njit
 
-from .kernels import (HOLD_NONE, add_force, add_force_jacobian, assemble, clip_gates, fill_held, gate_rates,
+from .kernels import (HOLD_NONE, add_force, add_force_jacobian, assemble, assemble_currents, clip_gates, fill_held,
+                      gate_rates,
                       measured_output, node_currents, normal, removed, source_values)
 from .linalg import lu_factor, lu_solve
 
@@ -224,8 +225,9 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
     dθ/dt = r(V, θ). With ``fresh``, W = C − γh ∂I/∂V per twin is assembled at (V0, θ0) and
     factored; otherwise ``vals`` holds the factorization of an earlier step's W = C − γh_w J_w,
     which a W-method may use as it is (it is C − γh A with A = (h_w/h) J_w). The gate block of
-    the Jacobian and the twin coupling through clamped outputs are left out (W-method).
-    Returns (status, err)."""
+    the Jacobian and the twin coupling through clamped outputs are left out (W-method). A fresh
+    W's assembly also gives the first stage's currents (that stage is at (V0, θ0)); they wait in
+    ``errv`` until the error estimate overwrites it. Returns (status, err)."""
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
     a, c, m, e, gamma, _, ct = ros
@@ -237,8 +239,8 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
     source_values(drv[0], drv[1], drv[2], drv[3], t0, src)
     fill_held(V0, hold, hidx, src, drv, nudge, out_node)
     for t in range(T if fresh else 0):
-        assemble(V0[t], th0, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
-                 s_ab, s_ba, s_aa, s_bb, 1.0, gamma * h, vals[t])
+        assemble_currents(V0[t], th0, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
+                          s_ab, s_ba, s_aa, s_bb, 1.0, gamma * h, vals[t], inj, src, errv[t])
         add_force_jacobian(nudge[t], drv, out_node, unk_nodes, diag_slot, gamma * h, vals[t])
         counts[I_FACT] += 1
         if lu_factor(row_ptr, col, ldiag, perm, vals[t], work) != 0:
@@ -258,7 +260,10 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
         source_values(drv[0], drv[1], drv[2], drv[3], t0 + ct[i] * h, src)
         fill_held(Vs, hold, hidx, src, drv, nudge, out_node)
         for t in range(T):
-            node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, I)
+            if i == 0 and fresh:
+                I[:] = errv[t]
+            else:
+                node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, I)
             add_force(Vs, t, nudge[t], drv, out_node, I)
             for u in range(nu):
                 n = unk_nodes[u]
