@@ -115,7 +115,21 @@ def test_resume_is_exact_with_w_reuse():
     assert runs[0].stats == runs[1].stats
 
 
-def test_w_reuse_validation():
+def test_w_reuse_in_a_run_spec_and_validation():
+    from pathlib import Path
+
     from tdsim.errors import SpecError
-    with pytest.raises(SpecError, match="w_reuse"):
-        Options(w_reuse=0).validate()
+    from tdsim.simulate import w_reuse
+    from tdsim.spec import run_from_dict
+    root = Path(__file__).resolve().parent.parent
+    sched = {"segments": [{"duration": "1 ms", "sources": {"V1": "0.4 V"}}]}
+    base = {"model": str(root / "models" / "two_plus_one.toml"), "schedule": sched}
+    assert run_from_dict({**base, "simulation": {"w_reuse": 8}}, root).options.w_reuse == 8
+    for bad in (0, 2.5):
+        with pytest.raises(SpecError) as exc:
+            run_from_dict({**base, "simulation": {"w_reuse": bad}}, root)
+        assert exc.value.key == "w_reuse"
+    # auto: off where the LU is trivial (one unknown node), on for a 10x20 lattice
+    small = build(run_from_dict(base, root).circuit, ("free",))
+    assert w_reuse(small, Options()) == 1 and w_reuse(small, Options(w_reuse=4)) == 4
+    assert w_reuse(build(clln_lattice(10, 20), ("free",)), Options()) > 1
