@@ -217,7 +217,7 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
 
 # W reuse pays where the LU factorization is a noticeable part of a step (measured on clln_lattice at
 # rtol 1e-6: break-even on the 4x4 CLLN, 41 flops per factorization; 1.1x faster at 5x10, 1,270 flops;
-# 1.8x at 16x32, 133k flops), so by default it is on from W_REUSE_FLOPS flops per factorization.
+# 1.7x at 16x32, 133k flops), so by default it is on from W_REUSE_FLOPS flops per factorization.
 W_REUSE_AUTO, W_REUSE_FLOPS = 16, 1000
 
 
