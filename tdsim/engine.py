@@ -20,11 +20,13 @@ import math
 import numpy as np
 from numba import njit
 
-from .kernels import (HOLD_NONE, add_force, add_force_jacobian, assemble, clip_gates, fill_held, gate_rates,
+from .kernels import (HOLD_NONE, add_force, add_force_jacobian, assemble, assemble_currents, clip_gates, fill_held,
+                      gate_rates,
                       measured_output, node_currents, normal, removed, source_values)
 from .linalg import lu_factor, lu_solve
 
 EXPLICIT, ROSENBROCK, QUASISTATIC = 0, 1, 2
+W_HOLD = 1.5           # Rosenbrock W reuse: keep h = h_w while the controller proposes at most this x h_w
 METHODS = {"explicit": EXPLICIT, "rosenbrock": ROSENBROCK, "ros2": ROSENBROCK, "quasistatic": QUASISTATIC}
 DONE, FULL, NAN, HMIN, SINGULAR, NEWTON, CONVERGED = 0, 1, 2, 3, 4, 5, 6
 DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS = 0, 1, 2
@@ -218,11 +220,14 @@ def _erk_step(erk, qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv
 
 @njit(cache=True)
 def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, src,
-                     tol, vals, I, rhs, x, work, counts, errv, errth):
+                     tol, vals, I, rhs, x, work, counts, errv, errth, fresh):
     """One Rosenbrock step (tableau ``ros``, see tableaus.py) for C dV/dt = I(V, θ),
-    dθ/dt = r(V, θ). W = C − γh ∂I/∂V per twin, factored once per step; the gate block of the
-    Jacobian and the twin coupling through clamped outputs are left out (W-method).
-    Returns (status, err)."""
+    dθ/dt = r(V, θ). With ``fresh``, W = C − γh ∂I/∂V per twin is assembled at (V0, θ0) and
+    factored; otherwise ``vals`` holds the factorization of an earlier step's W = C − γh_w J_w,
+    which a W-method may use as it is (it is C − γh A with A = (h_w/h) J_w). The gate block of
+    the Jacobian and the twin coupling through clamped outputs are left out (W-method). A fresh
+    W's assembly also gives the first stage's currents (that stage is at (V0, θ0)); they wait in
+    ``errv`` until the error estimate overwrites it. Returns (status, err)."""
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
     a, c, m, e, gamma, _, ct = ros
@@ -233,9 +238,9 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
     nu = unk_nodes.shape[0]
     source_values(drv[0], drv[1], drv[2], drv[3], t0, src)
     fill_held(V0, hold, hidx, src, drv, nudge, out_node)
-    for t in range(T):
-        assemble(V0[t], th0, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
-                 s_ab, s_ba, s_aa, s_bb, 1.0, gamma * h, vals[t])
+    for t in range(T if fresh else 0):
+        assemble_currents(V0[t], th0, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
+                          s_ab, s_ba, s_aa, s_bb, 1.0, gamma * h, vals[t], inj, src, errv[t])
         add_force_jacobian(nudge[t], drv, out_node, unk_nodes, diag_slot, gamma * h, vals[t])
         counts[I_FACT] += 1
         if lu_factor(row_ptr, col, ldiag, perm, vals[t], work) != 0:
@@ -255,7 +260,10 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
         source_values(drv[0], drv[1], drv[2], drv[3], t0 + ct[i] * h, src)
         fill_held(Vs, hold, hidx, src, drv, nudge, out_node)
         for t in range(T):
-            node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, I)
+            if i == 0 and fresh:
+                I[:] = errv[t]
+            else:
+                node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, I)
             add_force(Vs, t, nudge[t], drv, out_node, I)
             for u in range(nu):
                 n = unk_nodes[u]
@@ -376,6 +384,10 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
     work = np.zeros(nu)
     srcn = np.zeros(src.shape[1])
     q = ros[5] if method == ROSENBROCK else erk[3]
+    w_max = int(tol[4])                 # Rosenbrock: steps one factorization of W may serve (1: every step)
+    w_h = 0.0                           # the step size the held W was factored with (0: none held)
+    w_used = 0                          # steps it has served
+    fresh = True
     last = erk[1].shape[0] - 1
     t = fstate[F_T]
     h = fstate[F_H]
@@ -400,6 +412,7 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
             rec_th[nrec] = theta
             nrec += 1
             k += 1
+            w_h = 0.0           # a resumed run (after a full buffer) starts without a held W: so here too
         if seg >= S:
             break
         row = seg % P                   # this segment's table row
@@ -409,6 +422,7 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
         if istate[I_NEWSEG] == 1:
             istate[I_NEWSEG] = 0
             have_k1 = False
+            w_h = 0.0                   # sources jumped (and vals may hold a Kirchhoff solve)
             if h_event > 0.0:
                 h = min(h, h_event)
             d, st = _segment_duration(row, t, V, theta, circ, tab, fstate[F_R0], Vs, vals, I, rhs, x, work,
@@ -435,8 +449,15 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
             drv = (src[row], amp[row], omega[row], wave[row], labels[row], eta[row], learn_on[row], mode[row],
                    offset, L0[row], partner, osign)
             if method == ROSENBROCK:
+                # the held W serves only steps of its own size h_w (the controller holds h there):
+                # W from another h loses L-stability (docs/integrators.md)
+                fresh = not (w_h > 0.0 and w_used < w_max and abs(hs - w_h) <= 1e-9 * w_h)
                 st, err = _rosenbrock_step(t, hs, ros, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv,
-                                           srcn, tol, vals, I, rhs, x, work, istate, errv, errth)
+                                           srcn, tol, vals, I, rhs, x, work, istate, errv, errth, fresh)
+                if fresh:
+                    w_h = hs
+                    w_used = 0
+                w_used += 1
             else:
                 st, err = _erk_step(erk, qs, t, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, srcn,
                                       have_k1, factored, tol, vals, I, rhs, x, work, newton_tol, istate,
@@ -447,6 +468,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                 istate[I_REJ] += 1
                 if st != DONE:
                     factored = False            # vals may hold a failed factorization
+                if st != DONE or not fresh:
+                    w_h = 0.0                   # retry with a fresh W
                 if not adaptive:
                     status = st
                     istate[I_WHERE] = _first_bad(V1, th1, hold, learn)
@@ -478,6 +501,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                 fac = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** (-1.0 / q)))
                 hn = hs * fac
                 h = max(hn, h) if (landing and hs < h) else hn
+                if w_h > 0.0 and w_used < w_max and w_h <= h <= W_HOLD * w_h:
+                    h = w_h                 # hold the step: the factored W serves the next one too
         if t >= seg_end * (1.0 - 1e-14):
             t = seg_end
             if sig_up > 0.0 and learn_on[row]:

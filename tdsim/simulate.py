@@ -32,6 +32,8 @@ class Options:
     cycle_tol: float = 0.0             # V; stop when θ at two consecutive period ends differs less (0: off)
     r0: float = 1e-3                   # s/V; initial overclamping step-time scale t_h = r0 |δ|
     tableau: str = "dopri5"            # explicit pair of explicit and quasistatic: dopri5 | bs3
+    w_reuse: int | None = None         # rosenbrock/ros2: steps one factorization of W may serve (1: fresh
+                                       # every step; None: W_REUSE_AUTO where the LU is not trivially cheap)
 
     def validate(self):
         if self.integrator not in engine.METHODS:
@@ -53,6 +55,8 @@ class Options:
             raise SpecError("r0", "must be a positive time per volt")
         if self.tableau not in ("dopri5", "bs3"):
             raise SpecError("tableau", f"unknown {self.tableau!r} (dopri5 or bs3)")
+        if self.w_reuse is not None and not (isinstance(self.w_reuse, (int, np.integer)) and self.w_reuse >= 1):
+            raise SpecError("w_reuse", f"must be an integer >= 1, got {self.w_reuse!r}")
         if self.chunk < 1:
             raise SpecError("chunk", "must be >= 1")
 
@@ -181,7 +185,7 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     noise = (int(c.noise_seed), float(c.noise_update), float(c.noise_read))
     ros = (tableaus.ros2() if opt.integrator == "ros2" else tableaus.ros34pw2()).args()
     erk = (tableaus.bs3() if opt.tableau == "bs3" else tableaus.dopri5()).args()
-    tol = np.array([opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol])
+    tol = np.array([opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol, w_reuse(c, opt)])
     args = tab.args()
     while True:
         status = engine.integrate(method, opt.dt is None, tol, opt.dt or 0.0, opt.h_min,
@@ -209,6 +213,19 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
             err.trajectory = traj
             raise err
         return traj
+
+
+# W reuse pays where the LU factorization is a noticeable part of a step (measured on clln_lattice at
+# rtol 1e-6: break-even on the 4x4 CLLN, 41 flops per factorization; 1.1x faster at 5x10, 1,270 flops;
+# 1.7x at 16x32, 133k flops), so by default it is on from W_REUSE_FLOPS flops per factorization.
+W_REUSE_AUTO, W_REUSE_FLOPS = 16, 1000
+
+
+def w_reuse(c: Compiled, opt: Options) -> int:
+    """Steps one factorization of the Rosenbrock matrix W may serve (engine.integrate's tol[4])."""
+    if opt.w_reuse is not None:
+        return int(opt.w_reuse)
+    return W_REUSE_AUTO if c.pattern.flops() >= W_REUSE_FLOPS else 1
 
 
 def _where(c: Compiled, idx: int) -> str:

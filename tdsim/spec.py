@@ -164,7 +164,8 @@ class RunSpec:
 _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", "rtol_V": "dimensionless",
                  "atol_V": "voltage", "dt": "time", "first_step": "time", "h_min": "time",
                  "record_interval": "time", "newton_tol": "dimensionless", "initial": str,
-                 "chunk": "dimensionless", "cycle_tol": "voltage", "r0": "time_per_voltage", "tableau": str}
+                 "chunk": "dimensionless", "cycle_tol": "voltage", "r0": "time_per_voltage", "tableau": str,
+                 "w_reuse": "dimensionless"}
 
 
 def _segments(sched: dict) -> Schedule:
@@ -346,6 +347,8 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
     kw = {k: _value(v, _OPTION_KINDS[k], f"simulation.{k}") for k, v in sim.items()}
     if "chunk" in kw:
         kw["chunk"] = int(kw["chunk"])
+    if "w_reuse" in kw and float(kw["w_reuse"]).is_integer():
+        kw["w_reuse"] = int(kw["w_reuse"])
     opt = Options(**kw)
     opt.validate()
     tasks, differential = [], []

@@ -80,6 +80,55 @@ def test_lattice_matches_spsolve_and_fill_is_sparse():
     assert p.nnz < 0.15 * n * n
 
 
+@pytest.mark.parametrize("ordering", ["md", "nd", "auto"])
+def test_orderings_match_spsolve(ordering):
+    """Every ordering gives a valid permutation and the same solution as SuperLU; on a lattice,
+    a disconnected graph and a random graph (leaf=8 forces several dissection levels)."""
+    rng = np.random.default_rng(5)
+    A, e = random_system(300, rng, density=2.0)
+    cases = [(A, e)]
+    m = 20
+    lat = lattice(m)
+    for edges in (lat, np.concatenate([lat, lat + m * m])):      # one lattice, two disjoint copies
+        n = edges.max() + 1
+        B = np.zeros((n, n))
+        B[edges[:, 0], edges[:, 1]] = -rng.uniform(0.5, 1.0, len(edges))
+        B[edges[:, 1], edges[:, 0]] = -rng.uniform(0.5, 1.0, len(edges))
+        B[np.arange(n), np.arange(n)] = np.abs(B).sum(1) + 1e-2
+        cases.append((B, edges))
+    for A, e in cases:
+        n = A.shape[0]
+        p = analyse(n, e, ordering, leaf=8)
+        assert sorted(p.perm) == list(range(n))
+        b = rng.standard_normal(n)
+        x = factor_solve(p, load(p, A), b)
+        # SuperLU with partial pivoting as the independent reference; both are backward stable on
+        # these diagonally dominant matrices (condition numbers < 1e4), so 1e-10 is ample
+        assert rel_err(x, spla.spsolve(sp.csc_matrix(A), b)) < 1e-10
+
+
+def test_nested_dissection_beats_minimum_degree_on_a_large_lattice():
+    """On a 2-D grid minimum degree's factorization work grows faster than nested
+    dissection's O(n^1.5); at 60x60 ND needs clearly fewer flops (measured: 0.42x; 0.67x at 20x20),
+    and "auto" keeps the cheaper one. flops() is checked against a dense count."""
+    m = 60
+    e = lattice(m)
+    md, nd, auto = (analyse(m * m, e, o) for o in ("md", "nd", "auto"))
+    assert nd.flops() < 0.8 * md.flops()
+    assert auto.flops() == min(md.flops(), nd.flops())
+    # flops(): sum over L entries (i, k) of the off-diagonal length of U's row k, by brute force
+    p = analyse(50, lattice(7)[:50] % 50, "nd", leaf=4)
+    S = np.zeros((p.n, p.n), bool)
+    rows = np.repeat(np.arange(p.n), np.diff(p.row_ptr))
+    S[rows, p.col] = True
+    assert p.flops() == sum(int(S[k, k + 1:].sum()) for i in range(p.n) for k in range(i) if S[i, k])
+
+
+def test_unknown_ordering():
+    with pytest.raises(ValueError, match="ordering"):
+        analyse(3, [[0, 1]], "metis")
+
+
 def test_refactor_same_pattern():
     rng = np.random.default_rng(1)
     n = 60
