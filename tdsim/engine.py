@@ -204,13 +204,13 @@ def _erk_step(erk, qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv
         Vb[:, :] = V0
         Vs[:, :] = V0
     for s in range(1, S):
-        if qs and C[s - 1] > 0.0:          # predict: Vs holds stage s−1's solution
-            r = C[s] / C[s - 1] - 1.0
+        if qs:          # predict: Vs holds stage s−1's solution
+            r = C[s] / C[s - 1] - 1.0 if C[s - 1] > 0.0 else 0.0
             dmax = 0.0
             for t in range(T):
                 for n in range(N):
                     dmax = max(dmax, abs(Vs[t, n] - Vb[t, n]))
-            if dmax * max(r, 1.0) <= QS_PREDICT:
+            if r != 0.0 and dmax * max(r, 1.0) <= QS_PREDICT:
                 for t in range(T):
                     for n in range(N):
                         Vs[t, n] += r * (Vs[t, n] - Vb[t, n])

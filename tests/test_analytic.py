@@ -1,5 +1,7 @@
 """Integrators against analytic solutions: exponential charging, DC Laplacian solves, and the
 convergence order against the matrix-exponential solution of a linear RC network."""
+import functools
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -168,13 +170,18 @@ def _quasistatic_gate_reference(comp, tab):
     return theta
 
 
-@pytest.mark.parametrize("tableau, order", [("bs3", 3), ("heun21", 2)])
-def test_quasistatic_gate_order_against_solve_ivp(tableau, order):
-    """Quasi-static gates with fixed steps against an independent tight reference (DOP853)."""
+@functools.lru_cache(maxsize=1)
+def _two_task_reference():
     from helpers import two_plus_one, two_task_segments
     comp = build(two_plus_one(G=(2.0, 4.5, 3.0)))      # start far from the solution: gates move ~1 V
     tab = table(two_task_segments(5e-3, 1), comp)
-    ref = _quasistatic_gate_reference(comp, tab)[:2]
+    return comp, tab, _quasistatic_gate_reference(comp, tab)[:2]
+
+
+@pytest.mark.parametrize("tableau, order", [("bs3", 3), ("heun21", 2)])
+def test_quasistatic_gate_order_against_solve_ivp(tableau, order):
+    """Quasi-static gates with fixed steps against an independent tight reference (DOP853)."""
+    comp, tab, ref = _two_task_reference()
     hs = [2.5e-3, 1.25e-3, 6.25e-4, 3.125e-4]
     errs = [np.max(np.abs(simulate(comp, tab, Options(integrator="quasistatic", dt=h, tableau=tableau))
                           .event_theta[-1, :2] - ref)) for h in hs]
