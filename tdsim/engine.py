@@ -36,6 +36,9 @@ N_ISTATE = 10
 # fstate slots: time, step size, end of the current segment, overclamping r0, start of the pass
 F_T, F_H, F_SEGEND, F_R0, F_PASS0, F_SEGSTART, F_HEVENT = range(7)
 N_FSTATE = 7
+RHO_CHORD = 0.01      # chord iterations go on while each correction shrinks at least this much
+QS_PREDICT = 0.01     # V: largest stage-to-stage move of a quasi-static Newton start (see _erk_step)
+QS_RECALL = 1e-2      # a data point's last solution starts Newton if no gate moved by more (relative)
 
 @njit(cache=True)
 def _rhs_full(V, theta, thref, circ, lrn, drv, src, dV, dth, I):
@@ -53,71 +56,78 @@ def _rhs_full(V, theta, thref, circ, lrn, drv, src, dV, dth, I):
     gate_rates(V, theta, thref, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, dth)
 
 
+@njit(cache=True, inline="always")
+def _gate_rates_qs(V, theta, thref, circ, lrn, drv, dth):
+    """dθ/dt at a quasi-static stage: V is already the Kirchhoff solution with its held nodes
+    filled (qs_solve), and node voltages have no derivative of their own."""
+    par = circ[3]
+    gate_rates(V, theta, thref, circ[0], circ[1], circ[2], par[0], circ[4], circ[5], circ[6], circ[7],
+               circ[8], lrn, drv[6], dth)
+
+
 @njit(cache=True)
 def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts, reuse):
-    """Kirchhoff's laws for every twin by Newton (free twin first). With ``reuse``, vals holds each
-    twin's factorization from a previous call and chord iterations are tried first.
+    """Kirchhoff's laws for every twin by Newton (free twin first), starting from V. With ``reuse``,
+    vals holds each twin's factorization from a previous call and is used for chord (simplified
+    Newton) iterations while each correction shrinks by RHO_CHORD or better; otherwise the Jacobian
+    is refactored at the current iterate. Stops when the last correction, or the estimated remaining error
+    ρ/(1 − ρ)·|Δ| of a contraction ρ (Hairer & Wanner II, IV.8), is below tol (1 + max |V|).
     Returns 0 or a failure code."""
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
     T, N = V.shape
+    nu = unk_nodes.shape[0]
     fill_held(V, hold, hidx, src, drv, nudge, out_node)
     for t in range(T):
         if t == 1:
             fill_held(V, hold, hidx, src, drv, nudge, out_node)
         ok = False
-        usable = reuse
+        Vt = V[t]                               # views made once per twin (each costs refcounting)
+        vt = vals[t]
+        pt = par[t]
+        ht = hold[t]
+        have = reuse
         for i in range(ldiag.shape[0]):         # a factorization exists only if U has no zero pivot
-            if vals[t, ldiag[i]] == 0.0:
-                usable = False
-        if usable:
-            # chord iterations with the factorization from the previous solve of this twin
-            # (the gates moved little since); fall back to Newton unless they contract fast
-            dprev = 1e300
-            for it in range(4):
-                node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
-                add_force(V, t, nudge[t], drv, out_node, I)
-                for u in range(unk_nodes.shape[0]):
-                    n = unk_nodes[u]
-                    rhs[u] = I[n] if hold[t, n] == HOLD_NONE else 0.0
-                lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
-                d = 0.0
-                for u in range(unk_nodes.shape[0]):
-                    d = max(d, abs(x[u]))
-                if not d < 0.2 * dprev:
-                    break
-                ok = _apply(V[t], x, unk_nodes, tol, False)
-                dprev = d
-                if ok:
-                    break
+            if vt[ldiag[i]] == 0.0:
+                have = False
+        dprev = 0.0                             # the last correction applied (0: none yet)
         for it in range(maxit):
-            if ok:
-                break
-            node_currents(V[t], theta, ea, eb, code, par[t], inj, src, I)
+            node_currents(Vt, theta, ea, eb, code, pt, inj, src, I)
             add_force(V, t, nudge[t], drv, out_node, I)
-            for u in range(unk_nodes.shape[0]):
+            for u in range(nu):
                 n = unk_nodes[u]
-                rhs[u] = I[n] if hold[t, n] == HOLD_NONE else 0.0
-            if it > 0 or usable:
-                # chord test with the last factorization: a tiny correction means converged,
-                # and saves refactoring for the final iteration
-                lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
-                if _apply(V[t], x, unk_nodes, tol, True):
+                rhs[u] = I[n] if ht[n] == HOLD_NONE else 0.0
+            if have:
+                lu_solve(row_ptr, col, ldiag, perm, vt, rhs, x, work)
+                d, vmax = _norms(Vt, x, unk_nodes)
+                scale = tol * (1.0 + vmax)
+                rho = d / dprev if dprev > 0.0 else 1.0
+                if d <= scale or (rho < 0.5 and rho / (1.0 - rho) * d <= scale):
+                    _apply(Vt, x, unk_nodes)
                     ok = True
                     break
-            assemble(V[t], theta, ea, eb, code, par[t], hold[t], cap[t], unk_nodes, diag_slot,
-                     s_ab, s_ba, s_aa, s_bb, 0.0, 1.0, vals[t])
-            add_force_jacobian(nudge[t], drv, out_node, unk_nodes, diag_slot, 1.0, vals[t])
+                if dprev == 0.0 or rho < RHO_CHORD:     # first chord step, or contracting fast: keep it
+                    _apply(Vt, x, unk_nodes)
+                    dprev = d
+                    continue
+            # (re)factor the Jacobian at the current iterate: a Newton step
+            assemble(Vt, theta, ea, eb, code, pt, ht, cap[t], unk_nodes, diag_slot,
+                     s_ab, s_ba, s_aa, s_bb, 0.0, 1.0, vt)
+            add_force_jacobian(nudge[t], drv, out_node, unk_nodes, diag_slot, 1.0, vt)
             counts[I_FACT] += 1
-            if lu_factor(row_ptr, col, ldiag, perm, vals[t], work) != 0:
+            if lu_factor(row_ptr, col, ldiag, perm, vt, work) != 0:
                 return SINGULAR
-            lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
-            for u in range(unk_nodes.shape[0]):
-                x[u] = min(max(x[u], -0.5), 0.5)        # damp large steps (diodes, cut-off edges)
-                V[t, unk_nodes[u]] += x[u]
+            have = True
+            lu_solve(row_ptr, col, ldiag, perm, vt, rhs, x, work)
+            d, vmax = _norms(Vt, x, unk_nodes)
+            _apply(Vt, x, unk_nodes)
+            if d <= tol * (1.0 + vmax):
+                ok = True
+                break
+            dprev = d
         if not ok:
             k = 0
-            for u in range(unk_nodes.shape[0]):
+            for u in range(nu):
                 if abs(x[u]) > abs(x[k]):
                     k = u
             counts[I_WHERE] = t * N + unk_nodes[k]     # the node that kept moving
@@ -125,20 +135,22 @@ def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts
     return DONE
 
 
-@njit(cache=True)
-def _apply(Vt, x, unk_nodes, tol, only_if_converged):
-    """Add the Newton correction x (damped to ±0.5 V per node); True if it was below tolerance.
-    With only_if_converged the correction is applied only when it is."""
+@njit(cache=True, inline="always")
+def _norms(Vt, x, unk_nodes):
+    """(max |x|, max |V|) over the unknown nodes."""
     dmax = 0.0
     vmax = 0.0
     for u in range(unk_nodes.shape[0]):
         dmax = max(dmax, abs(x[u]))
         vmax = max(vmax, abs(Vt[unk_nodes[u]]))
-    conv = dmax <= tol * (1.0 + vmax)
-    if conv or not only_if_converged:
-        for u in range(unk_nodes.shape[0]):
-            Vt[unk_nodes[u]] += min(max(x[u], -0.5), 0.5)
-    return conv
+    return dmax, vmax
+
+
+@njit(cache=True, inline="always")
+def _apply(Vt, x, unk_nodes):
+    """Add the Newton correction x, damped to ±0.5 V per node (diodes, cut-off edges)."""
+    for u in range(unk_nodes.shape[0]):
+        Vt[unk_nodes[u]] += min(max(x[u], -0.5), 0.5)
 
 
 @njit(cache=True)
@@ -165,9 +177,13 @@ def _err_norm(V0, V1, th0, th1, dV, dth, hold, learn, tol, with_v):
 
 @njit(cache=True)
 def _erk_step(erk, qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, src, have_k1, reuse,
-                tol, vals, I, rhs, x, work, newton_tol, counts, errv, errth):
-    """One step of an explicit FSAL Runge–Kutta pair (tableaus.py: Dormand–Prince 5(4) or
-    Bogacki–Shampine 3(2)); stage 0 may be reused (FSAL). Returns (status, err)."""
+                tol, vals, I, rhs, x, work, newton_tol, counts, errv, errth, Vb, Vg, guess):
+    """One step of an explicit FSAL Runge–Kutta pair (tableaus.py: Dormand–Prince 5(4),
+    Bogacki–Shampine 3(2) or Heun–Euler 2(1)); stage 0 may be reused (FSAL). Returns (status, err).
+    Quasi-static stages start Newton from a prediction: stage 0 from ``Vg`` if ``guess`` (else V0),
+    stage s from stage s−1's solution, moved along the line from the stage-0 solution ``Vb`` to
+    c_s where that line is short (≤ QS_PREDICT V: far from folds, where a long extrapolation
+    could land Newton on another solution branch)."""
     A, C, Ew = erk[0], erk[1], erk[2]
     S = C.shape[0]
     hold = circ[10]
@@ -175,22 +191,39 @@ def _erk_step(erk, qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv
     T, N = V0.shape
     E = th0.shape[0]
     if not have_k1:
-        Vs[:, :] = V0
+        Vs[:, :] = Vg if (qs and guess) else V0
         source_values(drv[0], drv[1], drv[2], drv[3], t0, src)
         if qs:
             st = qs_solve(Vs, th0, circ, drv, src, vals, I, rhs, x, work, newton_tol, 50, counts, reuse)
             if st != DONE:
                 return st, 0.0
-        _rhs_full(Vs, th0, th0, circ, lrn, drv, src, kV[0], kth[0], I)
-    Vs[:, :] = V0
+        if qs:
+            _gate_rates_qs(Vs, th0, th0, circ, lrn, drv, kth[0])
+            Vb[:, :] = Vs
+        else:
+            _rhs_full(Vs, th0, th0, circ, lrn, drv, src, kV[0], kth[0], I)
+    elif qs:
+        Vb[:, :] = V0
+        Vs[:, :] = V0
     for s in range(1, S):
-        for t in range(T):
-            for n in range(N):
-                if not qs and hold[t, n] == HOLD_NONE:
-                    acc = 0.0
-                    for j in range(s):
-                        acc += A[s, j] * kV[j, t, n]
-                    Vs[t, n] = V0[t, n] + h * acc
+        if qs:          # predict: Vs holds stage s−1's solution
+            r = C[s] / C[s - 1] - 1.0 if C[s - 1] > 0.0 else 0.0
+            dmax = 0.0
+            for t in range(T):
+                for n in range(N):
+                    dmax = max(dmax, abs(Vs[t, n] - Vb[t, n]))
+            if r != 0.0 and dmax * max(r, 1.0) <= QS_PREDICT:
+                for t in range(T):
+                    for n in range(N):
+                        Vs[t, n] += r * (Vs[t, n] - Vb[t, n])
+        else:
+            for t in range(T):
+                for n in range(N):
+                    if hold[t, n] == HOLD_NONE:
+                        acc = 0.0
+                        for j in range(s):
+                            acc += A[s, j] * kV[j, t, n]
+                        Vs[t, n] = V0[t, n] + h * acc
         for e in range(E):
             acc = 0.0
             for j in range(s):
@@ -201,7 +234,9 @@ def _erk_step(erk, qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv
             st = qs_solve(Vs, ths, circ, drv, src, vals, I, rhs, x, work, newton_tol, 50, counts, True)
             if st != DONE:
                 return st, 0.0
-        _rhs_full(Vs, ths, th0, circ, lrn, drv, src, kV[s], kth[s], I)
+            _gate_rates_qs(Vs, ths, th0, circ, lrn, drv, kth[s])
+        else:
+            _rhs_full(Vs, ths, th0, circ, lrn, drv, src, kV[s], kth[s], I)
     V1[:, :] = Vs          # the last stage is the solution (FSAL pairs)
     th1[:] = ths
     for t in range(T):
@@ -345,7 +380,7 @@ def _segment_duration(row, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work
 
 @njit(cache=True)
 def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
-              circ, lrn, noise, ros, erk, tab, V, theta, th_period, fstate, istate,
+              circ, lrn, noise, ros, erk, tab, drive_class, V, theta, th_period, fstate, istate,
               rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th):
     """Advance (V, θ) through the segment table from fstate (see F_*) and istate (see I_*),
     recording into the buffers, until the table ends (DONE), the limit cycle is reached
@@ -354,7 +389,10 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
     segment counter ``seg`` (events, noise streams, checkpoints) runs over 0 … P·repeat and reads
     row ``seg % P``. ``noise`` = (seed, σ_update V/√s, σ_read V): a random walk on the gates,
     kicked at every learning segment's end by σ_update √duration N(0, 1), and a per-segment offset
-    N(0, σ_read²) on every node voltage as the learning circuits read it."""
+    N(0, σ_read²) on every node voltage as the learning circuits read it.
+    ``drive_class[row]`` (quasi-static): rows with equal drives share a class; each class keeps
+    the Kirchhoff solution at its last segment's end and its twins' factorizations (within this
+    call), so a point seen before starts Newton from there (chord iterations, no refactoring)."""
     seed, sig_up, sig_read = noise
     h_event = fstate[F_HEVENT]           # step after each segment start (0: keep the current one)
     vn = lrn[6]
@@ -377,7 +415,20 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
     ths = theta.copy()
     errv = np.zeros((T, N))
     errth = np.zeros(E)
-    vals = np.zeros((T, nnz))
+    ncls = 1
+    if qs:
+        for r in range(drive_class.shape[0]):
+            ncls = max(ncls, drive_class[r] + 1)
+    vals_c = np.zeros((ncls, T, nnz))   # per drive class: each twin's last factorization,
+    Vg_c = np.zeros((ncls, T, N))       # the solution at the end of its last segment,
+    fact_c = np.zeros(ncls, dtype=np.bool_)   # whether vals_c holds a usable factorization
+    seen_c = np.zeros(ncls, dtype=np.bool_)   # and whether Vg_c holds a solution, at gates thg_c
+    thg_c = np.zeros((ncls, E))
+    recall = False
+    cls = 0
+    vals = vals_c[0]
+    Vb = np.zeros((T, N))
+    stepped = False
     I = np.zeros(N)
     rhs = np.zeros(nu)
     x = np.zeros(nu)
@@ -396,7 +447,6 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
     nrec = 0
     nev = 0
     have_k1 = False
-    factored = False                # QS: vals holds a usable factorization per twin
     P = dur.shape[0]                    # segments per period (table rows)
     S = P * repeat                      # segments in the run
     status = DONE
@@ -423,6 +473,14 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
             istate[I_NEWSEG] = 0
             have_k1 = False
             w_h = 0.0                   # sources jumped (and vals may hold a Kirchhoff solve)
+            stepped = False
+            if qs:
+                cls = drive_class[row]
+                vals = vals_c[cls]
+                recall = seen_c[cls]
+                for e in range(E):
+                    if abs(theta[e] - thg_c[cls, e]) > QS_RECALL * 0.5 * (abs(theta[e]) + abs(thg_c[cls, e])) + tol[1]:
+                        recall = False
             if h_event > 0.0:
                 h = min(h, h_event)
             d, st = _segment_duration(row, t, V, theta, circ, tab, fstate[F_R0], Vs, vals, I, rhs, x, work,
@@ -460,14 +518,15 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                 w_used += 1
             else:
                 st, err = _erk_step(erk, qs, t, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, srcn,
-                                      have_k1, factored, tol, vals, I, rhs, x, work, newton_tol, istate,
-                                      errv, errth)
+                                      have_k1, fact_c[cls], tol, vals, I, rhs, x, work, newton_tol, istate,
+                                      errv, errth, Vb, Vg_c[cls], recall)
             if st == DONE and not math.isfinite(err):
                 st = NAN
             if st != DONE or (adaptive and err > 1.0):
                 istate[I_REJ] += 1
+                recall = False                  # retry from the last state, as without classes
                 if st != DONE:
-                    factored = False            # vals may hold a failed factorization
+                    fact_c[cls] = False         # vals may hold a failed factorization
                 if st != DONE or not fresh:
                     w_h = 0.0                   # retry with a fresh W
                 if not adaptive:
@@ -482,7 +541,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                     break
                 continue
             if qs:
-                factored = True
+                fact_c[cls] = True
+            stepped = True
             bad = _first_bad(V1, th1, hold, learn)
             if bad >= 0:
                 status = NAN
@@ -505,6 +565,10 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                     h = w_h                 # hold the step: the factored W serves the next one too
         if t >= seg_end * (1.0 - 1e-14):
             t = seg_end
+            if qs and stepped:
+                Vg_c[cls] = V
+                thg_c[cls] = theta
+                seen_c[cls] = True
             if sig_up > 0.0 and learn_on[row]:
                 kick = sig_up * math.sqrt(t - fstate[F_SEGSTART])
                 par0 = circ[3][0]

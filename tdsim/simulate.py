@@ -1,6 +1,8 @@
 """Python side of a run: options, initial state, chunked calls into the compiled loop."""
 from __future__ import annotations
 
+import functools
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +15,9 @@ from .segments import Table
 _FAILURE = {engine.NAN: "the state became non-finite", engine.HMIN: "the step size fell below h_min",
             engine.SINGULAR: "the circuit matrix became singular", engine.NEWTON: "the Kirchhoff (Newton) solve did not converge: the quasi-static solution branch may "
                               "end here (a fold, where the full-RC dynamics jump); use a full-RC integrator"}
+
+
+TABLEAUS = ("dopri5", "bs3", "heun21")     # explicit pairs (tdsim/tableaus.py)
 
 
 @dataclass
@@ -31,7 +36,7 @@ class Options:
     chunk: int = 4096                  # records per buffer between compiled calls
     cycle_tol: float = 0.0             # V; stop when θ at two consecutive period ends differs less (0: off)
     r0: float = 1e-3                   # s/V; initial overclamping step-time scale t_h = r0 |δ|
-    tableau: str = "dopri5"            # explicit pair of explicit and quasistatic: dopri5 | bs3
+    tableau: str = "dopri5"            # explicit pair of explicit and quasistatic: dopri5 | bs3 | heun21
     w_reuse: int | None = None         # rosenbrock/ros2: steps one factorization of W may serve (1: fresh
                                        # every step; None: W_REUSE_AUTO where the LU is not trivially cheap)
 
@@ -53,8 +58,8 @@ class Options:
             raise SpecError("cycle_tol", "must be >= 0")
         if not (self.r0 > 0 and np.isfinite(self.r0)):
             raise SpecError("r0", "must be a positive time per volt")
-        if self.tableau not in ("dopri5", "bs3"):
-            raise SpecError("tableau", f"unknown {self.tableau!r} (dopri5 or bs3)")
+        if self.tableau not in TABLEAUS:
+            raise SpecError("tableau", f"unknown {self.tableau!r} (dopri5, bs3 or heun21)")
         if self.w_reuse is not None and not (isinstance(self.w_reuse, (int, np.integer)) and self.w_reuse >= 1):
             raise SpecError("w_reuse", f"must be an integer >= 1, got {self.w_reuse!r}")
         if self.chunk < 1:
@@ -183,14 +188,16 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     circ = circ_tuple(c)
     lrn = learning_args(c)
     noise = (int(c.noise_seed), float(c.noise_update), float(c.noise_read))
-    ros = (tableaus.ros2() if opt.integrator == "ros2" else tableaus.ros34pw2()).args()
-    erk = (tableaus.bs3() if opt.tableau == "bs3" else tableaus.dopri5()).args()
+    ros = _tableau("ros2" if opt.integrator == "ros2" else "ros34pw2")
+    erk = _tableau(opt.tableau)
     tol = np.array([opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol, w_reuse(c, opt)])
     args = tab.args()
+    drive_class = _drive_classes(tab, args, c.T * (c.N + c.pattern.nnz)) if method == engine.QUASISTATIC \
+        else _NO_CLASSES
     while True:
         status = engine.integrate(method, opt.dt is None, tol, opt.dt or 0.0, opt.h_min,
                                   opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, lrn, noise, ros, erk, args,
-                                  st.V, st.theta, st.th_period, st.fstate, st.istate, *bufs)
+                                  drive_class, st.V, st.theta, st.th_period, st.fstate, st.istate, *bufs)
         nrec, nev = st.istate[engine.I_NREC], st.istate[engine.I_NEV]
         chunk = (bufs[0][:nrec], bufs[1][:nrec], bufs[2][:nrec], bufs[3][:nev], bufs[4][:nev], bufs[5][:nev],
                  bufs[6][:nev])
@@ -226,6 +233,46 @@ def w_reuse(c: Compiled, opt: Options) -> int:
     if opt.w_reuse is not None:
         return int(opt.w_reuse)
     return W_REUSE_AUTO if c.pattern.flops() >= W_REUSE_FLOPS else 1
+
+
+_NO_CLASSES = np.zeros(1, dtype=np.int64)
+_CLASS_CACHE = {}      # id(table) -> (weak reference, per_class, classes): tables are reused across runs
+
+
+def _drive_classes(tab: Table, args: tuple, per_class: int) -> np.ndarray:
+    hit = _CLASS_CACHE.get(id(tab))
+    if hit is not None and hit[0]() is tab and hit[1] == per_class:
+        return hit[2]
+    cls = drive_classes(args, per_class)
+    for k in [k for k, v in _CLASS_CACHE.items() if v[0]() is None]:
+        del _CLASS_CACHE[k]
+    _CLASS_CACHE[id(tab)] = (weakref.ref(tab), per_class, cls)
+    return cls
+
+
+def drive_classes(args: tuple, per_class: int, budget: int = 1 << 22) -> np.ndarray:
+    """Class of every table row: rows whose drives (sources, waveforms, labels, η, nudge rule, L0)
+    are equal share one (numbered in order of first appearance). The quasi-static engine keeps
+    ``per_class`` floats per class (a solution and factorizations to start Newton from); over
+    ``budget`` floats in all, every row gets class 0 (one shared slot, as without classes)."""
+    src, amp, omega, wave, labels, eta, mode, L0 = (args[i] for i in (1, 2, 3, 4, 5, 6, 8, 10))
+    P = len(src)
+    key = np.concatenate([np.asarray(a, dtype=np.float64).reshape(P, -1)
+                          for a in (src, amp, omega, wave, labels, eta, mode, L0)], axis=1)
+    key = np.ascontiguousarray(np.nan_to_num(key, nan=np.inf))     # unlabelled rows compare equal
+    rows = key.view(np.dtype((np.void, key.itemsize * key.shape[1]))).reshape(P)
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))          # number classes by first appearance
+    cls = order[inverse.reshape(-1)].astype(np.int64)
+    if (cls.max() + 1) * per_class > budget:
+        cls[:] = 0
+    return cls
+
+
+@functools.lru_cache(maxsize=None)
+def _tableau(name: str) -> tuple:
+    """The engine arguments of a tableau, built once per process (read-only in the engine)."""
+    return getattr(tableaus, name)().args()
 
 
 def _where(c: Compiled, idx: int) -> str:

@@ -107,3 +107,13 @@ def bs3() -> Explicit:
     c = np.array([0, 1 / 2, 3 / 4, 1])
     e = np.array([2 / 9 - 7 / 24, 1 / 3 - 1 / 4, 4 / 9 - 1 / 3, -1 / 8])
     return Explicit("BS3", a, c, e, 3)
+
+
+def heun21() -> Explicit:
+    """Heun–Euler 2(1), FSAL: Heun's method (explicit trapezoid, order 2) with forward Euler as
+    the embedded solution; the third stage is f at the new state (reused as the next step's first).
+    Two new stages per step instead of three (BS3) or six (DOPRI5)."""
+    a = np.array([[0, 0, 0], [1, 0, 0], [1 / 2, 1 / 2, 0]])
+    c = np.array([0, 1, 1])
+    e = np.array([1 / 2 - 1, 1 / 2, 0])
+    return Explicit("HEUN21", a, c, e, 2)

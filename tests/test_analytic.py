@@ -1,5 +1,7 @@
 """Integrators against analytic solutions: exponential charging, DC Laplacian solves, and the
 convergence order against the matrix-exponential solution of a linear RC network."""
+import functools
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -141,3 +143,65 @@ def test_quasistatic_gate_integration_converges_at_the_pair_order(tableau, order
                           .event_theta[-1, :2] - ref)) for h in hs]
     slope = np.polyfit(np.log(hs), np.log(errs), 1)[0]
     assert abs(slope - order) < 0.6, (slope, errs)
+
+
+def _quasistatic_gate_reference(comp, tab):
+    """θ at the end of ``tab`` by scipy's DOP853 at rtol 1e-12 on the quasi-static gate ODE
+    dθ/dt = r(V(θ), θ), V(θ) the Kirchhoff solution (dc_solve) with each segment's sources,
+    restarted at every segment boundary: an integrator independent of tdsim's."""
+    from scipy.integrate import solve_ivp
+    from tdsim.kernels import gate_rates
+    from tdsim.simulate import dc_solve, learning_args
+    lrn = learning_args(comp)
+    learn = np.flatnonzero(comp.learn)
+    theta = comp.theta0.astype(float).copy()
+    t0 = 0.0
+    for i, t1 in enumerate(tab.t_end):
+        def rate(_t, g, i=i):
+            th = theta.copy()
+            th[learn] = g
+            r = np.zeros(comp.E)
+            gate_rates(dc_solve(comp, th, tab, seg=i), th, th, comp.ea, comp.eb, comp.code, comp.par[0],
+                       comp.learn, comp.A0, comp.B, comp.gmin, comp.gmax, lrn, bool(tab.learn[i]), r)
+            return r[learn]
+        sol = solve_ivp(rate, (t0, float(t1)), theta[learn], method="DOP853", rtol=1e-12, atol=1e-14)
+        theta[learn] = sol.y[:, -1]
+        t0 = float(t1)
+    return theta
+
+
+@functools.lru_cache(maxsize=1)
+def _two_task_reference():
+    from helpers import two_plus_one, two_task_segments
+    comp = build(two_plus_one(G=(2.0, 4.5, 3.0)))      # start far from the solution: gates move ~1 V
+    tab = table(two_task_segments(5e-3, 1), comp)
+    return comp, tab, _quasistatic_gate_reference(comp, tab)[:2]
+
+
+@pytest.mark.parametrize("tableau, order", [("bs3", 3), ("heun21", 2)])
+def test_quasistatic_gate_order_against_solve_ivp(tableau, order):
+    """Quasi-static gates with fixed steps against an independent tight reference (DOP853)."""
+    comp, tab, ref = _two_task_reference()
+    hs = [2.5e-3, 1.25e-3, 6.25e-4, 3.125e-4]
+    errs = [np.max(np.abs(simulate(comp, tab, Options(integrator="quasistatic", dt=h, tableau=tableau))
+                          .event_theta[-1, :2] - ref)) for h in hs]
+    assert min(errs) > 1e-10, errs                      # the reference's own error stays far below
+    slope = np.polyfit(np.log(hs), np.log(errs), 1)[0]
+    assert abs(slope - order) < 0.3, (slope, errs)
+
+
+def test_heun21_explicit_order_against_expm():
+    """Heun–Euler 2(1) as the explicit integrator on a linear RC ladder: order 2 vs expm."""
+    comp = build(rc_ladder(8), twins=("free",))
+    src = np.array([1.0, -0.5])
+    T = 2e-6
+    A, b, free = linear_rc_system(comp, src)
+    x_inf = -np.linalg.solve(A, b)
+    exact = x_inf + scipy.linalg.expm(A * T) @ (0 - x_inf)
+    tab = table([Segment(T, {"s1": 1.0, "s2": -0.5})], comp)
+    hs = [8e-8, 4e-8, 2e-8, 1e-8]                       # inside Heun's stability interval (|hλ| < 2)
+    errs = [np.max(np.abs(simulate(comp, tab, Options(integrator="explicit", initial="zero", dt=h,
+                                                      tableau="heun21")).event_V[-1, 0, free] - exact))
+            for h in hs]
+    slope = np.polyfit(np.log(hs), np.log(errs), 1)[0]
+    assert abs(slope - 2) < 0.3, (slope, errs)
