@@ -54,7 +54,12 @@ class RunWriter:
                 self._reopen(root, attrs)
                 return
             if not overwrite:
-                state = "complete" if root is not None and root.attrs.get("complete") else "not a resumable run"
+                if root is not None and root.attrs.get("complete"):
+                    state = "complete"
+                elif root is None:
+                    state = "not a readable zarr group: holds " + ", ".join(sorted(p.name for p in self.path.iterdir())[:8])
+                else:
+                    state = "an unfinished run, not resumable here"
                 raise SpecError("output", f"{self.path} exists ({state}); refusing to overwrite it "
                                           "(pass --overwrite)")
             shutil.rmtree(self.path)

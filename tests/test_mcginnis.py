@@ -98,11 +98,13 @@ def test_divider_mass_drifts_as_eq_4_12(eta):
 
 
 def test_symmetric_clamping_is_the_eta0_flow_and_conserves_k():
-    """Symmetric clamping conserves K exactly (measured 2.2e-14 over 20 s; test 1e-12) and its
+    """Symmetric clamping conserves K exactly, up to the Kirchhoff solves' tolerance (newton_tol 1e-12
+    relative; measured 1.7e-12 over 20 s = 20,000 holds with the stopping-rule Newton, 2.2e-14 with
+    the older always-one-more-iteration solver; test 1e-10, the issue's bound is 1e-8) and its
     trajectory is the η → 0 limit of one-sided clamping: the gap is linear in η (ratio 2 for
     η = 2e-3 vs 1e-3), and a converges to sc (Thm 4.1; measured a − sc = 3e-5 at 20 s)."""
     sym = divider(0.5, True, T=20.0)
-    assert np.max(np.abs(sym.K / sym.K[0] - 1)) < 1e-12
+    assert np.max(np.abs(sym.K / sym.K[0] - 1)) < 1e-10
     a = sym.kappa[-1, 0] / sym.kappa[-1].sum()
     assert abs(a - S * C) < 1e-3 * S * C, (a, S * C)
     short = divider(0.5, True, T=2.0)
