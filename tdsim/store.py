@@ -109,8 +109,9 @@ class RunWriter:
         want = {k: _jsonable(attrs).get(k) for k in same}
         if same != want:
             diff = [k for k in same if same[k] != want[k]]
+            detail = "; ".join(f"{k}: stored {_first_difference(same[k], want[k])}" for k in diff)
             raise SpecError("output", f"{self.path} holds an unfinished run of a different spec "
-                                      f"({', '.join(diff)} differ); pass --overwrite to replace it")
+                                      f"({detail}); pass --overwrite to replace it")
         self.root = root
         ck = root.attrs.get("checkpoint")
         n_time, n_event = (ck["n_time"], ck["n_event"]) if ck else (0, 0)
@@ -196,6 +197,19 @@ def open_run(path):
     if not ds.attrs.get("complete", False) and ck:
         ds = ds.isel(time=slice(0, ck["n_time"]), event=slice(0, ck["n_event"]))
     return ds
+
+
+def _first_difference(a, b, path="") -> str:
+    """Where two JSON values first differ, for error messages: 'x.y = 1 here, 2 asked'."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
+    return f"{path or 'value'} = {str(a)[:80]!r}, asked {str(b)[:80]!r}"
 
 
 def _jsonable(x):
