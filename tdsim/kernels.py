@@ -123,28 +123,39 @@ def add_force_jacobian(s, drv, out_node, unk_nodes, diag, j_coef, vals):
                 vals[diag[u]] += j_coef * s * beta
 
 
+@njit(cache=True, inline="always")
+def _diagonal(vals, unk_nodes, diag, hold, cap, c_coef):
+    """Zero vals, then c_coef·C on each unknown node's diagonal (1 where the twin holds it)."""
+    vals[:] = 0.0
+    for u in range(unk_nodes.shape[0]):
+        n = unk_nodes[u]
+        vals[diag[u]] = 1.0 if hold[n] != HOLD_NONE else c_coef * cap[n]
+
+
+@njit(cache=True, inline="always")
+def _stamp(vals, e, a, b, dia, dib, hold, s_ab, s_ba, s_aa, s_bb, j_coef):
+    """Edge e's −j_coef·dI/dV entries (current into a is −i, into b is +i)."""
+    if s_aa[e] >= 0 and hold[a] == HOLD_NONE:
+        vals[s_aa[e]] += j_coef * dia
+        if s_ab[e] >= 0:
+            vals[s_ab[e]] += j_coef * dib
+    if s_bb[e] >= 0 and hold[b] == HOLD_NONE:
+        vals[s_bb[e]] -= j_coef * dib
+        if s_ba[e] >= 0:
+            vals[s_ba[e]] -= j_coef * dia
+
+
 @njit(cache=True)
 def assemble(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s_ab, s_ba, s_aa, s_bb,
              c_coef, j_coef, vals):
     """vals <- c_coef * diag(C) - j_coef * dI/dV on the unknown nodes; identity rows where the
     twin holds a node (dependent outputs)."""
-    vals[:] = 0.0
-    for u in range(unk_nodes.shape[0]):
-        n = unk_nodes[u]
-        vals[diag[u]] = 1.0 if hold[n] != HOLD_NONE else c_coef * cap[n]
+    _diagonal(vals, unk_nodes, diag, hold, cap, c_coef)
     for e in range(ea.shape[0]):
         a = ea[e]
         b = eb[e]
         _, dia, dib = edge_current(code[e], par[e, 0], par[e, 1], par[e, 2], par[e, 3], theta[e], V[a], V[b])
-        # current into a is -i, into b is +i
-        if s_aa[e] >= 0 and hold[a] == HOLD_NONE:
-            vals[s_aa[e]] += j_coef * dia
-            if s_ab[e] >= 0:
-                vals[s_ab[e]] += j_coef * dib
-        if s_bb[e] >= 0 and hold[b] == HOLD_NONE:
-            vals[s_bb[e]] -= j_coef * dib
-            if s_ba[e] >= 0:
-                vals[s_ba[e]] -= j_coef * dia
+        _stamp(vals, e, a, b, dia, dib, hold, s_ab, s_ba, s_aa, s_bb, j_coef)
 
 
 @njit(cache=True)
@@ -152,25 +163,15 @@ def assemble_currents(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s
                       c_coef, j_coef, vals, inj, src, I):
     """``assemble`` and ``node_currents`` at the same state in one pass over the edges (one
     element evaluation per edge instead of two): vals as assemble, I as node_currents."""
-    vals[:] = 0.0
     I[:] = 0.0
-    for u in range(unk_nodes.shape[0]):
-        n = unk_nodes[u]
-        vals[diag[u]] = 1.0 if hold[n] != HOLD_NONE else c_coef * cap[n]
+    _diagonal(vals, unk_nodes, diag, hold, cap, c_coef)
     for e in range(ea.shape[0]):
         a = ea[e]
         b = eb[e]
         i, dia, dib = edge_current(code[e], par[e, 0], par[e, 1], par[e, 2], par[e, 3], theta[e], V[a], V[b])
         I[a] -= i
         I[b] += i
-        if s_aa[e] >= 0 and hold[a] == HOLD_NONE:
-            vals[s_aa[e]] += j_coef * dia
-            if s_ab[e] >= 0:
-                vals[s_ab[e]] += j_coef * dib
-        if s_bb[e] >= 0 and hold[b] == HOLD_NONE:
-            vals[s_bb[e]] -= j_coef * dib
-            if s_ba[e] >= 0:
-                vals[s_ba[e]] -= j_coef * dia
+        _stamp(vals, e, a, b, dia, dib, hold, s_ab, s_ba, s_aa, s_bb, j_coef)
     for n in range(inj.shape[0]):
         if inj[n] >= 0:
             I[n] += src[inj[n]]
