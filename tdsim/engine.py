@@ -20,6 +20,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ._jit import kernel
+
 from .kernels import (HOLD_NONE, add_force, add_force_jacobian, assemble, assemble_currents, clip_gates, fill_held,
                       gate_rates,
                       measured_output, node_currents, normal, removed, source_values)
@@ -40,7 +42,7 @@ RHO_CHORD = 0.01      # chord iterations go on while each correction shrinks at 
 QS_PREDICT = 0.01     # V: largest stage-to-stage move of a quasi-static Newton start (see _erk_step)
 QS_RECALL = 1e-2      # a data point's last solution starts Newton if no gate moved by more (relative)
 
-@njit(cache=True)
+@kernel
 def _rhs_full(V, theta, thref, circ, lrn, drv, src, dV, dth, I):
     """dV/dt (free nodes) and dθ/dt at one stage; ``src`` holds the sources at the stage time."""
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
@@ -65,7 +67,7 @@ def _gate_rates_qs(V, theta, thref, circ, lrn, drv, dth):
                circ[8], lrn, drv[6], dth)
 
 
-@njit(cache=True)
+@kernel
 def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts, reuse):
     """Kirchhoff's laws for every twin by Newton (free twin first), starting from V. With ``reuse``,
     vals holds each twin's factorization from a previous call and is used for chord (simplified
@@ -136,6 +138,22 @@ def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts
 
 
 @njit(cache=True, inline="always")
+def _copy(dst, src):
+    """dst[:, :] = src (array-to-array slice assignment needs the runtime kernels do without,
+    see _jit.py)."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = src[i, j]
+
+
+@njit(cache=True, inline="always")
+def _copy1(dst, src):
+    """dst[:] = src for 1-D arrays (see _copy)."""
+    for i in range(src.shape[0]):
+        dst[i] = src[i]
+
+
+@njit(cache=True, inline="always")
 def _norms(Vt, x, unk_nodes):
     """(max |x|, max |V|) over the unknown nodes."""
     dmax = 0.0
@@ -153,7 +171,7 @@ def _apply(Vt, x, unk_nodes):
         Vt[unk_nodes[u]] += min(max(x[u], -0.5), 0.5)
 
 
-@njit(cache=True)
+@kernel
 def _err_norm(V0, V1, th0, th1, dV, dth, hold, learn, tol, with_v):
     """RMS of error / (atol + rtol |y|) over free node voltages (tol[2:4]) and learning θ (tol[0:2])."""
     rtol, atol, rtol_v, atol_v = tol[0], tol[1], tol[2], tol[3]
@@ -175,7 +193,7 @@ def _err_norm(V0, V1, th0, th1, dV, dth, hold, learn, tol, with_v):
     return math.sqrt(s / m) if m > 0 else 0.0
 
 
-@njit(cache=True)
+@kernel
 def _erk_step(erk, qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, src, have_k1, reuse,
                 tol, vals, I, rhs, x, work, newton_tol, counts, errv, errth, Vb, Vg, guess):
     """One step of an explicit FSAL Runge–Kutta pair (tableaus.py: Dormand–Prince 5(4),
@@ -191,7 +209,7 @@ def _erk_step(erk, qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv
     T, N = V0.shape
     E = th0.shape[0]
     if not have_k1:
-        Vs[:, :] = Vg if (qs and guess) else V0
+        _copy(Vs, Vg if (qs and guess) else V0)
         source_values(drv[0], drv[1], drv[2], drv[3], t0, src)
         if qs:
             st = qs_solve(Vs, th0, circ, drv, src, vals, I, rhs, x, work, newton_tol, 50, counts, reuse)
@@ -199,12 +217,12 @@ def _erk_step(erk, qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv
                 return st, 0.0
         if qs:
             _gate_rates_qs(Vs, th0, th0, circ, lrn, drv, kth[0])
-            Vb[:, :] = Vs
+            _copy(Vb, Vs)
         else:
             _rhs_full(Vs, th0, th0, circ, lrn, drv, src, kV[0], kth[0], I)
     elif qs:
-        Vb[:, :] = V0
-        Vs[:, :] = V0
+        _copy(Vb, V0)
+        _copy(Vs, V0)
     for s in range(1, S):
         if qs:          # predict: Vs holds stage s−1's solution
             r = C[s] / C[s - 1] - 1.0 if C[s - 1] > 0.0 else 0.0
@@ -237,8 +255,8 @@ def _erk_step(erk, qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv
             _gate_rates_qs(Vs, ths, th0, circ, lrn, drv, kth[s])
         else:
             _rhs_full(Vs, ths, th0, circ, lrn, drv, src, kV[s], kth[s], I)
-    V1[:, :] = Vs          # the last stage is the solution (FSAL pairs)
-    th1[:] = ths
+    _copy(V1, Vs)          # the last stage is the solution (FSAL pairs)
+    _copy1(th1, ths)
     for t in range(T):
         for n in range(N):
             acc = 0.0
@@ -253,7 +271,7 @@ def _erk_step(erk, qs, t0, h, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv
     return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, tol, not qs)
 
 
-@njit(cache=True)
+@kernel
 def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, src,
                      tol, vals, I, rhs, x, work, counts, errv, errth, fresh):
     """One Rosenbrock step (tableau ``ros``, see tableaus.py) for C dV/dt = I(V, θ),
@@ -296,7 +314,7 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
         fill_held(Vs, hold, hidx, src, drv, nudge, out_node)
         for t in range(T):
             if i == 0 and fresh:
-                I[:] = errv[t]
+                _copy1(I, errv[t])
             else:
                 node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, I)
             add_force(Vs, t, nudge[t], drv, out_node, I)
@@ -342,7 +360,7 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
     return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, tol, True)
 
 
-@njit(cache=True)
+@kernel
 def _first_bad(V, theta, hold, learn):
     T, N = V.shape
     for t in range(T):
@@ -355,7 +373,7 @@ def _first_bad(V, theta, hold, learn):
     return -1
 
 
-@njit(cache=True)
+@kernel
 def _segment_duration(row, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work, srcn, newton_tol, counts):
     """Fixed duration, or the overclamping step time t_h = r0 |δ| (Dillavou Eq. 8) from the settled
     free output with this segment's inputs; 0 (skip) for a correctly classified point. ``row``:
@@ -367,7 +385,7 @@ def _segment_duration(row, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work
     drv = (src[row], amp[row], omega[row], wave[row], labels[row], eta[row], learn_on[row], mode[row],
            offset, L0[row], partner, osign)
     source_values(drv[0], drv[1], drv[2], drv[3], t, srcn)
-    Vm[:, :] = V
+    _copy(Vm, V)
     st = qs_solve(Vm, theta, circ, drv, srcn, vals, I, rhs, x, work, newton_tol, 50, counts, False)
     if st != DONE:
         return 0.0, st

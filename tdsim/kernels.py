@@ -8,6 +8,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ._jit import kernel
+
 from .elements import (CONDUCTANCE, IDEAL_DIODE, MOSFET, PARAM_KAPPA, PARAM_RHO, RESISTOR, SHOCKLEY_DIODE,
                        ZERO_REMOVE)
 
@@ -145,7 +147,7 @@ def _stamp(vals, e, a, b, dia, dib, hold, s_ab, s_ba, s_aa, s_bb, j_coef):
             vals[s_ba[e]] -= j_coef * dia
 
 
-@njit(cache=True)
+@kernel
 def assemble(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s_ab, s_ba, s_aa, s_bb,
              c_coef, j_coef, vals):
     """vals <- c_coef * diag(C) - j_coef * dI/dV on the unknown nodes; identity rows where the
@@ -158,7 +160,7 @@ def assemble(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s_ab, s_ba
         _stamp(vals, e, a, b, dia, dib, hold, s_ab, s_ba, s_aa, s_bb, j_coef)
 
 
-@njit(cache=True)
+@kernel
 def assemble_currents(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s_ab, s_ba, s_aa, s_bb,
                       c_coef, j_coef, vals, inj, src, I):
     """``assemble`` and ``node_currents`` at the same state in one pass over the edges (one
@@ -242,7 +244,7 @@ def removed(code, p0, p1, theta):
     return code == CONDUCTANCE and int(p1) == ZERO_REMOVE and int(p0) == PARAM_KAPPA and theta <= 0.0
 
 
-@njit(cache=True)
+@kernel
 def gate_rates(V, theta, thref, ea, eb, code, par, learn, A0, B, gmin, gmax, lrn, on, rate):
     """dθ/dt while learning is on (Dillavou Eqs. 3, 7):
         scale A0 f(θ) (ΔV_la² − ΔV_lb²) + B + b(θ, ΔV_la, ΔV_lb) − leak θ
@@ -271,7 +273,7 @@ def gate_rates(V, theta, thref, ea, eb, code, par, learn, A0, B, gmin, gmax, lrn
         rate[e] = r
 
 
-@njit(cache=True)
+@kernel
 def clip_gates(theta, learn, gmin, gmax):
     """Clip learning edges to their limits; True if any was clipped."""
     clipped = False

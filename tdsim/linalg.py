@@ -15,6 +15,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ._jit import kernel
+
 __all__ = ["Pattern", "ORDERINGS", "analyse", "slot", "slots", "lu_factor", "lu_solve"]
 
 
@@ -250,13 +252,15 @@ def slots(p, rows_old, cols_old):
     return np.where(skip, -1, k).astype(np.int64)
 
 
-@njit(cache=True)
+@kernel
 def lu_factor(row_ptr, col, diag, perm, values, work):
     """In-place row-oriented (IKJ) LU of `values` on the fixed pattern.
 
     perm is unused (kept so both kernels take ``*p.args()``). work: float64 (n,)
-    scratch, any contents. Returns 0, or 1 + (new-order) row of a zero or
-    non-finite pivot.
+    scratch, any contents. The diagonal is stored as reciprocal pivots 1/u_ii
+    (``lu_solve`` multiplies instead of dividing: divisions sat on the solve's
+    dependency chain). Returns 0, or 1 + (new-order) row of a zero or non-finite
+    pivot.
     """
     n = diag.size
     for i in range(n):
@@ -265,7 +269,7 @@ def lu_factor(row_ptr, col, diag, perm, values, work):
             work[col[p]] = values[p]
         for p in range(s, di):
             k = col[p]
-            lik = work[k] / values[diag[k]]
+            lik = work[k] * values[diag[k]]
             work[k] = lik
             for q in range(diag[k] + 1, row_ptr[k + 1]):
                 work[col[q]] -= lik * values[q]
@@ -274,10 +278,11 @@ def lu_factor(row_ptr, col, diag, perm, values, work):
         piv = values[di]
         if piv == 0.0 or not math.isfinite(piv):
             return i + 1
+        values[di] = 1.0 / piv
     return 0
 
 
-@njit(cache=True)
+@kernel
 def lu_solve(row_ptr, col, diag, perm, values, b, x, work):
     """Solve A x = b with factored `values`; b, x in old ordering (no aliasing).
 
@@ -294,6 +299,6 @@ def lu_solve(row_ptr, col, diag, perm, values, b, x, work):
         di = diag[i]
         for p in range(di + 1, row_ptr[i + 1]):
             s -= values[p] * work[col[p]]
-        work[i] = s / values[di]
+        work[i] = s * values[di]
     for i in range(n):
         x[perm[i]] = work[i]
