@@ -181,3 +181,69 @@ def test_errors_survive_pickling():
     assert (type(e), e.key, str(e)) == (SpecError, "edges.G1.S", "edges.G1.S: must be positive")
     s = pickle.loads(pickle.dumps(SimulationError("NaN", 0.25, "edge G1")))
     assert (s.time, s.where, str(s)) == (0.25, "edge G1", "NaN at t = 0.25 s in edge G1")
+
+
+def _learning_model(A0, element="conductance", where="model", **fields):
+    """in —e1— a —r2— gnd, e1 a learning edge; A0 given at model level or on e1."""
+    d = variant()
+    e1 = {"name": "e1", "a": "in", "b": "a", "element": element, **fields}
+    d["edges"][0] = e1
+    (d if where == "model" else e1)["A0"] = A0
+    return d
+
+
+@pytest.mark.parametrize("where", ["model", "edge"])
+@pytest.mark.parametrize("param, unit, si", [
+    ("kappa", "2 S/(V^2*s)", 2.0),
+    ("kappa", "2 mS/(V^2*ms)", 2.0),
+    ("rho", "2 Ohm/(S^2*V^2*s)", 2.0),
+    ("logkappa", "2 1/(S*V^2*ms)", 2e3),
+])
+def test_conductance_A0_unit_follows_parametrization(where, param, unit, si):
+    """A conductance's A0 has the unit its rule dθ/dt = A0 f(θ) ΔV² needs (kernels.kappa_factor):
+    S/(V² s) for κ, Ω/(S² V² s) for ρ, 1/(S V² s) for log κ; it gives the same SI value as the
+    plain number, which is taken as SI."""
+    fields = {"kappa": "1 mS", "parametrization": param}
+    c = model_from_dict(_learning_model(unit, where=where, **fields))
+    c.validate()
+    plain = model_from_dict(_learning_model(si, where=where, **fields))
+    A0 = c.A0 if where == "model" else c.edges[0].A0
+    assert A0 == pytest.approx(si, rel=1e-15)
+    assert A0 == pytest.approx(plain.A0 if where == "model" else plain.edges[0].A0, rel=1e-15)
+    assert build(c, ("free",)).A0[0] == pytest.approx(si, rel=1e-15)
+
+
+@pytest.mark.parametrize("where, key", [("model", "A0"), ("edge", "edges[0] (e1).A0")])
+@pytest.mark.parametrize("param, expected", [("kappa", "S/(V^2*s)"), ("rho", "Ohm/(S^2*V^2*s)"),
+                                             ("logkappa", "1/(S*V^2*s)")])
+def test_conductance_A0_in_mosfet_unit_refused_naming_edge(where, key, param, expected):
+    """1/(V s) is a MOSFET gate's learning rate; on a conductance it is refused, naming the edge
+    and the unit it needs."""
+    with pytest.raises(SpecError) as exc:
+        model_from_dict(_learning_model("2 1/(V*s)", where=where, kappa="1 mS", parametrization=param))
+    assert exc.value.key == key
+    msg = str(exc.value)
+    assert "edges[0] (e1)" in msg and expected in msg and "1/(V*s)" in msg, msg
+
+
+def test_mosfet_A0_unit_unchanged():
+    """A MOSFET gate keeps A0 in 1/(V s) (dG/dt = A0 ΔV²), at model level and per edge; the
+    conductance unit is refused for it; a model-level A0 is not checked against a conductance
+    that does not learn."""
+    for where in ("model", "edge"):
+        c = model_from_dict(_learning_model("2.8 1/(V*ms)", "mosfet", where, G="3 V"))
+        c.validate()
+        assert (c.A0 if where == "model" else c.edges[0].A0) == pytest.approx(2.8e3, rel=1e-15)
+        with pytest.raises(SpecError, match=r"edges\[0\] \(e1\).*1/\(V\*s\)"):
+            model_from_dict(_learning_model("2 S/(V^2*s)", "mosfet", where, G="3 V"))
+    d = _learning_model("2.8 1/(V*ms)", "mosfet", G="3 V")
+    d["edges"][1] = {"name": "k2", "a": "a", "b": "gnd", "element": "conductance", "kappa": "1 mS", "learn": False}
+    assert model_from_dict(d).A0 == pytest.approx(2.8e3, rel=1e-15)
+    d["edges"][1]["learn"] = True
+    with pytest.raises(SpecError, match=r"edges\[1\] \(k2\)"):
+        model_from_dict(d)
+
+
+def test_model_A0_without_learning_edges_must_be_a_learning_rate():
+    assert model_from_dict(variant(A0="1 S/(V^2*s)")).A0 == 1.0
+    rejects(variant(A0="1 V"), "A0", "not a learning rate")
