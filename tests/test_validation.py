@@ -247,3 +247,51 @@ def test_mosfet_A0_unit_unchanged():
 def test_model_A0_without_learning_edges_must_be_a_learning_rate():
     assert model_from_dict(variant(A0="1 S/(V^2*s)")).A0 == 1.0
     rejects(variant(A0="1 V"), "A0", "not a learning rate")
+
+
+_TINY_SEGMENT = """
+import sys
+sys.path.insert(0, "tests")
+from tdsim import Options, Segment, SimulationError, build, simulate
+from tdsim.segments import table
+from helpers import two_plus_one
+comp = build(two_plus_one(capacitance=1e-15), ("free", "clamped"))       # RC ~ 1e-12 s: stiff
+out = []
+for d in (1e-15, 1e-14, 3e-14):
+    segs = [Segment(100.0, {"V1": 0.435}, {"O": 0.31}, 1.0, False),
+            Segment(d, {"V1": 0.02}, {"O": 0.14}, 1.0, True),
+            Segment(1e-3, {"V1": 0.435}, {"O": 0.31}, 1.0, True)]
+    try:
+        tr = simulate(comp, table(segs, comp), Options(integrator="rosenbrock"))
+        out.append(repr((d, "ok", [float(t) for t in tr.event_t])))
+    except SimulationError as e:
+        out.append(repr((d, "error", str(e))))
+print("\\n".join(out))
+"""
+
+
+def test_segment_shorter_than_time_resolution_at_late_time():
+    """At t = 100 s one ulp of t is 1.4e-14 s. A segment of 1e-14 s there (an overclamping step time
+    r0|δ| can be that short) ended at t + 1 ulp; on a stiff circuit the controller's landing step
+    of 1 ulp was rejected, the shorter retry rounded back onto the same landing step, and the run
+    looped for ever (t fixed, h never below h_min = 1e-16). Now a segment shorter than 4 ulp of t
+    ends at once and no step is shorter than max(h_min, 4 ulp(t)): the run ends (or fails naming
+    the time). Run in a subprocess: a compiled endless loop cannot be interrupted in-process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    try:
+        p = subprocess.run([sys.executable, "-c", _TINY_SEGMENT], capture_output=True, text=True,
+                           timeout=300, env=env, cwd=root)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run with a 1e-14 s segment at t = 100 s did not end (stalled step control)")
+    assert p.returncode == 0, p.stderr[-2000:]
+    import ast
+    results = [ast.literal_eval(line) for line in p.stdout.strip().splitlines()]
+    assert [r[0] for r in results] == [1e-15, 1e-14, 3e-14]
+    for d, kind, ev in results:
+        assert kind == "ok", (d, ev)
+        assert ev[0] == 100.0 and 100.0 <= ev[1] <= 100.0 + 4 * 1.5e-14 and ev[2] == pytest.approx(100.001, abs=1e-12)
