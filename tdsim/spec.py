@@ -87,7 +87,7 @@ def _dims(kind: str) -> tuple:
     return tuple(float(e) for e in DIMENSIONS[kind])
 
 
-def _check_a0(a0, el, key: str, where: str, raw) -> None:
+def _check_a0(a0, el, key: str, where: str) -> None:
     """Refuse a unit-bearing A0 (``a0`` from units.quantity_any) whose dimension is not the one
     edge ``where`` needs; a plain number is SI in whatever unit the edge needs."""
     _, dims, unit = a0
@@ -97,9 +97,10 @@ def _check_a0(a0, el, key: str, where: str, raw) -> None:
     kind, what, rule = need if need else ("learning_rate", "an element that does not learn", "")
     if dims != _dims(kind):
         rule = f" ({rule})" if rule else ""
+        own = ", or give the edge its own A0" if key == "A0" else ""
         raise SpecError(key, f"unit {unit!r} does not fit edge {where}: {what} needs A0 in "
-                        f"{_example(kind)}{rule}; write e.g. \"{raw.split()[0]} {_example(kind)}\" "
-                        "or a plain number in that SI unit" + (", or give the edge its own A0" if key == "A0" else ""))
+                        f"{_example(kind)}{rule}: write a unit of that dimension "
+                        f"(e.g. \"1 {_example(kind)}\") or a plain number in that SI unit{own}")
 
 
 def _element(kind: str, fields: dict, key: str):
@@ -168,12 +169,12 @@ def model_from_dict(d: dict, name: str = "model") -> Circuit:
         el = _element(kind, fields, key)
         if "A0" in ed:
             own = quantity_any(ed["A0"], key + ".A0")
-            _check_a0(own, el, key + ".A0", key, ed["A0"])
+            _check_a0(own, el, key + ".A0", key)
             A0 = own[0]
         else:
             A0 = None
             if a0 is not None and getattr(el, "learn", False):   # the model's A0 drives this edge
-                _check_a0(a0, el, "A0", key, d["A0"])
+                _check_a0(a0, el, "A0", key)
                 a0_used = True
         B = quantity(ed.get("B", 0), "voltage_rate", key + ".B")
         c.add_edge(name, str(ed["a"]), str(ed["b"]), el, A0, B)
