@@ -32,6 +32,7 @@ W_HOLD = 1.5           # Rosenbrock W reuse: keep h = h_w while the controller p
 METHODS = {"explicit": EXPLICIT, "rosenbrock": ROSENBROCK, "ros2": ROSENBROCK, "quasistatic": QUASISTATIC}
 DONE, FULL, NAN, HMIN, SINGULAR, NEWTON, CONVERGED = 0, 1, 2, 3, 4, 5, 6
 DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS = 0, 1, 2
+T_ULPS = 4.0           # steps and segment remainders shorter than this many ulp of t cannot be resolved
 # istate slots (integers carried between calls)
 I_SEG, I_SAMPLE, I_NREC, I_NEV, I_STEPS, I_REJ, I_FACT, I_WHERE, I_NEWSEG, I_PERIODS = range(10)
 N_ISTATE = 10
@@ -513,15 +514,24 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                     for n in range(N):
                         vn[tw, n] = sig_read * normal(seed, 2, seg, tw * N + n)
         seg_end = fstate[F_SEGEND]
-        if seg_end > t:
+        # at large t a step shorter than a few ulp of t cannot advance t (t + h == t) or only in
+        # coarse rounded jumps: no step is shorter than h_floor, and a segment (or its remainder)
+        # shorter than t_res ends at once (an overclamping step time r0|δ| can be that short)
+        t_res = T_ULPS * np.spacing(abs(t))
+        h_floor = max(h_min, t_res)
+        if seg_end - t > t_res:
             stop = seg_end
             if dt_rec > 0.0:
                 stop = min(stop, k * dt_rec)
-            hs = h if adaptive else h_fixed
+            hs = max(h, h_floor) if adaptive else h_fixed
             landing = False
             if t + hs >= stop - 1e-9 * hs:
                 hs = stop - t
                 landing = True
+            elif hs < t_res:                    # a fixed step too short to advance t
+                status = HMIN
+                istate[I_WHERE] = -1
+                break
             drv = (src[row], amp[row], omega[row], wave[row], labels[row], eta[row], learn_on[row], mode[row],
                    offset, L0[row], partner, osign)
             if method == ROSENBROCK:
@@ -552,7 +562,7 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                     istate[I_WHERE] = _first_bad(V1, th1, hold, learn)
                     break
                 h = hs * (0.25 if st != DONE else max(0.2, 0.9 * err ** (-1.0 / q)))
-                if h < h_min:
+                if h < h_floor:
                     status = st if st != DONE else HMIN
                     if st != NEWTON:
                         istate[I_WHERE] = _first_bad(V1, th1, hold, learn)

@@ -12,7 +12,8 @@ from .build import Compiled
 from .errors import SimulationError, SpecError
 from .segments import Table
 
-_FAILURE = {engine.NAN: "the state became non-finite", engine.HMIN: "the step size fell below h_min",
+_FAILURE = {engine.NAN: "the state became non-finite", engine.HMIN: "the step size fell below h_min (or below 4 ulp of t, "
+            "the shortest step the time axis resolves there)",
             engine.SINGULAR: "the circuit matrix became singular", engine.NEWTON: "the Kirchhoff (Newton) solve did not converge: the quasi-static solution branch may "
                               "end here (a fold, where the full-RC dynamics jump); use a full-RC integrator"}
 
@@ -29,7 +30,7 @@ class Options:
     atol_V: float | None = None        # gates integrate ΔV², so V errors reach G damped by ~A0 ΔV RC
     dt: float | None = None            # fixed step size; turns step control off
     first_step: float | None = None    # step size after each event (default: 0.1 x the shortest RC)
-    h_min: float = 1e-16               # s
+    h_min: float = 1e-16               # s; the floor is max(h_min, 4 ulp(t)) (docs/integrators.md)
     record_interval: float = 0.0       # s; 0 records segment ends only
     newton_tol: float = 1e-12          # relative Newton step tolerance (quasi-static)
     initial: str = "dc"                # node voltages at t = 0: "dc" operating point or "zero"

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .circuit import Circuit
-from .elements import ELEMENTS
+from .elements import ELEMENTS, Conductance, Mosfet
 from .errors import SpecError
 from .imperfections import Imperfections
 from .protocols import Cycling, DataPoint, Nudge, Task, TwoTask, _count
 from .segments import Schedule, Segment, Waveform, period
 from .simulate import Options
-from .units import quantity
+from .units import DIMENSIONS, _example, quantity, quantity_any
 
 # element field -> dimension
 _FIELDS = {
@@ -61,6 +61,48 @@ def _value(raw, kind, key):
     return quantity(raw, kind, key)
 
 
+# the learning rate A0 of an edge, dθ/dt = A0 f(θ) (ΔV_F² − ΔV_C²) (kernels.gate_rates), has the
+# dimension of θ / (s V² f): θ = G (V, f = 1) for a MOSFET; for a conductance f = dκ/dθ
+# (kernels.kappa_factor): 1 for θ = κ (S), −κ² for θ = ρ (Ohm), κ for θ = log κ.
+_A0_KINDS = {"kappa": ("learning_rate_kappa", "dκ/dt = A0 (ΔV_F² − ΔV_C²)"),
+             "rho": ("learning_rate_rho", "dρ/dt = −A0 κ² (ΔV_F² − ΔV_C²)"),
+             "logkappa": ("learning_rate_logkappa", "d(log κ)/dt = A0 κ (ΔV_F² − ΔV_C²)")}
+
+
+def _a0_kind(el, key: str):
+    """(dimension kind, edge description, rule) that the edge's A0 must have; None for an element
+    that never learns (its A0 is unused: the MOSFET unit is kept, as before)."""
+    if isinstance(el, Mosfet):
+        return "learning_rate", "a MOSFET gate", "dG/dt = A0 (ΔV_F² − ΔV_C²)"
+    if isinstance(el, Conductance):
+        if el.parametrization not in _A0_KINDS:
+            raise SpecError(key + ".parametrization",
+                            f"unknown {el.parametrization!r} (kappa, rho or logkappa)")
+        kind, rule = _A0_KINDS[el.parametrization]
+        return kind, f"a conductance with parametrization {el.parametrization!r}", rule
+    return None
+
+
+def _dims(kind: str) -> tuple:
+    return tuple(float(e) for e in DIMENSIONS[kind])
+
+
+def _check_a0(a0, el, key: str, where: str) -> None:
+    """Refuse a unit-bearing A0 (``a0`` from units.quantity_any) whose dimension is not the one
+    edge ``where`` needs; a plain number is SI in whatever unit the edge needs."""
+    _, dims, unit = a0
+    if dims is None:
+        return
+    need = _a0_kind(el, where)
+    kind, what, rule = need if need else ("learning_rate", "an element that does not learn", "")
+    if dims != _dims(kind):
+        rule = f" ({rule})" if rule else ""
+        own = ", or give the edge its own A0" if key == "A0" else ""
+        raise SpecError(key, f"unit {unit!r} does not fit edge {where}: {what} needs A0 in "
+                        f"{_example(kind)}{rule}: write a unit of that dimension "
+                        f"(e.g. \"1 {_example(kind)}\") or a plain number in that SI unit{own}")
+
+
 def _element(kind: str, fields: dict, key: str):
     if kind not in ELEMENTS:
         raise SpecError(key + ".element", f"unknown element {kind!r}; known: {', '.join(ELEMENTS)}")
@@ -83,8 +125,10 @@ def model_from_dict(d: dict, name: str = "model") -> Circuit:
     c = Circuit(name=d.get("name", name), ground=d.get("ground", "gnd"))
     if "capacitance" in d:
         c.capacitance = quantity(d["capacitance"], "capacitance", "capacitance")
-    if "A0" in d:
-        c.A0 = quantity(d["A0"], "learning_rate", "A0")
+    a0 = quantity_any(d["A0"], "A0") if "A0" in d else None   # checked against each edge it drives
+    a0_used = False
+    if a0 is not None:
+        c.A0 = a0[0]
     defaults = d.get("defaults", {})
     _check_keys(defaults, set(ELEMENTS), "defaults")
     for kind, fields in defaults.items():
@@ -123,9 +167,22 @@ def model_from_dict(d: dict, name: str = "model") -> Circuit:
         fields = dict(defaults.get(kind, {}))
         fields.update({k: v for k, v in ed.items() if k not in _EDGE_KEYS})
         el = _element(kind, fields, key)
-        A0 = quantity(ed["A0"], "learning_rate", key + ".A0") if "A0" in ed else None
+        if "A0" in ed:
+            own = quantity_any(ed["A0"], key + ".A0")
+            _check_a0(own, el, key + ".A0", key)
+            A0 = own[0]
+        else:
+            A0 = None
+            if a0 is not None and getattr(el, "learn", False):   # the model's A0 drives this edge
+                _check_a0(a0, el, "A0", key)
+                a0_used = True
         B = quantity(ed.get("B", 0), "voltage_rate", key + ".B")
         c.add_edge(name, str(ed["a"]), str(ed["b"]), el, A0, B)
+    if a0 is not None and not a0_used and a0[1] is not None and \
+            a0[1] not in [_dims(k) for k in ("learning_rate", *(k for k, _ in _A0_KINDS.values()))]:
+        raise SpecError("A0", f"unit {a0[2]!r} is not a learning rate (1/(V*s) for MOSFET gates; "
+                        f"{', '.join(_example(k) for k, _ in _A0_KINDS.values())} for conductances "
+                        "with parametrization kappa, rho, logkappa)")
     outputs = d.get("outputs", [])
     if not isinstance(outputs, list):
         raise SpecError("outputs", "expected a list of node names")

@@ -22,7 +22,11 @@ DIMENSIONS = {
     "voltage": (1, 0, 0), "current": (0, 1, 0), "time": (0, 0, 1), "capacitance": (-1, 1, 1),
     "conductance": (-1, 1, 0), "resistance": (1, -1, 0), "frequency": (0, 0, -1),
     "transconductance": (-2, 1, 0),      # A/V^2, MOSFET S
-    "learning_rate": (-1, 0, -1),        # 1/(V*s), A0
+    "learning_rate": (-1, 0, -1),        # 1/(V*s), A0 of a MOSFET gate: dG/dt = A0 ΔV²
+    # A0 of a trainable conductance, dθ/dt = A0 f(θ) ΔV² with f = dκ/dθ (kernels.kappa_factor):
+    "learning_rate_kappa": (-3, 1, -1),     # S/(V^2*s): θ = κ, f = 1
+    "learning_rate_rho": (1, -3, -1),       # Ohm/(S^2*V^2*s): θ = ρ = 1/κ, f = −κ² (S²)
+    "learning_rate_logkappa": (-1, -1, -1), # 1/(S*V^2*s): θ = log κ, f = κ (S)
     "voltage_rate": (1, 0, -1),          # V/s, bias B
     "noise_density": (1, 0, -0.5),       # V/√s, update noise: write "V/s^0.5"
     "time_per_voltage": (-1, 0, 1),      # s/V, overclamping r0
@@ -128,5 +132,32 @@ def quantity(value, kind: str, key: str) -> float:
 def _example(kind: str) -> str:
     return {"voltage": "V", "current": "A", "time": "s", "capacitance": "F", "conductance": "S",
             "resistance": "Ohm", "frequency": "Hz", "transconductance": "A/V^2",
-            "learning_rate": "1/(V*s)", "voltage_rate": "V/s", "noise_density": "V/s^0.5",
+            "learning_rate": "1/(V*s)", "learning_rate_kappa": "S/(V^2*s)",
+            "learning_rate_rho": "Ohm/(S^2*V^2*s)", "learning_rate_logkappa": "1/(S*V^2*s)", "voltage_rate": "V/s", "noise_density": "V/s^0.5",
             "time_per_voltage": "s/V", "dimensionless": ""}[kind]
+
+
+def quantity_any(value, key: str):
+    """A spec value whose dimension the caller checks: ``(SI float, dimension exponents, unit text)``;
+    a plain TOML number gives ``(value, None, None)`` (taken as SI). Used where the dimension
+    depends on context (a learning rate A0 depends on the edge it drives)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SpecError(key, f"expected a number with a unit such as \"1 1/(V*s)\", got {value!r}")
+    if isinstance(value, str):
+        parts = value.strip().split(None, 1)
+        try:
+            x = float(parts[0])
+        except (ValueError, IndexError):
+            raise SpecError(key, f"cannot read a number from {value!r}") from None
+        if len(parts) == 1:
+            raise SpecError(key, f"missing unit in {value!r} (a plain TOML number, unquoted, is read as SI)")
+        try:
+            f, d = _parse_unit(parts[1])
+        except ValueError as exc:
+            raise SpecError(key, str(exc)) from None
+        x, unit = x * f, parts[1].strip()
+    else:
+        x, d, unit = float(value), None, None
+    if not math.isfinite(x):
+        raise SpecError(key, f"value {value!r} is not finite")
+    return x, (None if d is None else tuple(float(e) for e in d)), unit

@@ -106,7 +106,7 @@ def test_force_segments_need_force_twins():
 def test_force_run_spec_end_to_end(tmp_path):
     """A run spec with an EP protocol builds free-output twins and stores the same θ as simulate."""
     net = random_net(1)
-    model = {"capacitance": "1 uF", "A0": "1000 1/(V*s)",
+    model = {"capacitance": "1 uF", "A0": "1000 S/(V^2*s)",
              "nodes": [{"name": n} for n in net.circuit.nodes],
              "sources": [{"node": n, "kind": "voltage", "value": f"{s.value} V"} for n, s in net.circuit.sources.items()],
              "edges": [{"name": e.name, "a": e.a, "b": e.b, "element": "conductance", "kappa": f"{e.element.kappa} S"}

@@ -181,3 +181,117 @@ def test_errors_survive_pickling():
     assert (type(e), e.key, str(e)) == (SpecError, "edges.G1.S", "edges.G1.S: must be positive")
     s = pickle.loads(pickle.dumps(SimulationError("NaN", 0.25, "edge G1")))
     assert (s.time, s.where, str(s)) == (0.25, "edge G1", "NaN at t = 0.25 s in edge G1")
+
+
+def _learning_model(A0, element="conductance", where="model", **fields):
+    """in —e1— a —r2— gnd, e1 a learning edge; A0 given at model level or on e1."""
+    d = variant()
+    e1 = {"name": "e1", "a": "in", "b": "a", "element": element, **fields}
+    d["edges"][0] = e1
+    (d if where == "model" else e1)["A0"] = A0
+    return d
+
+
+@pytest.mark.parametrize("where", ["model", "edge"])
+@pytest.mark.parametrize("param, unit, si", [
+    ("kappa", "2 S/(V^2*s)", 2.0),
+    ("kappa", "2 mS/(V^2*ms)", 2.0),
+    ("rho", "2 Ohm/(S^2*V^2*s)", 2.0),
+    ("logkappa", "2 1/(S*V^2*ms)", 2e3),
+])
+def test_conductance_A0_unit_follows_parametrization(where, param, unit, si):
+    """A conductance's A0 has the unit its rule dθ/dt = A0 f(θ) ΔV² needs (kernels.kappa_factor):
+    S/(V² s) for κ, Ω/(S² V² s) for ρ, 1/(S V² s) for log κ; it gives the same SI value as the
+    plain number, which is taken as SI."""
+    fields = {"kappa": "1 mS", "parametrization": param}
+    c = model_from_dict(_learning_model(unit, where=where, **fields))
+    c.validate()
+    plain = model_from_dict(_learning_model(si, where=where, **fields))
+    A0 = c.A0 if where == "model" else c.edges[0].A0
+    assert A0 == pytest.approx(si, rel=1e-15)
+    assert A0 == pytest.approx(plain.A0 if where == "model" else plain.edges[0].A0, rel=1e-15)
+    assert build(c, ("free",)).A0[0] == pytest.approx(si, rel=1e-15)
+
+
+@pytest.mark.parametrize("where, key", [("model", "A0"), ("edge", "edges[0] (e1).A0")])
+@pytest.mark.parametrize("param, expected", [("kappa", "S/(V^2*s)"), ("rho", "Ohm/(S^2*V^2*s)"),
+                                             ("logkappa", "1/(S*V^2*s)")])
+def test_conductance_A0_in_mosfet_unit_refused_naming_edge(where, key, param, expected):
+    """1/(V s) is a MOSFET gate's learning rate; on a conductance it is refused, naming the edge
+    and the unit it needs."""
+    with pytest.raises(SpecError) as exc:
+        model_from_dict(_learning_model("2 1/(V*s)", where=where, kappa="1 mS", parametrization=param))
+    assert exc.value.key == key
+    msg = str(exc.value)
+    assert "edges[0] (e1)" in msg and expected in msg and "1/(V*s)" in msg, msg
+
+
+def test_mosfet_A0_unit_unchanged():
+    """A MOSFET gate keeps A0 in 1/(V s) (dG/dt = A0 ΔV²), at model level and per edge; the
+    conductance unit is refused for it; a model-level A0 is not checked against a conductance
+    that does not learn."""
+    for where in ("model", "edge"):
+        c = model_from_dict(_learning_model("2.8 1/(V*ms)", "mosfet", where, G="3 V"))
+        c.validate()
+        assert (c.A0 if where == "model" else c.edges[0].A0) == pytest.approx(2.8e3, rel=1e-15)
+        with pytest.raises(SpecError, match=r"edges\[0\] \(e1\).*1/\(V\*s\)"):
+            model_from_dict(_learning_model("2 S/(V^2*s)", "mosfet", where, G="3 V"))
+    d = _learning_model("2.8 1/(V*ms)", "mosfet", G="3 V")
+    d["edges"][1] = {"name": "k2", "a": "a", "b": "gnd", "element": "conductance", "kappa": "1 mS", "learn": False}
+    assert model_from_dict(d).A0 == pytest.approx(2.8e3, rel=1e-15)
+    d["edges"][1]["learn"] = True
+    with pytest.raises(SpecError, match=r"edges\[1\] \(k2\)"):
+        model_from_dict(d)
+
+
+def test_model_A0_without_learning_edges_must_be_a_learning_rate():
+    assert model_from_dict(variant(A0="1 S/(V^2*s)")).A0 == 1.0
+    rejects(variant(A0="1 V"), "A0", "not a learning rate")
+
+
+_TINY_SEGMENT = """
+import sys
+sys.path.insert(0, "tests")
+from tdsim import Options, Segment, SimulationError, build, simulate
+from tdsim.segments import table
+from helpers import two_plus_one
+comp = build(two_plus_one(capacitance=1e-15), ("free", "clamped"))       # RC ~ 1e-12 s: stiff
+out = []
+for d in (1e-15, 1e-14, 3e-14):
+    segs = [Segment(100.0, {"V1": 0.435}, {"O": 0.31}, 1.0, False),
+            Segment(d, {"V1": 0.02}, {"O": 0.14}, 1.0, True),
+            Segment(1e-3, {"V1": 0.435}, {"O": 0.31}, 1.0, True)]
+    try:
+        tr = simulate(comp, table(segs, comp), Options(integrator="rosenbrock"))
+        out.append(repr((d, "ok", [float(t) for t in tr.event_t])))
+    except SimulationError as e:
+        out.append(repr((d, "error", str(e))))
+print("\\n".join(out))
+"""
+
+
+def test_segment_shorter_than_time_resolution_at_late_time():
+    """At t = 100 s one ulp of t is 1.4e-14 s. A segment of 1e-14 s there (an overclamping step time
+    r0|δ| can be that short) ended at t + 1 ulp; on a stiff circuit the controller's landing step
+    of 1 ulp was rejected, the shorter retry rounded back onto the same landing step, and the run
+    looped for ever (t fixed, h never below h_min = 1e-16). Now a segment shorter than 4 ulp of t
+    ends at once and no step is shorter than max(h_min, 4 ulp(t)): the run ends (or fails naming
+    the time). Run in a subprocess: a compiled endless loop cannot be interrupted in-process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    try:
+        p = subprocess.run([sys.executable, "-c", _TINY_SEGMENT], capture_output=True, text=True,
+                           timeout=300, env=env, cwd=root)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run with a 1e-14 s segment at t = 100 s did not end (stalled step control)")
+    assert p.returncode == 0, p.stderr[-2000:]
+    import ast
+    results = [ast.literal_eval(line) for line in p.stdout.strip().splitlines()]
+    assert [r[0] for r in results] == [1e-15, 1e-14, 3e-14]
+    for d, kind, ev in results:
+        assert kind == "ok", (d, ev)
+        assert ev[0] == 100.0 and 100.0 <= ev[1] <= 100.0 + 4 * 1.5e-14 and ev[2] == pytest.approx(100.001, abs=1e-12)
