@@ -88,19 +88,20 @@ def _dims(kind: str) -> tuple:
 
 
 def _check_a0(a0, el, key: str, where: str) -> None:
-    """Refuse a unit-bearing A0 (``a0`` from units.quantity_any) whose dimension is not the one
-    edge ``where`` needs; a plain number is SI in whatever unit the edge needs."""
-    _, dims, unit = a0
-    if dims is None:
-        return
+    """Refuse an A0 (``a0`` from units.quantity_any) whose dimension is not the one edge ``where``
+    needs, or that has no unit (like every dimensional field; 0 needs none)."""
+    value, dims, unit = a0
     need = _a0_kind(el, where)
     kind, what, rule = need if need else ("learning_rate", "an element that does not learn", "")
-    if dims != _dims(kind):
+    if dims is None and value != 0:
+        raise SpecError(key, f"missing unit: edge {where} is {what}, whose A0 needs one, "
+                        f"e.g. \"{value:g} {_example(kind)}\"")
+    if dims is not None and dims != _dims(kind):
         rule = f" ({rule})" if rule else ""
         own = ", or give the edge its own A0" if key == "A0" else ""
         raise SpecError(key, f"unit {unit!r} does not fit edge {where}: {what} needs A0 in "
                         f"{_example(kind)}{rule}: write a unit of that dimension "
-                        f"(e.g. \"1 {_example(kind)}\") or a plain number in that SI unit{own}")
+                        f"(e.g. \"1 {_example(kind)}\"){own}")
 
 
 def _element(kind: str, fields: dict, key: str):
@@ -178,6 +179,9 @@ def model_from_dict(d: dict, name: str = "model") -> Circuit:
                 a0_used = True
         B = quantity(ed.get("B", 0), "voltage_rate", key + ".B")
         c.add_edge(name, str(ed["a"]), str(ed["b"]), el, A0, B)
+    if a0 is not None and not a0_used and a0[1] is None and a0[0] != 0:
+        raise SpecError("A0", f"missing unit in {a0[0]!r}: a learning rate needs one, e.g. "
+                        f"\"{a0[0]:g} 1/(V*s)\" for MOSFET gates")
     if a0 is not None and not a0_used and a0[1] is not None and \
             a0[1] not in [_dims(k) for k in ("learning_rate", *(k for k, _ in _A0_KINDS.values()))]:
         raise SpecError("A0", f"unit {a0[2]!r} is not a learning rate (1/(V*s) for MOSFET gates; "

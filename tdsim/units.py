@@ -139,8 +139,8 @@ def _example(kind: str) -> str:
 
 def quantity_any(value, key: str):
     """A spec value whose dimension the caller checks: ``(SI float, dimension exponents, unit text)``;
-    a plain TOML number gives ``(value, None, None)`` (taken as SI). Used where the dimension
-    depends on context (a learning rate A0 depends on the edge it drives)."""
+    a plain TOML number gives ``(value, None, None)`` (the caller refuses it unless 0). Used where
+    the dimension depends on context (a learning rate A0 depends on the edge it drives)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise SpecError(key, f"expected a number with a unit such as \"1 1/(V*s)\", got {value!r}")
     if isinstance(value, str):
@@ -150,7 +150,7 @@ def quantity_any(value, key: str):
         except (ValueError, IndexError):
             raise SpecError(key, f"cannot read a number from {value!r}") from None
         if len(parts) == 1:
-            raise SpecError(key, f"missing unit in {value!r} (a plain TOML number, unquoted, is read as SI)")
+            raise SpecError(key, f"missing unit in {value!r}: a learning rate needs one, e.g. \"{parts[0]} 1/(V*s)\"")
         try:
             f, d = _parse_unit(parts[1])
         except ValueError as exc:

@@ -1,6 +1,7 @@
 """Bad input fails before any work starts, naming the offending key, node or edge; a run that
 goes numerically wrong stops, says where and when, and keeps what it recorded."""
 import math
+import re
 import textwrap
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from tdsim import Circuit, Conductance, Mosfet, Options, Resistor, Segment, SimulationError, SpecError, build, simulate
 from tdsim.segments import table
 from tdsim.spec import load_model, load_run, model_from_dict
+from tdsim.units import _example
 
 from helpers import two_plus_one
 
@@ -201,15 +203,16 @@ def _learning_model(A0, element="conductance", where="model", **fields):
 ])
 def test_conductance_A0_unit_follows_parametrization(where, param, unit, si):
     """A conductance's A0 has the unit its rule dθ/dt = A0 f(θ) ΔV² needs (kernels.kappa_factor):
-    S/(V² s) for κ, Ω/(S² V² s) for ρ, 1/(S V² s) for log κ; it gives the same SI value as the
-    plain number, which is taken as SI."""
+    S/(V² s) for κ, Ω/(S² V² s) for ρ, 1/(S V² s) for log κ, converted to SI; without a unit it
+    is refused, naming the edge and that unit."""
     fields = {"kappa": "1 mS", "parametrization": param}
     c = model_from_dict(_learning_model(unit, where=where, **fields))
     c.validate()
-    plain = model_from_dict(_learning_model(si, where=where, **fields))
     A0 = c.A0 if where == "model" else c.edges[0].A0
     assert A0 == pytest.approx(si, rel=1e-15)
-    assert A0 == pytest.approx(plain.A0 if where == "model" else plain.edges[0].A0, rel=1e-15)
+    with pytest.raises(SpecError, match=r"missing unit: edge edges\[0\] \(e1\).*" + re.escape(_example(
+            {"kappa": "learning_rate_kappa", "rho": "learning_rate_rho", "logkappa": "learning_rate_logkappa"}[param]))):
+        model_from_dict(_learning_model(si, where=where, **fields))
     assert build(c, ("free",)).A0[0] == pytest.approx(si, rel=1e-15)
 
 
@@ -247,6 +250,7 @@ def test_mosfet_A0_unit_unchanged():
 def test_model_A0_without_learning_edges_must_be_a_learning_rate():
     assert model_from_dict(variant(A0="1 S/(V^2*s)")).A0 == 1.0
     rejects(variant(A0="1 V"), "A0", "not a learning rate")
+    rejects(variant(A0=2800), "A0", "missing unit")
 
 
 _TINY_SEGMENT = """
