@@ -412,6 +412,38 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
     ``drive_class[row]`` (quasi-static): rows with equal drives share a class; each class keeps
     the Kirchhoff solution at its last segment's end and its twins' factorizations (within this
     call), so a point seen before starts Newton from there (chord iterations, no refactoring)."""
+    T, N = V.shape
+    E = theta.shape[0]
+    ncls = 1
+    if method == QUASISTATIC:
+        for r in range(drive_class.shape[0]):
+            ncls = max(ncls, drive_class[r] + 1)
+    nu = circ[15].shape[0]
+    nnz = circ[22].shape[0]
+    # kV, kth, V1, Vs, th1, ths, errv, errth, then per drive class (quasi-static): each twin's last
+    # factorization, the solution at the end of its last segment, whether the factorization is
+    # usable, whether a solution is held and at which gates; then Vb, I, rhs, x, work, srcn
+    scratch = (np.zeros((7, T, N)), np.zeros((7, E)), V.copy(), V.copy(), theta.copy(), theta.copy(),
+            np.zeros((T, N)), np.zeros(E), np.zeros((ncls, T, nnz)), np.zeros((ncls, T, N)),
+            np.zeros(ncls, dtype=np.bool_), np.zeros(ncls, dtype=np.bool_), np.zeros((ncls, E)),
+            np.zeros((T, N)), np.zeros(N), np.zeros(nu), np.zeros(nu), np.zeros(nu), np.zeros(tab[1].shape[1]))
+    return _loop(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol, circ, lrn, noise, ros, erk,
+                 tab, drive_class, V, theta, th_period, fstate, istate, rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V,
+                 ev_th, scratch)
+
+
+@kernel
+def _loop(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
+          circ, lrn, noise, ros, erk, tab, drive_class, V, theta, th_period, fstate, istate,
+          rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th, scratch):
+    """The event loop of ``integrate``, reference-count free (_jit.py): the loop passes dozens of
+    arrays to the step kernels every step. ``scratch`` holds its work arrays, allocated by
+    ``integrate``."""
+    (kV, kth, V1, Vs, th1, ths, errv, errth, vals_c, Vg_c, fact_c, seen_c, thg_c, Vb, I, rhs, x, work,
+     srcn) = scratch
+    T, N = V.shape
+    E = theta.shape[0]
+    qs = method == QUASISTATIC
     seed, sig_up, sig_read = noise
     h_event = fstate[F_HEVENT]           # step after each segment start (0: keep the current one)
     vn = lrn[6]
@@ -421,38 +453,10 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
     learn = circ[4]
     gmin = circ[7]
     gmax = circ[8]
-    nu = circ[15].shape[0]
-    nnz = circ[22].shape[0]
-    T, N = V.shape
-    E = theta.shape[0]
-    qs = method == QUASISTATIC
-    kV = np.zeros((7, T, N))
-    kth = np.zeros((7, E))
-    V1 = V.copy()
-    Vs = V.copy()
-    th1 = theta.copy()
-    ths = theta.copy()
-    errv = np.zeros((T, N))
-    errth = np.zeros(E)
-    ncls = 1
-    if qs:
-        for r in range(drive_class.shape[0]):
-            ncls = max(ncls, drive_class[r] + 1)
-    vals_c = np.zeros((ncls, T, nnz))   # per drive class: each twin's last factorization,
-    Vg_c = np.zeros((ncls, T, N))       # the solution at the end of its last segment,
-    fact_c = np.zeros(ncls, dtype=np.bool_)   # whether vals_c holds a usable factorization
-    seen_c = np.zeros(ncls, dtype=np.bool_)   # and whether Vg_c holds a solution, at gates thg_c
-    thg_c = np.zeros((ncls, E))
     recall = False
     cls = 0
     vals = vals_c[0]
-    Vb = np.zeros((T, N))
     stepped = False
-    I = np.zeros(N)
-    rhs = np.zeros(nu)
-    x = np.zeros(nu)
-    work = np.zeros(nu)
-    srcn = np.zeros(src.shape[1])
     q = ros[5] if method == ROSENBROCK else erk[3]
     w_max = int(tol[4])                 # Rosenbrock: steps one factorization of W may serve (1: every step)
     w_h = 0.0                           # the step size the held W was factored with (0: none held)
@@ -477,8 +481,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
         # samples due now
         while dt_rec > 0.0 and k * dt_rec <= t * (1.0 + 1e-12) + 1e-300 and nrec < rec_t.shape[0]:
             rec_t[nrec] = k * dt_rec
-            rec_V[nrec] = V
-            rec_th[nrec] = theta
+            _copy(rec_V[nrec], V)
+            _copy1(rec_th[nrec], theta)
             nrec += 1
             k += 1
             w_h = 0.0           # a resumed run (after a full buffer) starts without a held W: so here too
@@ -578,12 +582,12 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
                 break
             istate[I_STEPS] += 1
             clipped = clip_gates(th1, learn, gmin, gmax)
-            V[:, :] = V1
-            theta[:] = th1
+            _copy(V, V1)
+            _copy1(theta, th1)
             t = stop if landing else t + hs
             if method != ROSENBROCK:            # first-same-as-last: stage 7 is f at the new state
-                kV[0] = kV[last]
-                kth[0] = kth[last]
+                _copy(kV[0], kV[last])
+                _copy1(kth[0], kth[last])
                 have_k1 = not clipped           # a clipped gate invalidates the stored derivative
             if adaptive:
                 fac = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** (-1.0 / q)))
@@ -594,8 +598,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
         if t >= seg_end * (1.0 - 1e-14):
             t = seg_end
             if qs and stepped:
-                Vg_c[cls] = V
-                thg_c[cls] = theta
+                _copy(Vg_c[cls], V)
+                _copy1(thg_c[cls], theta)
                 seen_c[cls] = True
             if sig_up > 0.0 and learn_on[row]:
                 kick = sig_up * math.sqrt(t - fstate[F_SEGSTART])
@@ -608,8 +612,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
             if record[row]:
                 ev_t[nev] = t
                 ev_seg[nev] = seg
-                ev_V[nev] = V
-                ev_th[nev] = theta
+                _copy(ev_V[nev], V)
+                _copy1(ev_th[nev], theta)
                 nev += 1
             if pass_end[row]:                   # overclamping: rescale r0 to hold the pass time
                 elapsed = t - fstate[F_PASS0]   # (at most x2 per pass: one lucky pass with a tiny
