@@ -90,7 +90,8 @@ def _a0_kind(el, key: str):
 # noise of engine._loop, the limits of kernels.clip_gates): theta_min/theta_max bound θ; B (and
 # imperfections.bias, bias_spread) adds to dθ/dt: θ's unit per s; noise_update is the σ of a
 # random walk on θ: θ's unit per √s. θ is G (V) on a MOSFET gate; κ (S), ρ (Ohm) or log κ (1) on a
-# conductance. field -> {θ kind: kind of the field}
+# conductance (parametrization -> θ's kind). _THETA_FIELDS: what the field is of θ -> {θ's kind:
+# the field's kind}.
 _THETA = {"kappa": ("conductance", "θ = κ in S"), "rho": ("resistance", "θ = ρ = 1/κ in Ohm"),
           "logkappa": ("dimensionless", "θ = log κ, dimensionless")}
 _THETA_FIELDS = {
@@ -128,7 +129,7 @@ def _number_or_quantity(raw, key: str):
 
 
 def _unit_hint(kind: str) -> str:
-    return f"{_example(kind)}" if _example(kind) else "no unit (dimensionless)"
+    return _example(kind) or "no unit (dimensionless)"
 
 
 def _edge_quantity(raw, kind: str, what: str, key: str, where: str, field: str) -> float:
