@@ -28,8 +28,8 @@ class Edge:
     a: str
     b: str
     element: object
-    A0: float | None = None   # learning rate 1/(V s); None: the circuit's A0
-    B: float = 0.0            # update bias V/s (Dillavou Eq. 7)
+    A0: float | None = None   # learning rate 1/(V s) for a gate (spec._A0_KINDS); None: the circuit's A0
+    B: float = 0.0            # update bias, θ's unit per s: V/s for a gate (Dillavou Eq. 7)
 
 
 @dataclass

@@ -1,4 +1,6 @@
 """Imperfections of a physical learning circuit. Every one is off by default and seeded.
+Those acting on a learning edge's state θ are in θ's unit (below: a MOSFET gate's, θ = G in V;
+on a conductance θ is κ in S, ρ in Ohm or log κ, so V becomes S, Ohm or 1; spec._theta_field):
 
 - ``bias``: constant update bias B per edge, V/s (Dillavou Eq. 7);
 - ``bias_function``: a state-dependent bias b(G, ΔV_free, ΔV_clamped) in V/s, added to B; a Python
@@ -9,7 +11,7 @@
 - ``A0_spread``: relative std of the learning rate A0 across edges;
 - ``mismatch``: twin mismatch of nudged twins {"S": rel., "VT": V, "capacitance": rel.};
 - ``output_offset``: offset (V) in measuring each free output that drives the clamp;
-- ``noise_update``: σ (V/√s) of a random walk on the gates while learning is on, applied as one
+- ``noise_update``: σ (V/√s) of a random walk on the gates (θ) while learning is on, applied as one
   kick σ √t_h N(0,1) per data point;
 - ``noise_read``: σ (V) of a per-data-point offset on every node voltage as the learning
   circuits read it (the circuit itself is not perturbed);

@@ -19,7 +19,7 @@ from .units import DIMENSIONS, _example, quantity, quantity_any
 _FIELDS = {
     "resistor": {"R": "resistance"},
     "conductance": {"kappa": "conductance", "parametrization": str, "learn": bool,
-                    "theta_min": "dimensionless", "theta_max": "dimensionless", "at_zero": str},
+                    "theta_min": "theta", "theta_max": "theta", "at_zero": str},   # θ's unit: _theta_field
     "mosfet": {"G": "voltage", "S": "transconductance", "VT": "voltage", "C0": "capacitance", "learn": bool,
                "G_min": "voltage", "G_max": "voltage", "g_off": "conductance",
                "smooth": "voltage"},
@@ -69,18 +69,113 @@ _A0_KINDS = {"kappa": ("learning_rate_kappa", "dκ/dt = A0 (ΔV_F² − ΔV_C²)
              "logkappa": ("learning_rate_logkappa", "d(log κ)/dt = A0 κ (ΔV_F² − ΔV_C²)")}
 
 
+def _parametrization(el, key: str) -> str:
+    if el.parametrization not in _A0_KINDS:
+        raise SpecError(key + ".parametrization", f"unknown {el.parametrization!r} (kappa, rho or logkappa)")
+    return el.parametrization
+
+
 def _a0_kind(el, key: str):
     """(dimension kind, edge description, rule) that the edge's A0 must have; None for an element
     that never learns (its A0 is unused: the MOSFET unit is kept, as before)."""
     if isinstance(el, Mosfet):
         return "learning_rate", "a MOSFET gate", "dG/dt = A0 (ΔV_F² − ΔV_C²)"
     if isinstance(el, Conductance):
-        if el.parametrization not in _A0_KINDS:
-            raise SpecError(key + ".parametrization",
-                            f"unknown {el.parametrization!r} (kappa, rho or logkappa)")
-        kind, rule = _A0_KINDS[el.parametrization]
+        kind, rule = _A0_KINDS[_parametrization(el, key)]
         return kind, f"a conductance with parametrization {el.parametrization!r}", rule
     return None
+
+
+# The other learning fields act on θ itself, so their unit is θ's (kernels.gate_rates, the update
+# noise of engine._loop, the limits of kernels.clip_gates): theta_min/theta_max bound θ; B (and
+# imperfections.bias, bias_spread) adds to dθ/dt: θ's unit per s; noise_update is the σ of a
+# random walk on θ: θ's unit per √s. θ is G (V) on a MOSFET gate; κ (S), ρ (Ohm) or log κ (1) on a
+# conductance (parametrization -> θ's kind). _THETA_FIELDS: what the field is of θ -> {θ's kind:
+# the field's kind}.
+_THETA = {"kappa": ("conductance", "θ = κ in S"), "rho": ("resistance", "θ = ρ = 1/κ in Ohm"),
+          "logkappa": ("dimensionless", "θ = log κ, dimensionless")}
+_THETA_FIELDS = {
+    "theta": {"voltage": "voltage", "conductance": "conductance", "resistance": "resistance",
+              "dimensionless": "dimensionless"},
+    "rate": {"voltage": "voltage_rate", "conductance": "conductance_rate", "resistance": "resistance_rate",
+             "dimensionless": "rate"},
+    "noise": {"voltage": "noise_density", "conductance": "conductance_noise_density",
+              "resistance": "resistance_noise_density", "dimensionless": "rate_noise_density"},
+}
+_FIELD_IS = {"theta_min": "theta", "theta_max": "theta", "B": "rate", "bias": "rate", "bias_spread": "rate",
+             "noise_update": "noise"}
+
+
+def _theta_field(el, field: str, where: str):
+    """(dimension kind, edge description) that learning field ``field`` (theta_min, theta_max, B,
+    bias, bias_spread, noise_update) needs on edge ``where``'s element; None for an element without
+    θ (a resistor, a diode: the field is unused there and keeps the MOSFET unit, as before)."""
+    if isinstance(el, Mosfet):
+        theta, what = "voltage", "a MOSFET gate (θ = G in V)"
+    elif isinstance(el, Conductance):
+        p = _parametrization(el, where)
+        theta, what = _THETA[p][0], f"a conductance with parametrization {p!r} ({_THETA[p][1]})"
+    else:
+        return None
+    return _THETA_FIELDS[_FIELD_IS[field]][theta], what
+
+
+def _number_or_quantity(raw, key: str):
+    """(SI float, dimension exponents or None, unit text or None); a number, or a number in a
+    string without a unit, gives no dimension."""
+    if isinstance(raw, str) and len(raw.split()) == 1:
+        return quantity(raw, "dimensionless", key), None, None
+    return quantity_any(raw, key)
+
+
+def _unit_hint(kind: str) -> str:
+    return _example(kind) or "no unit (dimensionless)"
+
+
+def _edge_quantity(raw, kind: str, what: str, key: str, where: str, field: str) -> float:
+    """SI value of ``raw`` for ``field`` of edge ``where`` (``what``), whose dimension must be
+    ``kind``: a unit of another dimension, or a nonzero number without a unit where one is
+    needed, is refused naming the edge, the field and the unit it needs."""
+    value, dims, unit = _number_or_quantity(raw, key)
+    ex = _example(kind)
+    if dims is None:
+        if value != 0 and ex:
+            raise SpecError(key, f"missing unit: edge {where} is {what}, whose {field} needs one, "
+                            f"e.g. \"{value:g} {ex}\"")
+    elif dims != _dims(kind):
+        fix = f"in {ex}: write a unit of that dimension (e.g. \"1 {ex}\")" if ex else "without a unit (dimensionless)"
+        raise SpecError(key, f"unit {unit!r} does not fit edge {where}: {what} needs {field} {fix}")
+    return value
+
+
+def _model_wide(raw, field: str, key: str, circuit: Circuit) -> float:
+    """An imperfection that is one σ for every learning edge (bias_spread, noise_update): in the
+    unit of their θ (_theta_field); a model whose learning edges have θ in different units can
+    only take 0. Without learning edges it is unused: any of the field's units is accepted."""
+    need = {}
+    for i, e in enumerate(circuit.edges):
+        if getattr(e.element, "learn", False):
+            where = f"edges[{i}] ({e.name})"
+            kind, what = _theta_field(e.element, field, where)
+            need.setdefault(kind, (where, what))
+    if len(need) == 1:
+        ((kind, (where, what)),) = need.items()
+        return _edge_quantity(raw, kind, what, key, where, field)
+    value, dims, unit = _number_or_quantity(raw, key)
+    if value == 0:
+        return 0.0
+    if len(need) > 1:
+        which = "; ".join(f"edge {w} is {what} and needs {_unit_hint(k)}" for k, (w, what) in need.items())
+        raise SpecError(key, f"one {field} acts on every learning edge, but their θ have different units "
+                        f"({which}): a model mixing them cannot take one nonzero {field}"
+                        + (" (give each edge its own imperfections.bias instead)" if field == "bias_spread" else ""))
+    kinds = list(_THETA_FIELDS[_FIELD_IS[field]].values())
+    if dims is None:
+        raise SpecError(key, f"missing unit in {value!r}: e.g. \"{value:g} {_example(kinds[0])}\"")
+    if dims not in [_dims(k) for k in kinds]:
+        raise SpecError(key, f"unit {unit!r} does not fit {field} ({', '.join(_unit_hint(k) for k in kinds)} "
+                        "for MOSFET gates and conductances with parametrization kappa, rho, logkappa)")
+    return value
 
 
 def _dims(kind: str) -> tuple:
@@ -108,16 +203,22 @@ def _element(kind: str, fields: dict, key: str):
     if kind not in ELEMENTS:
         raise SpecError(key + ".element", f"unknown element {kind!r}; known: {', '.join(ELEMENTS)}")
     schema = _FIELDS[kind]
-    kw = {}
+    kw, theta = {}, {}
     for k, raw in fields.items():
         if k not in schema:
             raise SpecError(f"{key}.{k}", f"unknown key for a {kind}; allowed: "
                             f"{', '.join(sorted(set(schema) | _EDGE_KEYS))}")
-        kw[k] = _value(raw, schema[k], f"{key}.{k}")
+        if schema[k] == "theta":            # in θ's unit: known once the element is
+            theta[k] = raw
+        else:
+            kw[k] = _value(raw, schema[k], f"{key}.{k}")
     try:
-        return ELEMENTS[kind](**kw)
+        el = ELEMENTS[kind](**kw)
     except TypeError as exc:
         raise SpecError(key, f"{kind}: {exc}") from None
+    for k, raw in theta.items():
+        setattr(el, k, _edge_quantity(raw, *_theta_field(el, k, key), f"{key}.{k}", key, k))
+    return el
 
 
 def model_from_dict(d: dict, name: str = "model") -> Circuit:
@@ -177,7 +278,9 @@ def model_from_dict(d: dict, name: str = "model") -> Circuit:
             if a0 is not None and getattr(el, "learn", False):   # the model's A0 drives this edge
                 _check_a0(a0, el, "A0", key)
                 a0_used = True
-        B = quantity(ed.get("B", 0), "voltage_rate", key + ".B")
+        need = _theta_field(el, "B", key)
+        B = (quantity(ed.get("B", 0), "voltage_rate", key + ".B") if need is None else
+             _edge_quantity(ed.get("B", 0), *need, key + ".B", key, "B"))
         c.add_edge(name, str(ed["a"]), str(ed["b"]), el, A0, B)
     if a0 is not None and not a0_used and a0[1] is None and a0[0] != 0:
         raise SpecError("A0", f"missing unit in {a0[0]!r}: a learning rate needs one, e.g. "
@@ -367,20 +470,32 @@ def _int(x, key):
     return x
 
 
-def _imperfections(d: dict) -> Imperfections:
+def _imperfections(d: dict, circuit: Circuit) -> Imperfections:
+    """The [imperfections] table; bias, bias_spread and noise_update act on θ and take the unit of
+    the edges they reach (_theta_field)."""
     _check_keys(d, {"bias", "bias_function", "A0_spread", "bias_spread", "mismatch", "output_offset", "noise_update",
                     "noise_read", "drainage"}, "imperfections")
     k = "imperfections"
+    index = {e.name: i for i, e in enumerate(circuit.edges)}
+
+    def bias(name, v):
+        key = f"{k}.bias.{name}"
+        if name not in index:
+            raise SpecError(key, "no such edge")
+        el, where = circuit.edges[index[name]].element, f"edges[{index[name]}] ({name})"
+        need = _theta_field(el, "bias", where)
+        return quantity(v, "voltage_rate", key) if need is None else _edge_quantity(v, *need, key, where, "bias")
+
     mm = d.get("mismatch", {})
     _check_keys(mm, {"S", "VT", "capacitance"}, k + ".mismatch")
     return Imperfections(
-        bias={str(e): quantity(v, "voltage_rate", f"{k}.bias.{e}") for e, v in d.get("bias", {}).items()},
+        bias={str(e): bias(str(e), v) for e, v in d.get("bias", {}).items()},
         bias_function=_value(d["bias_function"], str, k + ".bias_function") if "bias_function" in d else None,
         A0_spread=quantity(d.get("A0_spread", 0), "dimensionless", k + ".A0_spread"),
-        bias_spread=quantity(d.get("bias_spread", 0), "voltage_rate", k + ".bias_spread"),
+        bias_spread=_model_wide(d.get("bias_spread", 0), "bias_spread", k + ".bias_spread", circuit),
         mismatch={m: quantity(v, "voltage" if m == "VT" else "dimensionless", f"{k}.mismatch.{m}") for m, v in mm.items()},
         output_offset=_volts(d.get("output_offset", {}), k + ".output_offset"),
-        noise_update=quantity(d.get("noise_update", 0), "noise_density", k + ".noise_update"),
+        noise_update=_model_wide(d.get("noise_update", 0), "noise_update", k + ".noise_update", circuit),
         noise_read=quantity(d.get("noise_read", 0), "voltage", k + ".noise_read"),
         drainage={str(e): quantity(v, "resistance", f"{k}.drainage.{e}") for e, v in d.get("drainage", {}).items()})
 
@@ -431,7 +546,7 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise SpecError("seed", f"must be a non-negative integer, got {seed!r}")
     out = base / d["output"] if "output" in d else base / "out" / f"{d.get('name', name)}.zarr"
-    return RunSpec(circuit, segments, opt, twins, _imperfections(d.get("imperfections", {})), seed, out, d,
+    return RunSpec(circuit, segments, opt, twins, _imperfections(d.get("imperfections", {}), circuit), seed, out, d,
                    tasks, differential, resolved)
 
 

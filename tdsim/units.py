@@ -27,8 +27,16 @@ DIMENSIONS = {
     "learning_rate_kappa": (-3, 1, -1),     # S/(V^2*s): θ = κ, f = 1
     "learning_rate_rho": (1, -3, -1),       # Ohm/(S^2*V^2*s): θ = ρ = 1/κ, f = −κ² (S²)
     "learning_rate_logkappa": (-1, -1, -1), # 1/(S*V^2*s): θ = log κ, f = κ (S)
-    "voltage_rate": (1, 0, -1),          # V/s, bias B
-    "noise_density": (1, 0, -0.5),       # V/√s, update noise: write "V/s^0.5"
+    "voltage_rate": (1, 0, -1),          # V/s, bias B of a MOSFET gate (dG/dt += B)
+    # bias B of a trainable conductance, dθ/dt += B, in θ's unit per second:
+    "conductance_rate": (-1, 1, -1),     # S/s: θ = κ
+    "resistance_rate": (1, -1, -1),      # Ohm/s: θ = ρ
+    "rate": (0, 0, -1),                  # 1/s: θ = log κ
+    "noise_density": (1, 0, -0.5),       # V/√s, update noise on a MOSFET gate: write "V/s^0.5"
+    # update noise σ of a random walk on a conductance's θ, θ's unit per √s:
+    "conductance_noise_density": (-1, 1, -0.5),  # S/√s: θ = κ
+    "resistance_noise_density": (1, -1, -0.5),   # Ohm/√s: θ = ρ
+    "rate_noise_density": (0, 0, -0.5),          # 1/√s: θ = log κ
     "time_per_voltage": (-1, 0, 1),      # s/V, overclamping r0
     "dimensionless": (0, 0, 0),
 }
@@ -134,6 +142,9 @@ def _example(kind: str) -> str:
             "resistance": "Ohm", "frequency": "Hz", "transconductance": "A/V^2",
             "learning_rate": "1/(V*s)", "learning_rate_kappa": "S/(V^2*s)",
             "learning_rate_rho": "Ohm/(S^2*V^2*s)", "learning_rate_logkappa": "1/(S*V^2*s)", "voltage_rate": "V/s", "noise_density": "V/s^0.5",
+            "conductance_rate": "S/s", "resistance_rate": "Ohm/s", "rate": "1/s",
+            "conductance_noise_density": "S/s^0.5", "resistance_noise_density": "Ohm/s^0.5",
+            "rate_noise_density": "1/s^0.5",
             "time_per_voltage": "s/V", "dimensionless": ""}[kind]
 
 

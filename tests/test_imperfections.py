@@ -151,3 +151,93 @@ def test_bad_imperfections_name_the_key(tmp_path):
             spec = run_from_dict({**base, "imperfections": imp}, root)
             build(spec.circuit, spec.twins, spec.imperfections, spec.seed)
         assert exc.value.key == key, (exc.value.key, key)
+
+
+_A0_OF = {"kappa": "1 S/(V^2*s)", "rho": "1 Ohm/(S^2*V^2*s)", "logkappa": "1 1/(S*V^2*s)"}
+_SCHEDULE = {"segments": [{"duration": "1 ms", "learn": True}]}
+
+
+def _divider(*params):
+    """in (1 V) —k1— w —k2— gnd; edge k<i> a conductance with parametrization params[i-1], or a
+    MOSFET gate where it is "mosfet"."""
+    edges = []
+    for i, (p, (a, b)) in enumerate(zip(params, [("in", "w"), ("w", "gnd")])):
+        e = {"name": f"k{i + 1}", "a": a, "b": b}
+        if p == "mosfet":
+            e.update(element="mosfet", G="3 V", A0="2.8 1/(V*ms)")
+        else:
+            e.update(element="conductance", kappa="1 mS", parametrization=p, A0=_A0_OF[p])
+        edges.append(e)
+    return {"capacitance": "1 nF", "outputs": ["w"], "nodes": [{"name": "w"}],
+            "sources": [{"node": "in", "kind": "voltage", "value": "1 V"}], "edges": edges}
+
+
+def _run_spec(model, **imp):
+    return run_from_dict({"model": model, "schedule": _SCHEDULE, "imperfections": imp})
+
+
+@pytest.mark.parametrize("param, bias, spread, noise, si", [
+    ("kappa", "2 mS/s", "1 uS/ms", "3 mS/s^0.5", (2e-3, 1e-3, 3e-3)),
+    ("rho", "2 kOhm/s", "1 Ohm/ms", "3 kOhm/s^0.5", (2e3, 1e3, 3e3)),
+    ("logkappa", "2 1/s", "1 1/ms", "3 1/s^0.5", (2.0, 1e3, 3.0)),
+])
+def test_conductance_bias_and_update_noise_units_follow_parametrization(param, bias, spread, noise, si):
+    """bias and bias_spread add to dθ/dt and noise_update is the σ of a random walk on θ, so on a
+    conductance they are in θ's unit per s and per √s: S/s, S/√s for κ; Ω/s, Ω/√s for ρ; 1/s,
+    1/√s for log κ; converted to SI and applied to B."""
+    spec = _run_spec(_divider(param, param), bias={"k1": bias}, bias_spread=spread, noise_update=noise)
+    imp = spec.imperfections
+    assert (imp.bias["k1"], imp.bias_spread, imp.noise_update) == pytest.approx(si, rel=1e-15)
+    comp = build(spec.circuit, spec.twins, Imperfections(bias={"k1": imp.bias["k1"]}), spec.seed)
+    assert comp.B[0] == pytest.approx(si[0], rel=1e-15) and comp.B[1] == 0.0
+
+
+@pytest.mark.parametrize("param, needs", [("kappa", "S/s"), ("rho", "Ohm/s"), ("logkappa", "1/s")])
+@pytest.mark.parametrize("field, value, suffix", [
+    ("bias", {"k2": "1 V/s"}, ""), ("bias", {"k2": 0.5}, ""),
+    ("bias_spread", "1 V/s", ""), ("noise_update", "1 V/s^0.5", "^0.5"), ("noise_update", 0.5, "^0.5")])
+def test_mosfet_unit_or_no_unit_imperfection_on_conductance_refused(param, needs, field, value, suffix):
+    """A MOSFET gate's V/s (V/√s), or a unit-less nonzero number, for a conductance's bias,
+    bias_spread or noise_update is refused naming the field, an edge it acts on and its unit."""
+    with pytest.raises(SpecError) as exc:
+        _run_spec(_divider(param, param), **{field: value})
+    key = "imperfections." + field + (".k2" if field == "bias" else "")
+    assert exc.value.key == key
+    msg = exc.value.message
+    assert "edge edges[" in msg and f"parametrization {param!r}" in msg and field in msg, msg
+    assert (needs + suffix) in msg, msg
+    if field == "bias":
+        assert "edges[1] (k2)" in msg, msg
+
+
+def test_model_wide_imperfections_refused_on_mixed_learning_edges():
+    """bias_spread and noise_update are one σ for every learning edge: a model whose learning
+    edges have θ in different units (V and S) cannot take a nonzero one in any unit; 0 is
+    accepted, a per-edge bias takes each edge's own unit, and an edge that does not learn
+    does not count."""
+    model = _divider("mosfet", "kappa")
+    for field, value in (("bias_spread", "1 V/s"), ("bias_spread", "1 S/s"), ("noise_update", "1 V/s^0.5")):
+        with pytest.raises(SpecError) as exc:
+            _run_spec(model, **{field: value})
+        assert exc.value.key == f"imperfections.{field}"
+        msg = exc.value.message
+        assert "different units" in msg and "edges[0] (k1)" in msg and "edges[1] (k2)" in msg, msg
+    imp = _run_spec(model, bias_spread=0, noise_update="0 V/s^0.5",
+                    bias={"k1": "1 V/s", "k2": "1 mS/s"}).imperfections
+    assert (imp.bias_spread, imp.noise_update, imp.bias) == (0.0, 0.0, {"k1": 1.0, "k2": 1e-3})
+    model["edges"][1]["learn"] = False
+    assert _run_spec(model, bias_spread="2 V/s").imperfections.bias_spread == 2.0
+
+
+def test_mosfet_imperfection_units_unchanged():
+    """MOSFET gates keep bias and bias_spread in V/s and noise_update in V/√s; a conductance's
+    unit for them is refused naming the edge and V/s."""
+    model = _divider("mosfet", "mosfet")
+    imp = _run_spec(model, bias={"k1": "-1.79 V/s"}, bias_spread="2 mV/ms", noise_update="2 mV/s^0.5").imperfections
+    assert (imp.bias["k1"], imp.bias_spread, imp.noise_update) == pytest.approx((-1.79, 2.0, 2e-3), rel=1e-15)
+    for field, value in (("bias", {"k1": "1 S/s"}), ("bias_spread", "1 S/s"), ("noise_update", "1 S/s^0.5")):
+        with pytest.raises(SpecError) as exc:
+            _run_spec(model, **{field: value})
+        msg = exc.value.message
+        assert "edge edges[0] (k1)" in msg and "MOSFET gate" in msg and \
+            ("V/s^0.5" if field == "noise_update" else "needs " + field + " in V/s") in msg, msg

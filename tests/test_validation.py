@@ -247,6 +247,67 @@ def test_mosfet_A0_unit_unchanged():
         model_from_dict(d)
 
 
+_A0_OF = {"kappa": "1 S/(V^2*s)", "rho": "1 Ohm/(S^2*V^2*s)", "logkappa": "1 1/(S*V^2*s)"}
+
+
+@pytest.mark.parametrize("param, fields, si", [
+    ("kappa", {"theta_min": "0.1 mS", "theta_max": "5 mS", "B": "2 mS/s"}, (1e-4, 5e-3, 2e-3)),
+    ("rho", {"theta_min": "10 Ohm", "theta_max": "2 kOhm", "B": "3 kOhm/s"}, (10.0, 2e3, 3e3)),
+    ("logkappa", {"theta_min": -9, "theta_max": "-2", "B": "2 1/ms"}, (-9.0, -2.0, 2e3)),
+])
+@pytest.mark.parametrize("in_defaults", [False, True])
+def test_conductance_theta_limits_and_B_unit_follow_parametrization(param, fields, si, in_defaults):
+    """θ_min, θ_max bound θ and B adds to dθ/dt (kernels.gate_rates, clip_gates), so they are in
+    θ's unit and θ's unit per second: S and S/s for κ, Ω and Ω/s for ρ, none and 1/s for log κ
+    (a bare number for log κ's limits), converted to SI, also from [defaults.conductance]."""
+    if in_defaults:     # parametrization and limits from the defaults, B on the edge
+        d = _learning_model(_A0_OF[param], kappa="1 mS", B=fields["B"])
+        d["defaults"] = {"conductance": {"parametrization": param,
+                                         **{k: v for k, v in fields.items() if k != "B"}}}
+    else:
+        d = _learning_model(_A0_OF[param], kappa="1 mS", parametrization=param, **fields)
+    c = model_from_dict(d)
+    c.validate()
+    el, e = c.edges[0].element, c.edges[0]
+    assert (el.theta_min, el.theta_max, e.B) == pytest.approx(si, rel=1e-15)
+    comp = build(c, ("free",))
+    assert (comp.gmin[0], comp.gmax[0], comp.B[0]) == pytest.approx(si, rel=1e-15)
+
+
+@pytest.mark.parametrize("param, field, value, needs", [
+    ("kappa", "B", "1 V/s", "needs B in S/s"),
+    ("rho", "B", "1 V/s", "needs B in Ohm/s"),
+    ("logkappa", "B", "1 V/s", "needs B in 1/s"),
+    ("kappa", "theta_min", "1 V", "needs theta_min in S"),
+    ("rho", "theta_max", "1 V", "needs theta_max in Ohm"),
+    ("logkappa", "theta_max", "1 V", "needs theta_max without a unit"),
+    ("kappa", "theta_max", 0.5, "whose theta_max needs one, e.g. \"0.5 S\""),
+    ("rho", "B", 2, "whose B needs one, e.g. \"2 Ohm/s\""),
+])
+def test_conductance_theta_field_in_mosfet_unit_refused_naming_edge(param, field, value, needs):
+    """A MOSFET gate's unit (V, V/s) on a conductance, or a unit-less nonzero number where θ has a
+    unit, is refused naming the edge, the field and the unit it needs."""
+    with pytest.raises(SpecError) as exc:
+        model_from_dict(_learning_model(_A0_OF[param], kappa="1 mS", parametrization=param, **{field: value}))
+    assert exc.value.key == f"edges[0] (e1).{field}"
+    msg = exc.value.message
+    assert "edge edges[0] (e1)" in msg and f"parametrization {param!r}" in msg and needs in msg, msg
+
+
+def test_mosfet_B_and_gate_limits_unchanged():
+    """A MOSFET gate keeps B in V/s and G_min, G_max in V; a conductance's unit for B is refused
+    for it, naming the edge and V/s."""
+    c = model_from_dict(_learning_model("2.8 1/(V*ms)", "mosfet", G="3 V", B="-1.79 V/s", G_min="1 V",
+                                        G_max="8000 mV"))
+    assert (c.edges[0].B, c.edges[0].element.G_min, c.edges[0].element.G_max) == pytest.approx((-1.79, 1.0, 8.0))
+    with pytest.raises(SpecError) as exc:
+        model_from_dict(_learning_model("2.8 1/(V*ms)", "mosfet", G="3 V", B="1 S/s"))
+    assert exc.value.key == "edges[0] (e1).B"
+    assert "edge edges[0] (e1)" in exc.value.message and "MOSFET gate" in exc.value.message \
+        and "needs B in V/s" in exc.value.message, exc.value.message
+    rejects(_learning_model("2.8 1/(V*ms)", "mosfet", G="3 V", B=1.5), "edges[0] (e1).B", "missing unit")
+
+
 def test_model_A0_without_learning_edges_must_be_a_learning_rate():
     assert model_from_dict(variant(A0="1 S/(V^2*s)")).A0 == 1.0
     rejects(variant(A0="1 V"), "A0", "not a learning rate")
