@@ -47,7 +47,7 @@ class RunWriter:
         if self.path.exists():
             root = _open_existing(self.path)
             if root is not None and resume and not root.attrs.get("complete", False) and not overwrite:
-                if root.attrs.get("checkpoint") is None and ("spec" not in root.attrs or _same_run(root, attrs)):
+                if root.attrs.get("checkpoint") is None and _same_run(root, attrs, partial=True):
                     shutil.rmtree(self.path)         # killed before its first commit: nothing to keep
                     self._create(attrs, chunk)
                     return
@@ -69,7 +69,7 @@ class RunWriter:
     def _create(self, attrs, chunk):
         c = self.c
         self.root = zarr.open_group(str(self.path), mode="w-")
-        self.root.attrs.update({"tdsim_version": __version__, "complete": False, **_jsonable(attrs)})
+        self.root.update_attributes({"tdsim_version": __version__, "complete": False, **_jsonable(attrs)})
         sizes = {"twin": c.T, "node": c.N, "edge": c.E, "output": len(c.output_nodes), "task": len(self.tasks)}
         self._coord("twin", np.array(c.twins, dtype=str), "twin")
         self._coord("node", np.array(c.node_names, dtype=str), "node")
@@ -154,7 +154,7 @@ class RunWriter:
             "fstate": state.fstate.tolist(), "istate": state.istate.tolist()}
 
     def finish(self, stats: dict, complete: bool = True):
-        self.root.attrs.update({"complete": complete, "stats": _jsonable(stats)})
+        self.root.update_attributes({"complete": complete, "stats": _jsonable(stats)})
         with warnings.catch_warnings():   # consolidated metadata is not yet in the v3 spec; xarray reads it
             warnings.simplefilter("ignore")
             zarr.consolidate_metadata(str(self.path))
@@ -175,8 +175,13 @@ def _aborted_creation(path: Path) -> bool:
     return all(p.is_file() and p.name.endswith(".partial") for p in path.iterdir())
 
 
-def _same_run(root, attrs) -> bool:
-    return all(root.attrs.get(k) == _jsonable(attrs).get(k) for k in ("spec", "seed", "integrator"))
+def _same_run(root, attrs, partial: bool = False) -> bool:
+    """The stored run is this spec, seed and integrator; with ``partial``, keys not stored yet
+    count as equal (a group whose creation was killed before all its attributes were written:
+    stores made before attributes were written in one piece wrote them one key at a time)."""
+    want = _jsonable(attrs)
+    return all(root.attrs.get(k) == want.get(k) for k in ("spec", "seed", "integrator")
+               if not (partial and k not in root.attrs))
 
 
 def _open_existing(path: Path):

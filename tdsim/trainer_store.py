@@ -37,7 +37,7 @@ class TrainerWriter:
                                           "(pass --overwrite)")
             shutil.rmtree(self.path)
         self.root = zarr.open_group(str(self.path), mode="w-")
-        self.root.attrs.update({"tdsim_version": __version__, "complete": False, **attrs})
+        self.root.update_attributes({"tdsim_version": __version__, "complete": False, **attrs})
 
     def array(self, name: str, dims, values, units: str | None = None, long_name: str | None = None,
               coordinates: str | None = None) -> None:
@@ -54,7 +54,7 @@ class TrainerWriter:
             a[...] = values
 
     def finish(self, stats: dict) -> None:
-        self.root.attrs.update({"complete": True, "stats": _jsonable(stats)})
+        self.root.update_attributes({"complete": True, "stats": _jsonable(stats)})
         with warnings.catch_warnings():   # consolidated metadata is not yet in the v3 spec; xarray reads it
             warnings.simplefilter("ignore")
             zarr.consolidate_metadata(str(self.path))

@@ -88,3 +88,31 @@ def test_complete_store_is_not_rerun_and_other_spec_is_not_resumed(tmp_path):
     spec.write_text(text.replace("periods = 150", "periods = 3"))
     with pytest.raises(SpecError, match=r"different spec \(spec: stored parameters\.periods = '\d+', asked '3'\)"):
         run_spec(load_run(spec), out, progress=False)
+
+
+def test_run_killed_while_writing_its_attributes_is_rerun(tmp_path):
+    """zarr's ``attrs.update`` writes zarr.json once per key, so a run killed while creating its
+    group could leave a group holding its spec but not yet its seed and integrator, and no
+    checkpoint (seen in the killed-worker sweep test). Rerunning must start it afresh, not refuse
+    it as another spec; a partial group of another spec is still refused."""
+    spec = tmp_path / "s.toml"
+    text = (ROOT / "runs" / "two_plus_one.toml").read_text().replace("../", str(ROOT) + "/")
+    spec.write_text(text.replace("periods = 150", "periods = 2"))
+    ref, _ = run_spec(load_run(spec), tmp_path / "ref.zarr", progress=False)
+    stored = dict(zarr.open_group(str(ref), mode="r").attrs)
+    out = tmp_path / "o.zarr"
+    g = zarr.open_group(str(out), mode="w-")
+    g.update_attributes({k: stored[k] for k in ("tdsim_version", "spec")} | {"complete": False})
+    run_spec(load_run(spec), out, progress=False)
+    done, want = open_run(out).load(), open_run(ref).load()
+    assert done.attrs["complete"] is True and done.attrs["seed"] == stored["seed"]
+    for name in ("V", "theta", "event_theta"):
+        np.testing.assert_array_equal(done[name].values, want[name].values)
+
+    other = tmp_path / "other.zarr"
+    g = zarr.open_group(str(other), mode="w-")
+    g.update_attributes({"tdsim_version": stored["tdsim_version"], "complete": False,
+                         "spec": stored["spec"] | {"name": "another"}})
+    from tdsim import SpecError
+    with pytest.raises(SpecError, match="different spec"):
+        run_spec(load_run(spec), other, progress=False)
