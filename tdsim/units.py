@@ -104,6 +104,22 @@ def _parse_unit(text: str) -> tuple[float, tuple[int, int, int]]:
     return f, d
 
 
+def _split(value: str, key: str):
+    """A spec string "<number> [<unit>]" as (number, unit text or None, SI factor, dimension)."""
+    parts = value.strip().split(None, 1)
+    try:
+        x = float(parts[0])
+    except (ValueError, IndexError):
+        raise SpecError(key, f"cannot read a number from {value!r}") from None
+    if len(parts) == 1:
+        return x, None, 1.0, None
+    try:
+        f, d = _parse_unit(parts[1])
+    except ValueError as exc:
+        raise SpecError(key, str(exc)) from None
+    return x, parts[1].strip(), f, d
+
+
 def quantity(value, kind: str, key: str) -> float:
     """Convert a spec value to an SI float of dimension ``kind``; ``key`` names the field in errors."""
     want = DIMENSIONS[kind]
@@ -114,21 +130,13 @@ def quantity(value, kind: str, key: str) -> float:
             raise SpecError(key, f"missing unit: a {kind} needs one, e.g. \"{value} {_example(kind)}\"")
         x = float(value)
     elif isinstance(value, str):
-        parts = value.strip().split(None, 1)
-        try:
-            x = float(parts[0])
-        except (ValueError, IndexError):
-            raise SpecError(key, f"cannot read a number from {value!r}") from None
-        if len(parts) == 1:
+        x, unit, f, d = _split(value, key)
+        if unit is None:
             if want != (0, 0, 0):
-                raise SpecError(key, f"missing unit in {value!r}: a {kind} needs one, e.g. \"{parts[0]} {_example(kind)}\"")
+                raise SpecError(key, f"missing unit in {value!r}: a {kind} needs one, e.g. \"{value.strip()} {_example(kind)}\"")
         else:
-            try:
-                f, d = _parse_unit(parts[1])
-            except ValueError as exc:
-                raise SpecError(key, str(exc)) from None
             if d != want:
-                raise SpecError(key, f"unit {parts[1]!r} is not a {kind}")
+                raise SpecError(key, f"unit {unit!r} is not a {kind}")
             x *= f
     else:
         raise SpecError(key, f"expected a {kind} such as \"1 {_example(kind)}\", got {value!r}")
@@ -151,22 +159,14 @@ def _example(kind: str) -> str:
 def quantity_any(value, key: str):
     """A spec value whose dimension the caller checks: ``(SI float, dimension exponents, unit text)``;
     a plain TOML number gives ``(value, None, None)`` (the caller refuses it unless 0). Used where
-    the dimension depends on context (a learning rate A0 depends on the edge it drives)."""
+    the dimension depends on context (A0, B, θ limits: on the edge they act on)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise SpecError(key, f"expected a number with a unit such as \"1 1/(V*s)\", got {value!r}")
+        raise SpecError(key, f"expected a number with a unit (\"<number> <unit>\"), got {value!r}")
     if isinstance(value, str):
-        parts = value.strip().split(None, 1)
-        try:
-            x = float(parts[0])
-        except (ValueError, IndexError):
-            raise SpecError(key, f"cannot read a number from {value!r}") from None
-        if len(parts) == 1:
-            raise SpecError(key, f"missing unit in {value!r}: a learning rate needs one, e.g. \"{parts[0]} 1/(V*s)\"")
-        try:
-            f, d = _parse_unit(parts[1])
-        except ValueError as exc:
-            raise SpecError(key, str(exc)) from None
-        x, unit = x * f, parts[1].strip()
+        x, unit, f, d = _split(value, key)
+        if unit is None:
+            raise SpecError(key, f"missing unit in {value!r}: write it with the unit its edge needs")
+        x *= f
     else:
         x, d, unit = float(value), None, None
     if not math.isfinite(x):
