@@ -79,6 +79,14 @@ def kappa_factor(code, p0, theta):
 
 
 @njit(cache=True, inline="always")
+def _inject(inj, src, I):
+    """Add each current source's value to the node it feeds (inj[n] = source index, or -1)."""
+    for n in range(inj.shape[0]):
+        if inj[n] >= 0:
+            I[n] += src[inj[n]]
+
+
+@njit(cache=True, inline="always")
 def node_currents(V, theta, ea, eb, code, par, inj, src, I):
     """I[n]: net current into node n from edges and current sources (one twin)."""
     I[:] = 0.0
@@ -88,9 +96,7 @@ def node_currents(V, theta, ea, eb, code, par, inj, src, I):
         i, _, _ = edge_current(code[e], par[e, 0], par[e, 1], par[e, 2], par[e, 3], theta[e], V[a], V[b])
         I[a] -= i
         I[b] += i
-    for n in range(inj.shape[0]):
-        if inj[n] >= 0:
-            I[n] += src[inj[n]]
+    _inject(inj, src, I)
 
 
 @njit(cache=True, inline="always")
@@ -174,9 +180,7 @@ def assemble_currents(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s
         I[a] -= i
         I[b] += i
         _stamp(vals, e, a, b, dia, dib, hold, s_ab, s_ba, s_aa, s_bb, j_coef)
-    for n in range(inj.shape[0]):
-        if inj[n] >= 0:
-            I[n] += src[inj[n]]
+    _inject(inj, src, I)
 
 
 @njit(cache=True, inline="always")
