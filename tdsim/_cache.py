@@ -6,7 +6,7 @@ sweep driver's markers of a done warm-up (tdsim.sweep.warm_marker)."""
 import hashlib
 from pathlib import Path
 
-_SOURCES = ("kernels.py", "linalg.py", "engine.py", "elements.py", "_jit.py")
+_SOURCES = ("kernels.py", "linalg.py", "engine.py", "elements.py", "_jit.py", "rodas.py")
 
 
 def guard() -> None:

@@ -26,10 +26,12 @@ from .kernels import (HOLD_NONE, add_force, add_force_jacobian, assemble, assemb
                       gate_rates,
                       measured_output, node_currents, normal, removed, source_values)
 from .linalg import lu_factor, lu_solve
+from .rodas import rodas_step
 
-EXPLICIT, ROSENBROCK, QUASISTATIC = 0, 1, 2
+EXPLICIT, ROSENBROCK, QUASISTATIC, EXACT = 0, 1, 2, 3
 W_HOLD = 1.5           # Rosenbrock W reuse: keep h = h_w while the controller proposes at most this x h_w
-METHODS = {"explicit": EXPLICIT, "rosenbrock": ROSENBROCK, "ros2": ROSENBROCK, "quasistatic": QUASISTATIC}
+METHODS = {"explicit": EXPLICIT, "rosenbrock": ROSENBROCK, "ros2": ROSENBROCK, "rodas4": EXACT,
+           "quasistatic": QUASISTATIC}
 DONE, FULL, NAN, HMIN, SINGULAR, NEWTON, CONVERGED = 0, 1, 2, 3, 4, 5, 6
 DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS = 0, 1, 2
 T_ULPS = 4.0           # steps and segment remainders shorter than this many ulp of t cannot be resolved
@@ -284,7 +286,7 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
     ``errv`` until the error estimate overwrites it. Returns (status, err)."""
     (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
      unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
-    a, c, m, e, gamma, _, ct = ros
+    a, c, m, e, gamma, _, ct, _ = ros
     on = drv[6]
     S = m.shape[0]
     T, N = V0.shape
@@ -399,7 +401,7 @@ def _segment_duration(row, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work
 
 @njit(cache=True)
 def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
-              circ, lrn, noise, ros, erk, tab, drive_class, V, theta, th_period, fstate, istate,
+              circ, cpl, lrn, noise, ros, erk, tab, drive_class, V, theta, th_period, fstate, istate,
               rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th):
     """Advance (V, θ) through the segment table from fstate (see F_*) and istate (see I_*),
     recording into the buffers, until the table ends (DONE), the limit cycle is reached
@@ -411,7 +413,8 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
     N(0, σ_read²) on every node voltage as the learning circuits read it.
     ``drive_class[row]`` (quasi-static): rows with equal drives share a class; each class keeps
     the Kirchhoff solution at its last segment's end and its twins' factorizations (within this
-    call), so a point seen before starts Newton from there (chord iterations, no refactoring)."""
+    call), so a point seen before starts Newton from there (chord iterations, no refactoring).
+    ``cpl`` (EXACT): the coupled pattern of the exact Jacobian (coupled.structure)."""
     T, N = V.shape
     E = theta.shape[0]
     ncls = 1
@@ -427,15 +430,23 @@ def integrate(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
             np.zeros((T, N)), np.zeros(E), np.zeros((ncls, T, nnz)), np.zeros((ncls, T, N)),
             np.zeros(ncls, dtype=np.bool_), np.zeros(ncls, dtype=np.bool_), np.zeros((ncls, E)),
             np.zeros((T, N)), np.zeros(N), np.zeros(nu), np.zeros(nu), np.zeros(nu), np.zeros(tab[1].shape[1]))
-    return _loop(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol, circ, lrn, noise, ros, erk,
-                 tab, drive_class, V, theta, th_period, fstate, istate, rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V,
-                 ev_th, scratch)
+    # EXACT: coupled values, rhs, x, work, currents, held-output slopes, a state copy, J_θV rows,
+    # ∂I/∂θ, 1/(1 − γh J_θθ), gate rhs, ∂I/∂t, ∂r/∂t, a current vector (rodas.rodas_step)
+    ex = method == EXACT
+    K = circ[14].shape[0]
+    n_c = T * nu if ex else 1
+    xs = (np.zeros(cpl[1].shape[0] if ex else 1), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
+          np.zeros((T, N)), np.zeros((T, N, K)), np.zeros((T, N)), np.zeros((E, 4 + K)), np.zeros((E, T)),
+          np.zeros(E), np.zeros(E), np.zeros((T, N)), np.zeros(E), np.zeros(N))
+    return _loop(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol, circ, cpl, lrn, noise, ros,
+                 erk, tab, drive_class, V, theta, th_period, fstate, istate, rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V,
+                 ev_th, scratch, xs)
 
 
 @kernel
 def _loop(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
-          circ, lrn, noise, ros, erk, tab, drive_class, V, theta, th_period, fstate, istate,
-          rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th, scratch):
+          circ, cpl, lrn, noise, ros, erk, tab, drive_class, V, theta, th_period, fstate, istate,
+          rec_t, rec_V, rec_th, ev_t, ev_seg, ev_V, ev_th, scratch, xs):
     """The event loop of ``integrate``, reference-count free (_jit.py): the loop passes dozens of
     arrays to the step kernels every step. ``scratch`` holds its work arrays, allocated by
     ``integrate``."""
@@ -457,7 +468,7 @@ def _loop(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
     cls = 0
     vals = vals_c[0]
     stepped = False
-    q = ros[5] if method == ROSENBROCK else erk[3]
+    q = ros[5] if method == ROSENBROCK or method == EXACT else erk[3]
     w_max = int(tol[4])                 # Rosenbrock: steps one factorization of W may serve (1: every step)
     w_h = 0.0                           # the step size the held W was factored with (0: none held)
     w_used = 0                          # steps it has served
@@ -548,6 +559,12 @@ def _loop(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
                     w_h = hs
                     w_used = 0
                 w_used += 1
+            elif method == EXACT:
+                bad, _ = rodas_step(t, hs, ros, V, theta, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, drv, srcn, xs,
+                                    errv, errth)
+                istate[I_FACT] += 1
+                st = SINGULAR if bad != 0 else DONE
+                err = _err_norm(V, V1, theta, th1, errv, errth, hold, learn, tol, True) if bad == 0 else 0.0
             else:
                 st, err = _erk_step(erk, qs, t, hs, V, theta, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, srcn,
                                       have_k1, fact_c[cls], tol, vals, I, rhs, x, work, newton_tol, istate,
@@ -585,7 +602,7 @@ def _loop(method, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
             _copy(V, V1)
             _copy1(theta, th1)
             t = stop if landing else t + hs
-            if method != ROSENBROCK:            # first-same-as-last: stage 7 is f at the new state
+            if method == EXPLICIT or qs:        # first-same-as-last: stage 7 is f at the new state
                 _copy(kV[0], kV[last])
                 _copy1(kth[0], kth[last])
                 have_k1 = not clipped           # a clipped gate invalidates the stored derivative

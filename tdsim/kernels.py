@@ -79,6 +79,36 @@ def kappa_factor(code, p0, theta):
 
 
 @njit(cache=True, inline="always")
+def edge_dtheta(code, p0, p1, p2, p3, theta, va, vb):
+    """d(current a -> b)/dθ: S σ(z) ΔV for a MOSFET gate (the smoothed cut-off's slope),
+    kappa_factor ΔV for a conductance, 0 for elements that do not learn."""
+    dv = va - vb
+    if code == MOSFET:
+        z = (theta - p1 - 0.5 * (va + vb)) / p3
+        if z > _EXP_MAX:
+            return p0 * dv
+        if z < -_EXP_MAX:
+            return 0.0
+        ez = math.exp(z)
+        return p0 * ez / (1.0 + ez) * dv
+    if code == CONDUCTANCE:
+        return kappa_factor(code, p0, theta) * dv
+    return 0.0
+
+
+@njit(cache=True, inline="always")
+def dkappa_factor(code, p0, theta):
+    """d(kappa_factor)/dθ: 2/ρ³ for ρ (kappa_factor = −1/ρ²), κ for log κ, else 0."""
+    if code == CONDUCTANCE:
+        kind = int(p0)
+        if kind == PARAM_RHO:
+            return 2.0 / (theta * theta * theta)
+        if kind != PARAM_KAPPA:
+            return math.exp(theta)
+    return 0.0
+
+
+@njit(cache=True, inline="always")
 def _inject(inj, src, I):
     """Add each current source's value to the node it feeds (inj[n] = source index, or -1)."""
     for n in range(inj.shape[0]):

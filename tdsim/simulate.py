@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import engine, tableaus
+from . import coupled, engine, tableaus
 from .build import Compiled
 from .errors import SimulationError, SpecError
 from .segments import Table
@@ -23,7 +23,7 @@ TABLEAUS = ("dopri5", "bs3", "heun21")     # explicit pairs (tdsim/tableaus.py)
 
 @dataclass
 class Options:
-    integrator: str = "rosenbrock"     # explicit | rosenbrock (ROS34PW2) | ros2 | quasistatic
+    integrator: str = "rosenbrock"     # explicit | rosenbrock (ROS34PW2) | ros2 | rodas4 | quasistatic
     rtol: float = 1e-6
     atol: float = 1e-9                 # V (node and gate voltages)
     rtol_V: float | None = None        # node-voltage tolerances if looser than the gates' (None: same);
@@ -189,7 +189,8 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     circ = circ_tuple(c)
     lrn = learning_args(c)
     noise = (int(c.noise_seed), float(c.noise_update), float(c.noise_read))
-    ros = _tableau("ros2" if opt.integrator == "ros2" else "ros34pw2")
+    ros = _tableau({"ros2": "ros2", "rodas4": "rodas4"}.get(opt.integrator, "ros34pw2"))
+    cpl = coupled.structure(c) if method == engine.EXACT else coupled.empty(c.T)
     erk = _tableau(opt.tableau)
     tol = np.array([opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol, w_reuse(c, opt)])
     args = tab.args()
@@ -197,8 +198,8 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
         else _NO_CLASSES
     while True:
         status = engine.integrate(method, opt.dt is None, tol, opt.dt or 0.0, opt.h_min,
-                                  opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, lrn, noise, ros, erk, args,
-                                  drive_class, st.V, st.theta, st.th_period, st.fstate, st.istate, *bufs)
+                                  opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, cpl, lrn, noise, ros, erk,
+                                  args, drive_class, st.V, st.theta, st.th_period, st.fstate, st.istate, *bufs)
         nrec, nev = st.istate[engine.I_NREC], st.istate[engine.I_NEV]
         chunk = (bufs[0][:nrec], bufs[1][:nrec], bufs[2][:nrec], bufs[3][:nev], bufs[4][:nev], bufs[5][:nev],
                  bufs[6][:nev])

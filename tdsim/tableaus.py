@@ -22,6 +22,7 @@ class Rosenbrock:
     m: np.ndarray
     e: np.ndarray
     order: int            # order of the embedded estimate + 1 (step control exponent 1/order)
+    d: np.ndarray = None  # γ_i: coefficient of h² ∂f/∂t in stage i (methods with the exact Jacobian)
 
     @property
     def ct(self) -> np.ndarray:
@@ -34,7 +35,8 @@ class Rosenbrock:
         return self.a @ kt
 
     def args(self):
-        return self.a, self.c, self.m, self.e, self.gamma, float(self.order), self.ct
+        d = np.zeros(len(self.m)) if self.d is None else self.d
+        return self.a, self.c, self.m, self.e, self.gamma, float(self.order), self.ct, d
 
 
 def _from_standard(name, gamma, alpha, Gamma, b, bhat, order):
@@ -43,7 +45,7 @@ def _from_standard(name, gamma, alpha, Gamma, b, bhat, order):
     C = np.diag(1.0 / np.diag(Gamma)) - Gi
     m = b @ Gi
     mh = bhat @ Gi
-    return Rosenbrock(name, gamma, gamma * A, gamma * C, gamma * m, gamma * (m - mh), order)
+    return Rosenbrock(name, gamma, gamma * A, gamma * C, gamma * m, gamma * (m - mh), order, Gamma.sum(axis=1))
 
 
 def ros34pw2() -> Rosenbrock:
@@ -61,6 +63,32 @@ def ros34pw2() -> Rosenbrock:
     b = np.array([0.242123807060953, -1.223250583904515, 1.545260255335102, 0.435866521508459])
     bhat = np.array([0.378109031458194, -0.096042292212423, 0.5, 0.217933260754230])
     return _from_standard("ROS34PW2", g, alpha, Gamma, b, bhat, 3)
+
+
+def rodas4() -> Rosenbrock:
+    """RODAS4 (Hairer & Wanner, Solving ODEs II, IV.7; coefficients of their rodas.f): 6 stages,
+    order 4 (embedded 3), L-stable, stiffly accurate. A classical Rosenbrock method: it needs
+    the exact Jacobian (rodas.py) and the h² ∂f/∂t term for time-dependent sources."""
+    g = 0.25
+    A = np.zeros((6, 6))
+    C = np.zeros((6, 6))
+    A[1, 0] = 1.544
+    A[2, :2] = 0.9466785280815826, 0.2557011698983284
+    A[3, :3] = 3.314825187068521, 2.896124015972201, 0.9986419139977817
+    A[4, :4] = 1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950
+    A[5, :4] = A[4, :4]
+    A[5, 4] = 1.0
+    C[1, 0] = -5.6688
+    C[2, :2] = -2.430093356833875, -0.2063599157091915
+    C[3, :3] = -0.1073529058151375, -9.594562251023355, -20.47028614809616
+    C[4, :4] = 7.496443313967647, -10.24680431464352, -33.99990352819905, 11.70890893206160
+    C[5, :5] = 8.083246795921522, -7.981132988064893, -31.52159432874371, 16.31930543123136, -6.058818238834054
+    m = np.r_[A[4, :4], 1.0, 1.0]          # stiffly accurate: y1 is the last stage
+    e = np.r_[0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    d = np.array([0.25, -0.1043, 0.1035, -0.0362, 0.0, 0.0])
+    # rodas.f's form (1/(γh) − J) u_i = f(y + Σ a_ij u_j) + Σ (c_ij/h) u_j + d_i h f_t is the
+    # k-form above with k = u/γ: a, c, m and e scale by γ, d does not
+    return Rosenbrock("RODAS4", g, g * A, g * C, g * m, g * e, 4, d)
 
 
 def ros2() -> Rosenbrock:

@@ -20,7 +20,8 @@ def single_rc(R=1e3, C=1e-9):
     return c
 
 
-@pytest.mark.parametrize("integrator, rtol", [("explicit", 1e-10), ("rosenbrock", 1e-10), ("ros2", 1e-10)])
+@pytest.mark.parametrize("integrator, rtol", [("explicit", 1e-10), ("rosenbrock", 1e-10), ("ros2", 1e-10),
+                                              ("rodas4", 1e-10)])
 def test_rc_charging_matches_exponential(integrator, rtol):
     R, C = 1e3, 1e-9
     comp = build(single_rc(R, C), twins=("free",))
@@ -111,7 +112,8 @@ def linear_rc_system(comp, src):
 
 
 @pytest.mark.parametrize("integrator, tableau, order", [("explicit", "dopri5", 5), ("explicit", "heun21", 2),
-                                                       ("rosenbrock", "dopri5", 3), ("ros2", "dopri5", 2)])
+                                                       ("rosenbrock", "dopri5", 3), ("ros2", "dopri5", 2),
+                                                       ("rodas4", "dopri5", 4)])
 def test_convergence_order_against_expm(integrator, tableau, order):
     comp = build(rc_ladder(8), twins=("free",))
     src = np.array([1.0, -0.5])
@@ -124,7 +126,8 @@ def test_convergence_order_against_expm(integrator, tableau, order):
     # step range: inside the stability region (explicit) and above round-off
     # (Heun's steps: inside its stability interval |hλ| < 2)
     steps = {"explicit": [1.2e-7, 8e-8, 6e-8, 4e-8], "rosenbrock": [1e-7, 5e-8, 2.5e-8, 1.25e-8],
-             "ros2": [5e-8, 2.5e-8, 1.25e-8, 6.25e-9], "heun21": [8e-8, 4e-8, 2e-8, 1e-8]}[
+             "ros2": [5e-8, 2.5e-8, 1.25e-8, 6.25e-9], "heun21": [8e-8, 4e-8, 2e-8, 1e-8],
+             "rodas4": [2e-7, 1e-7, 5e-8, 2.5e-8]}[
         "heun21" if tableau == "heun21" else integrator]
     for h in steps:
         tr = simulate(comp, tab, Options(integrator=integrator, initial="zero", dt=h, tableau=tableau))

@@ -60,7 +60,7 @@ def rc():
     return comp, tab
 
 
-@pytest.mark.parametrize("integrator", ["explicit", "rosenbrock"])
+@pytest.mark.parametrize("integrator", ["explicit", "rosenbrock", "rodas4"])
 def test_rc_network_transient(rc, integrator):
     comp, tab = rc
     # sample every 0.1 us (~0.1 RC); rtol 1e-7 / atol 1e-10 V puts tdsim's own error near 1e-7 V
@@ -131,7 +131,7 @@ def mos():
     return comp, table(segs, comp)
 
 
-@pytest.mark.parametrize("integrator", ["explicit", "rosenbrock"])
+@pytest.mark.parametrize("integrator", ["explicit", "rosenbrock", "rodas4"])
 def test_mosfet_network_transient(mos, integrator):
     comp, tab = mos
     traj = simulate(comp, tab, Options(integrator=integrator, rtol=1e-7, atol=1e-10, record_interval=5e-8))
@@ -215,6 +215,7 @@ def test_dillavou_ngspice_converged(dillavou):
     # Measured: 3e-6 (rosenbrock) and 2.4e-7 (explicit) of the excursion; the bound 1e-4 keeps
     # more than an order of magnitude of margin.
     ("rosenbrock", 1e-4),
+    ("rodas4", 1e-4),
     ("explicit", 1e-4),
     # quasistatic: no RC settling. After each switch the free output relaxes in tau = C / sum K
     # ~ 0.2 us, during which the true dV_F^2 differs from the settled one by up to ~0.17 V^2, so
@@ -304,8 +305,9 @@ def test_netlist_names_and_errors(dillavou):
 # 5. the EP force nudge: ±β twins with free outputs fed by behavioural current sources
 
 
+@pytest.mark.parametrize("integrator", ["rosenbrock", "rodas4"])
 @pytest.mark.parametrize("rule", ["force", "force_from_free"])
-def test_force_nudge(rule):
+def test_force_nudge(rule, integrator):
     import sys
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).parent))
@@ -319,10 +321,10 @@ def test_force_nudge(rule):
     V_ng, th_ng = spice.ngspice_trajectory(comp, tab, ts, tstep=1e-8, reltol=1e-8)
     exc = np.ptp(th_ng, axis=0)
     assert np.all(exc / comp.theta0 > 1e-3) and np.max(exc / comp.theta0) > 0.1   # 0.3 - 20 %
-    traj = simulate(comp, tab, Options(integrator="rosenbrock", rtol=1e-8, atol=1e-12, record_interval=1e-7))
+    traj = simulate(comp, tab, Options(integrator=integrator, rtol=1e-8, atol=1e-12, record_interval=1e-7))
     err_v = max(np.abs(V_ng[:, t, _free_nodes(comp, t)] - traj.V[:, t, _free_nodes(comp, t)]).max()
                 for t in range(comp.T))
     err_g = (np.abs(th_ng - traj.theta).max(axis=0) / exc).max()
-    _report(f"{rule}: max|dV| (V)", err_v)
-    _report(f"{rule}: max|dθ|/excursion", err_g)
+    _report(f"{rule}, {integrator}: max|dV| (V)", err_v)
+    _report(f"{rule}, {integrator}: max|dθ|/excursion", err_g)
     assert err_v <= 1e-4 and err_g <= 1e-4          # measured 6.5e-6 V and 3.5e-6
