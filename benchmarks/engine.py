@@ -71,6 +71,9 @@ try:
     ROS_NAME = _tableaus.ros34pw2().name
 except ImportError:                           # older engine: rosenbrock = ROS2
     ROS_NAME = "ROS2"
+# the stiff integrators whose work-precision fronts sections 3 and 4 compare (rodas4: exact Jacobian)
+STIFF = tuple(m for m in ("rosenbrock", "rodas4") if m in engine.METHODS)
+STIFF_NAME = {"rosenbrock": ROS_NAME, "rodas4": "RODAS4"}
 
 def _spec_tolerances():
     """The default job's tolerances (runs/two_plus_one.toml [simulation]): the project's choice
@@ -511,21 +514,21 @@ def integrator_table(name, case, ref, qs_ref):
     return rows
 
 
-def tdsim_sweep(c, tab, rtols, base=None):
-    """tdsim rosenbrock work-precision points on ``tab``: list of (tolerances, cost, steps, traj)."""
+def tdsim_sweep(c, tab, rtols, base=None, integrator="rosenbrock"):
+    """tdsim work-precision points on ``tab``: list of (tolerances, cost, steps, traj)."""
     pts = []
     span = float(tab.t_end[-1])
     for rt in rtols:
         if base is not None and rt == RUN_TOL and base["span"] == span:
             pts.append((rt, base["cost"], base["steps"], base["tr"]))
             continue
-        wall, tr, _ = timed(lambda: run(c, tab, "rosenbrock", **rt), min_total=0.2)
+        wall, tr, _ = timed(lambda: run(c, tab, integrator, **rt), min_total=0.2)
         pts.append((rt, wall / span, tr.stats["steps"], tr))
     return pts
 
 
-def print_sweep(pts, c, ref_ev, k):
-    print(f"  {'tdsim ' + ROS_NAME:<22s} {'rtol':>8s} {'atol V':>8s} {'wall s/sim s':>13s} {'steps/sim s':>12s} "
+def print_sweep(pts, c, ref_ev, k, name=ROS_NAME):
+    print(f"  {'tdsim ' + name:<22s} {'rtol':>8s} {'atol V':>8s} {'wall s/sim s':>13s} {'steps/sim s':>12s} "
           f"{'max |dG| V':>11s}")
     curve = []
     for rt, cost, steps, tr in pts:
@@ -538,7 +541,7 @@ def print_sweep(pts, c, ref_ev, k):
     return pareto(*zip(*curve))
 
 
-def compare(title, comp_rows, curve, default_err, who):
+def compare(title, comp_rows, curve, default_err, who, integrator="rosenbrock"):
     """Print competitor rows with tdsim's cost at the same error; return the headline ratio."""
     print(f"  {title:<22s} {'setting':<28s} {'wall s/sim s':>13s} {'max |dG| V':>11s} "
           f"{'tdsim s/sim s @same err':>24s} {'speed-up':>9s}")
@@ -558,12 +561,12 @@ def compare(title, comp_rows, curve, default_err, who):
               f"{rr[i]:.1f}x (at {fmt_e(grid[i])} V) to {rr[j]:.1f}x (at {fmt_e(grid[j])} V)")
     print(f"  HEADLINE at matched error {fmt_e(e)} V (tdsim's default-tolerance error is {fmt_e(default_err)} V"
           f"{'; ' + note if note else ''}):\n"
-          f"    {who} {cc:.4g} s/sim s vs tdsim rosenbrock ({ROS_NAME}) {ct:.4g} s/sim s (both interpolated on their "
+          f"    {who} {cc:.4g} s/sim s vs tdsim {integrator} ({STIFF_NAME[integrator]}) {ct:.4g} s/sim s (both interpolated on their "
           f"work-precision fronts) -> speed-up {ratio:.2f}x")
     return ratio
 
 
-def section_ivp(case, ref, nseg, sweep):
+def section_ivp(case, ref, nseg, sweeps):
     c, name = case.c, case.name
     span = float(case.tab.t_end[nseg - 1])
     print(f"\n--- case {name}: solve_ivp over the first {nseg} segments ({span:g} s), restarted at every "
@@ -577,8 +580,7 @@ def section_ivp(case, ref, nseg, sweep):
     print(f"    state: {p.n} unknowns ({p.nv} node voltages, {len(p.lidx)} gates), Jacobian pattern "
           f"nnz = {p.sparsity.nnz}")
     ref_ev = ref["tr"].event_theta
-    curve = print_sweep(sweep, c, ref_ev, nseg)
-    default_err = gate_err(next(pt for pt in sweep if pt[0] == RUN_TOL)[3].event_theta, ref_ev, c.learn, nseg)[1]
+    fronts = _fronts(sweeps, c, ref_ev, nseg)
     rows = []
     settings = [("Radau", 1e-3, 1e-6), ("Radau", 1e-4, 1e-7), ("Radau", 1e-6, 1e-9),
                 ("BDF", 1e-3, 1e-6), ("BDF", 1e-4, 1e-7), ("BDF", 1e-6, 1e-9)]
@@ -592,10 +594,21 @@ def section_ivp(case, ref, nseg, sweep):
               f"{st['njev']:6d} {fmt_e(err):>11s}")
     print(f"  cross-check (same ODE, tight reference): Radau rtol=1e-6 vs tdsim explicit reference: max |dG| = "
           f"{fmt_e(rows[2][2])} V")
-    return compare("speed-up vs solve_ivp", rows, curve, default_err, "solve_ivp (best of BDF/Radau)")
+    return {m: compare(f"speed-up vs solve_ivp ({m})", rows, curve, err, "solve_ivp (best of BDF/Radau)", m)
+            for m, (curve, err) in fronts.items()}
 
 
-def section_ngspice(case, ref, nseg, sweep, settings):
+def _fronts(sweeps, c, ref_ev, nseg):
+    """Print each stiff integrator's sweep; {integrator: (pareto front, error at the default tolerances)}."""
+    out = {}
+    for m, pts in sweeps.items():
+        curve = print_sweep(pts, c, ref_ev, nseg, STIFF_NAME[m])
+        out[m] = (curve, gate_err(next(pt for pt in pts if pt[0] == RUN_TOL)[3].event_theta, ref_ev, c.learn,
+                                  nseg)[1])
+    return out
+
+
+def section_ngspice(case, ref, nseg, sweeps, settings):
     c, name = case.c, case.name
     try:
         from tdsim import spice
@@ -630,8 +643,7 @@ def section_ngspice(case, ref, nseg, sweep, settings):
     print(f"    ngspice process overhead (1 us deck, start-up + parse + raw file): {t_start * 1e3:.1f} ms "
           f"-- subtracted from every run below (conservative for tdsim)")
     ref_ev = ref["tr"].event_theta
-    curve = print_sweep(sweep, c, ref_ev, nseg)
-    default_err = gate_err(next(pt for pt in sweep if pt[0] == RUN_TOL)[3].event_theta, ref_ev, c.learn, nseg)[1]
+    fronts = _fronts(sweeps, c, ref_ev, nseg)
     print(f"  {'ngspice':<22s} {'reltol vntol tmax':<28s} {'wall s':>9s} {'-start-up':>10s} {'points':>8s} "
           f"{'max |dG| V':>11s}")
     rows = []
@@ -644,9 +656,10 @@ def section_ngspice(case, ref, nseg, sweep, settings):
         label = f"{reltol:.0e} {vntol:.0e} {tmax:.0e}"
         rows.append((f"reltol={reltol:.0e} tmax={tmax:.0e}", net / span, err))
         print(f"  {'':<22s} {label:<28s} {wall:9.3f} {net:10.3f} {len(t):8d} {fmt_e(err):>11s}")
-    ratio = compare("speed-up vs ngspice", rows, curve, default_err, "ngspice")
+    ratios = {m: compare(f"speed-up vs ngspice ({m})", rows, curve, err, "ngspice", m)
+              for m, (curve, err) in fronts.items()}
     NGSPICE_RSS[name] = ngspice_peak_rss(deck)       # the last (tightest) setting
-    return ratio
+    return ratios
 
 
 def section_large(sizes, span):
@@ -655,7 +668,7 @@ def section_large(sizes, span):
     print(f"  {'lattice':>9s} {'edges':>6s} {'unknowns':>8s} {'nnz(LU)':>9s} {'build s':>8s} | {'integrator':<12s} "
           f"{'wall s':>8s} {'wall s/sim s':>13s} {'x real time':>12s} {'steps':>7s} {'LU fact.':>9s} "
           f"{'ms/step':>9s} {'ms/LU fact.':>11s}")
-    data = {m: [] for m in ("quasistatic", "rosenbrock")}
+    data = {m: [] for m in ("quasistatic",) + STIFF}
     edges = []
     for r, cc in sizes:
         t0 = time.perf_counter()
@@ -663,7 +676,7 @@ def section_large(sizes, span):
         tb_build = time.perf_counter() - t0
         tab = table(clln_segments(int(round(span / 1e-4))), c)
         edges.append(c.E)
-        for m in ("quasistatic", "rosenbrock"):
+        for m in ("quasistatic",) + STIFF:
             wall, tr, _ = timed(lambda: run(c, tab, m, **RUN_TOL), min_total=0.2, max_rep=5)
             st = tr.stats
             data[m].append((wall / span, wall / max(st["steps"], 1)))
@@ -819,8 +832,8 @@ def main():
     print(f"\n  [section time so far: {time.perf_counter() - T_START:.0f} s]")
 
     # ---- work-precision sweeps of tdsim rosenbrock (shared by sections 3 and 4)
-    sweep_a = tdsim_sweep(ca.c, ca.tab, SWEEP, base=rows_a["rosenbrock"])
-    sweep_b_pts = tdsim_sweep(cb.c, cb.sub(int(round(sweep_b / 1e-4))), SWEEP)
+    sweep_a = {m: tdsim_sweep(ca.c, ca.tab, SWEEP, base=rows_a[m], integrator=m) for m in STIFF}
+    sweep_b_pts = {m: tdsim_sweep(cb.c, cb.sub(int(round(sweep_b / 1e-4))), SWEEP, integrator=m) for m in STIFF}
 
     hr("3. scipy solve_ivp on the identical ODE at matched accuracy (errors: max over segment ends of the span)")
     ivp_a = section_ivp(ca, ref_a, ivp_seg_a, sweep_a)
@@ -845,29 +858,26 @@ def main():
 
     hr("Targets (measured vs target; the script does not fail on a MISS)")
     rows = []
-    if ivp_a is not None:
-        rows.append(("tdsim rosenbrock vs solve_ivp, 2+1 (matched err)", f"{ivp_a:.1f}x", ">= 100x", ivp_a >= 100))
-    if ivp_b is not None:
-        rows.append(("tdsim rosenbrock vs solve_ivp, CLLN 4x4 (matched err)", f"{ivp_b:.1f}x", ">= 100x",
-                     ivp_b >= 100))
-    if ng_a is not None:
-        rows.append(("tdsim rosenbrock vs ngspice, 2+1 (matched err)", f"{ng_a:.1f}x", ">= 30x", ng_a >= 30))
-    if ng_b is not None:
-        rows.append(("tdsim rosenbrock vs ngspice, CLLN 4x4 (matched err)", f"{ng_b:.1f}x", ">= 30x", ng_b >= 30))
-    xr = rows_b["rosenbrock"]["xrt"]
-    loose = sweep_b_pts[0]                     # loosest swept tolerance on the CLLN
-    xl = 1.0 / loose[1]
+    for m in STIFF:
+        for what, res, tgt in (("solve_ivp, 2+1", ivp_a, 100), ("solve_ivp, CLLN 4x4", ivp_b, 100),
+                               ("ngspice, 2+1", ng_a, 30), ("ngspice, CLLN 4x4", ng_b, 30)):
+            if res is not None:
+                rows.append((f"tdsim {m} vs {what} (matched err)", f"{res[m]:.1f}x", f">= {tgt}x", res[m] >= tgt))
+    for m in STIFF:
+        xr = rows_b[m]["xrt"]
+        loose = sweep_b_pts[m][0]              # loosest swept tolerance on the CLLN
+        xl = 1.0 / loose[1]
+        rows += [(f"CLLN 4x4 full RC, {m} (x real time)", f"{xr:.2f}x", ">= 10x", xr >= 10),
+                 (f"  same, loosest swept tolerance ({tol_str(loose[0])})", f"{xl:.2f}x", ">= 10x", xl >= 10)]
     xe = rows_b["explicit"]["xrt"]
     rows += [
-        ("CLLN 4x4 full RC, rosenbrock (x real time)", f"{xr:.2f}x", ">= 10x", xr >= 10),
-        (f"  same, loosest swept tolerance ({tol_str(loose[0])})", f"{xl:.2f}x", ">= 10x", xl >= 10),
         ("CLLN 4x4 full RC, explicit (x real time)", f"{xe:.3f}x", ">= 10x", xe >= 10),
         ("CLLN 4x4 quasistatic (x real time)", f"{rows_b['quasistatic']['xrt']:.2f}x", ">= 100x",
          rows_b["quasistatic"]["xrt"] >= 100),
         ("2+1 quasistatic (x real time)", f"{rows_a['quasistatic']['xrt']:.0f}x", ">= 1000x",
          rows_a["quasistatic"]["xrt"] >= 1000),
         ("cost exponent vs edges, quasistatic", f"{expo['quasistatic']:.2f}", "<= 1.3", expo["quasistatic"] <= 1.3),
-        ("cost exponent vs edges, rosenbrock", f"{expo['rosenbrock']:.2f}", "<= 1.3", expo["rosenbrock"] <= 1.3),
+    ] + [(f"cost exponent vs edges, {m}", f"{expo[m]:.2f}", "<= 1.3", expo[m] <= 1.3) for m in STIFF] + [
         ("numba cache: 2nd process compiles nothing", "yes" if cache_ok else "no", "yes", cache_ok),
     ]
     print(f"  {'metric':<58s} {'measured':>10s} {'target':>9s}  result")

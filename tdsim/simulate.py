@@ -63,6 +63,9 @@ class Options:
             raise SpecError("tableau", f"unknown {self.tableau!r} (dopri5, bs3 or heun21)")
         if self.w_reuse is not None and not (isinstance(self.w_reuse, (int, np.integer)) and self.w_reuse >= 1):
             raise SpecError("w_reuse", f"must be an integer >= 1, got {self.w_reuse!r}")
+        if self.integrator == "rodas4" and self.w_reuse not in (None, 1):
+            raise SpecError("w_reuse", "rodas4 needs the exact Jacobian at every step (only the W-methods "
+                                       "rosenbrock and ros2 can reuse W)")
         if self.chunk < 1:
             raise SpecError("chunk", "must be >= 1")
 

@@ -360,3 +360,13 @@ def test_segment_shorter_than_time_resolution_at_late_time():
     for d, kind, ev in results:
         assert kind == "ok", (d, ev)
         assert ev[0] == 100.0 and 100.0 <= ev[1] <= 100.0 + 4 * 1.5e-14 and ev[2] == pytest.approx(100.001, abs=1e-12)
+
+
+def test_rodas4_refuses_a_reused_w():
+    """rodas4 is a classical Rosenbrock method: a W held over steps is not its Jacobian, so
+    w_reuse > 1 is refused by name instead of silently losing the order."""
+    from tdsim import Options
+    with pytest.raises(SpecError, match="w_reuse"):
+        Options(integrator="rodas4", w_reuse=4).validate()
+    Options(integrator="rodas4", w_reuse=1).validate()
+    Options(integrator="rosenbrock", w_reuse=4).validate()
