@@ -79,18 +79,11 @@ def kappa_factor(code, p0, theta):
 
 
 @njit(cache=True, inline="always")
-def edge_dtheta(code, p0, p1, p2, p3, theta, va, vb):
-    """d(current a -> b)/dθ: S σ(z) ΔV for a MOSFET gate (the smoothed cut-off's slope),
-    kappa_factor ΔV for a conductance, 0 for elements that do not learn."""
-    dv = va - vb
+def edge_dtheta(code, p0, theta, dv, dia, dib):
+    """d(current a -> b)/dθ from edge_current's derivatives: a MOSFET's K depends on θ − V̄, so
+    it is −(dI/dVa + dI/dVb) = S σ(z) ΔV; kappa_factor ΔV for a conductance; 0 otherwise."""
     if code == MOSFET:
-        z = (theta - p1 - 0.5 * (va + vb)) / p3
-        if z > _EXP_MAX:
-            return p0 * dv
-        if z < -_EXP_MAX:
-            return 0.0
-        ez = math.exp(z)
-        return p0 * ez / (1.0 + ez) * dv
+        return -(dia + dib)
     if code == CONDUCTANCE:
         return kappa_factor(code, p0, theta) * dv
     return 0.0

@@ -88,6 +88,8 @@ def assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, ef
             i, dia, dib = edge_current(code[e], pt[e, 0], pt[e, 1], pt[e, 2], pt[e, 3], th0[e], V0[t, a], V0[t, b])
             I[a] -= i
             I[b] += i
+            if learn[e]:
+                gcol[e, t] = edge_dtheta(code[e], pt[e, 0], th0[e], V0[t, a] - V0[t, b], dia, dib)
             _stamp(vals, e, a, b, dia, dib, ht, cs_ab[t], cs_ba[t], cs_aa[t], cs_bb[t], gh)
             if t > 0 and K > 0:
                 if ht[a] == HOLD_OUTPUT and ht[b] == HOLD_NONE:
@@ -112,16 +114,13 @@ def assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, ef
         gfac[e] = 1.0
         for p in range(P):
             eff[e, p] = 0.0
-        for t in range(T):
-            gcol[e, t] = 0.0
         if not learn[e] or not drv[6] or removed(code[e], par0[e, 0], par0[e, 1], th0[e]):
+            for t in range(T):
+                gcol[e, t] = 0.0
             continue
         a = ea[e]
         b = eb[e]
         th = th0[e]
-        for t in range(T):
-            gcol[e, t] = edge_dtheta(code[e], par[t, e, 0], par[t, e, 1], par[t, e, 2], par[t, e, 3], th,
-                                     V0[t, a], V0[t, b])
         dva = V0[la, a] + vn[la, a] - V0[la, b] - vn[la, b]
         dvb = V0[lb, a] + vn[lb, a] - V0[lb, b] - vn[lb, b]
         sa = scale * A0[e]
@@ -154,7 +153,7 @@ def assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, ef
                 sg = w * gcol[e, t] if side == 0 else -w * gcol[e, t]
                 for p in range(P):
                     s = gslot[e, 2 * t + side, p]
-                    if s >= 0:
+                    if s >= 0 and eff[e, p] != 0.0:
                         vals[s] += sg * eff[e, p]
 
 

@@ -22,7 +22,7 @@ def slow_spec(tmp_path) -> Path:
     """The default job made slow enough to kill mid-run (explicit steps ≲ RC, ~5 s of wall time),
     with small chunks so it flushes often."""
     text = (ROOT / "runs" / "two_plus_one.toml").read_text().replace("../", str(ROOT) + "/")
-    for a, b in (('integrator = "rosenbrock"', 'integrator = "explicit"'), ('cycle_tol = "1 uV"', "chunk = 128"),
+    for a, b in (('integrator = "rodas4"', 'integrator = "explicit"'), ('cycle_tol = "1 uV"', "chunk = 128"),
                  ("periods = 150", "periods = 40"), ("rtol = 1e-6", "rtol = 1e-9"),
                  ('record_interval = "0.5 ms"', 'record_interval = "0.1 ms"')):
         assert a in text

@@ -28,7 +28,7 @@ def test_store_round_trip(short_spec, tmp_path):
     ds = xr.open_zarr(path)
     assert ds.attrs["complete"] is True and ds.attrs["seed"] == 0
     assert ds.attrs["spec"]["model"] == "../models/two_plus_one.toml"
-    assert ds.attrs["integrator"]["integrator"] == "rosenbrock"
+    assert ds.attrs["integrator"]["integrator"] == "rodas4"
     assert ds["time"].attrs["units"] == "s" and ds["V"].attrs["units"] == "V" and ds["theta"].attrs["units"] == "V"
     assert list(ds["twin"].values) == ["free", "clamped"]
     assert list(ds["edge_a"].values) == ["V1", "V+", "V-"] and list(ds["edge_b"].values) == ["O", "O", "O"]
