@@ -26,7 +26,7 @@ from .kernels import (HOLD_NONE, add_force, add_force_jacobian, assemble, assemb
                       gate_rates,
                       measured_output, node_currents, normal, removed, source_values)
 from .linalg import lu_factor, lu_solve
-from .rodas import rodas_step
+from .rodas import _rates, _solve, rodas_step
 
 EXPLICIT, ROSENBROCK, QUASISTATIC, EXACT = 0, 1, 2, 3
 W_HOLD = 1.5           # Rosenbrock W reuse: keep h = h_w while the controller proposes at most this x h_w
@@ -330,12 +330,11 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
                     rhs[u] = h * I[n] + cap[t, n] * acc
                 else:
                     rhs[u] = 0.0
-            lu_solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
+            _solve(row_ptr, col, ldiag, perm, vals[t], rhs, x, work)
             kV[i, t, :] = 0.0
             for u in range(nu):
                 kV[i, t, unk_nodes[u]] = x[u]
-        gate_rates(Vs, ths, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on,
-                   kth[i])
+        _rates(Vs, ths, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, kth[i])
         for q in range(E):
             acc = 0.0
             for j in range(i):

@@ -25,6 +25,10 @@ from .kernels import (HOLD_NONE, HOLD_OUTPUT, NUDGE_FORCE_FROM_FREE, WAVE_CONSTA
 from .linalg import lu_factor, lu_solve
 
 DIFF = 1e-6            # relative increment of the differenced slopes (held outputs, ∂/∂t, bias function)
+# inlined copies of the per-stage kernels: a call passing ~15 arrays costs about as much as the
+# work itself on small circuits (the 2+1-edge step is ~2 µs)
+_rates = njit(cache=True, inline="always")(gate_rates.py_func)
+_solve = njit(cache=True, inline="always")(lu_solve.py_func)
 
 
 @njit(cache=True, inline="always")
@@ -225,7 +229,7 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
             for t in range(T):
                 node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, Iall[t])
                 add_force(Vs, t, nudge[t], drv, out_node, Iall[t])
-            gate_rates(Vs, ths, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, kth[i])
+            _rates(Vs, ths, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, kth[i])
         dd = d[i] * h * h if varies else 0.0
         for t in range(T):
             for u in range(nu):
@@ -251,7 +255,7 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
                         rhs[t * nu + ua] -= g * gcol[q, t]
                     if ub >= 0 and hold[t, eb[q]] == HOLD_NONE:
                         rhs[t * nu + ub] += g * gcol[q, t]
-        lu_solve(c_ptr, c_col, c_diag, c_perm, vals, rhs, x, work)
+        _solve(c_ptr, c_col, c_diag, c_perm, vals, rhs, x, work)
         for t in range(T):
             for n in range(N):
                 kV[i, t, n] = 0.0
