@@ -274,7 +274,7 @@ def test_other_elements():
     exc = np.ptp(th_ng[:, g], axis=0)
     # relative change of κ, ρ, κ (a change of log κ is one), G: every parameter moves by > 1 %
     assert np.all(exc / np.array([1e-3, 1e3, 1.0, 2.5]) > 1e-2)
-    for integrator in ("explicit", "rosenbrock"):
+    for integrator in ("explicit", "rosenbrock", "rodas4"):
         traj = simulate(comp, tab, Options(integrator=integrator, rtol=1e-8, atol=1e-12, record_interval=1e-7))
         err_v = max(np.abs(V_ng[:, t, _free_nodes(comp, t)] - traj.V[:, t, _free_nodes(comp, t)]).max()
                     for t in range(comp.T)) / step
