@@ -26,7 +26,7 @@ from .kernels import (HOLD_NONE, add_force, add_force_jacobian, assemble, assemb
                       gate_rates,
                       measured_output, node_currents, normal, removed, source_values)
 from .linalg import lu_factor, lu_solve
-from .rodas import _rates, _solve, rodas_step
+from .rodas import _rates, _solve, combine, rodas_step
 
 EXPLICIT, ROSENBROCK, QUASISTATIC, EXACT = 0, 1, 2, 3
 W_HOLD = 1.5           # Rosenbrock W reuse: keep h = h_w while the controller proposes at most this x h_w
@@ -340,23 +340,7 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
             for j in range(i):
                 acc += c[i, j] * kth[j, q]
             kth[i, q] = h * kth[i, q] + acc
-    for t in range(T):
-        for n in range(N):
-            y = V0[t, n]
-            er = 0.0
-            for i in range(S):
-                y += m[i] * kV[i, t, n]
-                er += e[i] * kV[i, t, n]
-            V1[t, n] = y
-            errv[t, n] = er
-    for q in range(E):
-        y = th0[q]
-        er = 0.0
-        for i in range(S):
-            y += m[i] * kth[i, q]
-            er += e[i] * kth[i, q]
-        th1[q] = y
-        errth[q] = er
+    combine(V0, th0, kV, kth, m, e, V1, th1, errv, errth)
     source_values(drv[0], drv[1], drv[2], drv[3], t0 + h, src)
     fill_held(V1, hold, hidx, src, drv, nudge, out_node)
     return DONE, _err_norm(V0, V1, th0, th1, errv, errth, hold, learn, tol, True)

@@ -14,7 +14,6 @@ fill_held, is 1 − sη for the standard clamp) and the EP force from the free t
 are analytic for the rule's quadratic term, θ's parametrization and the leak; an optional bias
 function is differenced. ∂/∂t (sources that vary inside a segment) is a forward difference.
 """
-import math
 
 from numba import njit
 
@@ -60,6 +59,30 @@ def _deposit(eff, e, p, g, l, y, hold, Dh):
     elif hy == HOLD_OUTPUT:
         for j in range(Dh.shape[2]):
             eff[e, 4 + j] += g * Dh[l, y, j]
+
+
+@njit(cache=True, inline="always")
+def combine(V0, th0, kV, kth, m, e, V1, th1, errv, errth):
+    """End of a Rosenbrock step: y1 = y0 + Σ m_i k_i, error estimate Σ e_i k_i (nodes and gates)."""
+    S = m.shape[0]
+    T, N = V0.shape
+    for t in range(T):
+        for n in range(N):
+            y = V0[t, n]
+            er = 0.0
+            for i in range(S):
+                y += m[i] * kV[i, t, n]
+                er += e[i] * kV[i, t, n]
+            V1[t, n] = y
+            errv[t, n] = er
+    for q in range(th0.shape[0]):
+        y = th0[q]
+        er = 0.0
+        for i in range(S):
+            y += m[i] * kth[i, q]
+            er += e[i] * kth[i, q]
+        th1[q] = y
+        errth[q] = er
 
 
 @kernel
@@ -271,23 +294,7 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
                 for j in range(K):
                     acc += eff[q, 4 + j] * kV[i, 0, out_node[j]]
             kth[i, q] = gfac[q] * (rth[q] + gh * acc)
-    for t in range(T):
-        for n in range(N):
-            y = V0[t, n]
-            er = 0.0
-            for i in range(S):
-                y += m[i] * kV[i, t, n]
-                er += e[i] * kV[i, t, n]
-            V1[t, n] = y
-            errv[t, n] = er
-    for q in range(E):
-        y = th0[q]
-        er = 0.0
-        for i in range(S):
-            y += m[i] * kth[i, q]
-            er += e[i] * kth[i, q]
-        th1[q] = y
-        errth[q] = er
+    combine(V0, th0, kV, kth, m, e, V1, th1, errv, errth)
     source_values(drv[0], drv[1], drv[2], drv[3], t0 + h, src)
     fill_held(V1, hold, hidx, src, drv, nudge, out_node)
     return 0, 0.0
