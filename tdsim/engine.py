@@ -5,6 +5,7 @@ buffer fills. Three integrators share the loop, step control and recording:
               (reference; needs steps ≲ RC);
 - ROSENBROCK  a Rosenbrock W-method (ROS34PW2, order 3, or ROS2, order 2), L-stable: steps far
               beyond RC;
+- EXACT       RODAS4 (order 4) with the exact Jacobian of the whole twin system (rodas.py);
 - QUASISTATIC Kirchhoff/Newton solve of every twin at every stage, the explicit pair on gates only.
 
 Order inside one accepted step: stages are evaluated with held nodes refreshed from the stage
