@@ -27,7 +27,7 @@ from .kernels import (HOLD_NONE, add_force, add_force_jacobian, assemble, assemb
                       gate_rates,
                       measured_output, node_currents, normal, removed, source_values)
 from .linalg import lu_factor, lu_solve
-from .rodas import _rates, _solve, combine, rodas_step
+from .rodas import _rates, _solve, combine, rodas_step, stage_state
 
 EXPLICIT, ROSENBROCK, QUASISTATIC, EXACT = 0, 1, 2, 3
 W_HOLD = 1.5           # Rosenbrock W reuse: keep h = h_w while the controller proposes at most this x h_w
@@ -303,17 +303,7 @@ def _rosenbrock_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, 
         if lu_factor(row_ptr, col, ldiag, perm, vals[t], work) != 0:
             return SINGULAR, 0.0
     for i in range(S):
-        for t in range(T):
-            for n in range(N):
-                acc = 0.0
-                for j in range(i):
-                    acc += a[i, j] * kV[j, t, n]
-                Vs[t, n] = V0[t, n] + acc
-        for q in range(E):
-            acc = 0.0
-            for j in range(i):
-                acc += a[i, j] * kth[j, q]
-            ths[q] = th0[q] + acc
+        stage_state(i, a, V0, th0, kV, kth, Vs, ths)
         source_values(drv[0], drv[1], drv[2], drv[3], t0 + ct[i] * h, src)
         fill_held(Vs, hold, hidx, src, drv, nudge, out_node)
         for t in range(T):

@@ -62,6 +62,23 @@ def _deposit(eff, e, p, g, l, y, hold, Dh):
 
 
 @njit(cache=True, inline="always")
+def stage_state(i, a, V0, th0, kV, kth, Vs, ths):
+    """Stage i's state of a Rosenbrock step: y0 + Σ_{j<i} a_ij k_j (nodes and gates)."""
+    T, N = V0.shape
+    for t in range(T):
+        for n in range(N):
+            acc = 0.0
+            for j in range(i):
+                acc += a[i, j] * kV[j, t, n]
+            Vs[t, n] = V0[t, n] + acc
+    for q in range(th0.shape[0]):
+        acc = 0.0
+        for j in range(i):
+            acc += a[i, j] * kth[j, q]
+        ths[q] = th0[q] + acc
+
+
+@njit(cache=True, inline="always")
 def combine(V0, th0, kV, kth, m, e, V1, th1, errv, errth):
     """End of a Rosenbrock step: y1 = y0 + Σ m_i k_i, error estimate Σ e_i k_i (nodes and gates)."""
     S = m.shape[0]
@@ -236,17 +253,7 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
             ftth[q] = (ftth[q] - kth[0, q]) / dt
     for i in range(S):
         if i > 0:
-            for t in range(T):
-                for n in range(N):
-                    acc = 0.0
-                    for j in range(i):
-                        acc += a[i, j] * kV[j, t, n]
-                    Vs[t, n] = V0[t, n] + acc
-            for q in range(E):
-                acc = 0.0
-                for j in range(i):
-                    acc += a[i, j] * kth[j, q]
-                ths[q] = th0[q] + acc
+            stage_state(i, a, V0, th0, kV, kth, Vs, ths)
             source_values(drv[0], drv[1], drv[2], drv[3], t0 + ct[i] * h, src)
             fill_held(Vs, hold, hidx, src, drv, nudge, out_node)
             for t in range(T):
