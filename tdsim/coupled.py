@@ -47,6 +47,10 @@ def _build(c) -> tuple:
     def idx(t, u):
         return -1 if u < 0 else t * nu + u
 
+    # (twin, edge, unknown index of the neighbour) where the twin holds the edge's other end as an output
+    held_nb = [(t, e, int(unk[y])) for t in range(1, T) for e in range(E)
+               for x, y in ((c.ea[e], c.eb[e]), (c.eb[e], c.ea[e]))
+               if c.hold[t, x] == HOLD_OUTPUT and c.hold[t, y] == HOLD_NONE and unk[y] >= 0]
     pairs = []
     for t in range(T):
         for e in range(E):
@@ -61,32 +65,27 @@ def _build(c) -> tuple:
             rows = [idx(t, u) for t in range(T) for u in (ua[e], ub[e])]
             gcols[e], grows[e] = cols, rows
             pairs += [(r, q) for r in rows for q in cols if r >= 0 and q >= 0]
-        for t in range(1, T):
-            for e in range(E):
-                for x, y in ((c.ea[e], c.eb[e]), (c.eb[e], c.ea[e])):
-                    if c.hold[t, x] == HOLD_OUTPUT and c.hold[t, y] == HOLD_NONE and unk[y] >= 0:
-                        pairs += [(idx(t, unk[y]), o) for o in outs]
-            pairs += [(idx(t, o), o) for o in outs]
+        pairs += [(idx(t, u), o) for t, _, u in held_nb for o in outs]
+        pairs += [(idx(t, o), o) for t in range(1, T) for o in outs]
     n = T * nu
     p = linalg.analyse(n, np.array(pairs, dtype=np.int64).reshape(-1, 2))
     d = linalg.slots(p, np.arange(n), np.arange(n)).reshape(T, nu)
     cs_ab, cs_ba, cs_aa, cs_bb = (np.full((T, E), -1, dtype=np.int64) for _ in range(4))
     for t in range(T):
-        ra = np.where(ua >= 0, t * nu + ua, -1)
-        rb = np.where(ub >= 0, t * nu + ub, -1)
         both = (ua >= 0) & (ub >= 0)
-        cs_ab[t] = np.where(both, linalg.slots(p, np.where(both, ra, -1), np.where(both, rb, -1)), -1)
-        cs_ba[t] = np.where(both, linalg.slots(p, np.where(both, rb, -1), np.where(both, ra, -1)), -1)
+        ra = np.where(both, t * nu + ua, -1)
+        rb = np.where(both, t * nu + ub, -1)
+        cs_ab[t] = linalg.slots(p, ra, rb)          # -1 where either end is not an unknown
+        cs_ba[t] = linalg.slots(p, rb, ra)
         cs_aa[t] = np.where(ua >= 0, d[t, np.maximum(ua, 0)], -1)
         cs_bb[t] = np.where(ub >= 0, d[t, np.maximum(ub, 0)], -1)
     gslot = linalg.slots(p, grows[:, :, None], gcols[:, None, :]) if E else np.zeros((0, 2 * T, 4 + K), np.int64)
     oslot = np.full((T, E, K), -1, dtype=np.int64)
     fslot = np.full((T, K), -1, dtype=np.int64)
-    for t, e, j in itertools.product(range(1, T), range(E), range(K)):
+    for (t, e, u), j in itertools.product(held_nb, range(K)):
         o = unk[c.out_node[j]]
-        for x, y in ((c.ea[e], c.eb[e]), (c.eb[e], c.ea[e])):
-            if c.hold[t, x] == HOLD_OUTPUT and c.hold[t, y] == HOLD_NONE and unk[y] >= 0 and o >= 0:
-                oslot[t, e, j] = linalg.slot(p, idx(t, unk[y]), o)
+        if o >= 0:
+            oslot[t, e, j] = linalg.slot(p, idx(t, u), o)
     for t, j in itertools.product(range(1, T), range(K)):
         o = unk[c.out_node[j]]
         if o >= 0 and c.hold[t, c.out_node[j]] == HOLD_NONE:
