@@ -5,9 +5,9 @@ square-grid classification trained as two alternated tasks, with a device-to-dev
 """
 from pathlib import Path
 
-from tdsim import analysis as an
-from tdsim.plots import tau_figure
-from tdsim.sweep import load_sweep, open_sweep, run_sweep
+from tdsim.analysis import stats as an
+from tdsim.analysis.plots import tau_figure
+from tdsim.runs.sweep import load_sweep, open_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,7 @@ at τ = 20 ms and 800 ms with each task's solution line.
 """
 from pathlib import Path
 
-from tdsim.report import two_task_study
+from tdsim.analysis.report import two_task_study
 
 ROOT = Path(__file__).resolve().parent.parent
 

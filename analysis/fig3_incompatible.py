@@ -7,7 +7,7 @@ one point no α solution satisfies) with and without bias. Ē and D against τ w
 """
 from pathlib import Path
 
-from tdsim.report import two_task_study
+from tdsim.analysis.report import two_task_study
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 import tdsim
-from tdsim import classify
-from tdsim import plots_classify as plots
-from tdsim.sweep import load_sweep, run_sweep, summary
+from tdsim.analysis import classify
+from tdsim.analysis import plots_classify as plots
+from tdsim.runs.sweep import load_sweep, run_sweep, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = ROOT / "runs" / "fig5_ring_sweep.toml"

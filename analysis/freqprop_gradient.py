@@ -23,8 +23,8 @@ import nonlinear_ref as nr  # noqa: E402
 from laplacian import fd_gradient, kappa, laplacian, loss, random_net, solve  # noqa: E402
 
 from tdsim import Options  # noqa: E402
-from tdsim.freqprop import Evaluator, FreqProp  # noqa: E402
-from tdsim.units import quantity  # noqa: E402
+from tdsim.rules.freqprop import Evaluator, FreqProp  # noqa: E402
+from tdsim.model.units import quantity  # noqa: E402
 
 
 def rel_error(net, ref_loss, fp, opt):

@@ -17,10 +17,10 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tdsim.freqprop_iris import IrisTrainer  # noqa: E402
-from tdsim.runner import run_spec  # noqa: E402
-from tdsim.spec import _read, run_from_dict  # noqa: E402
-from tdsim.store import _jsonable, open_run  # noqa: E402
+from tdsim.studies.freqprop_iris import IrisTrainer  # noqa: E402
+from tdsim.runs.runner import run_spec  # noqa: E402
+from tdsim.io.spec import read, run_from_dict  # noqa: E402
+from tdsim.runs.store import _jsonable, open_run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def main(argv):
         else:
             args.append(a)
     spec_path = Path(args[0] if args else ROOT / "runs" / "freqprop_iris.toml")
-    d = _read(spec_path)
+    d = read(spec_path)
     for kv in args[1:]:
         k, _, v = kv.partition("=")
         d.setdefault("parameters", {})[k] = tomllib.loads(f"x = {v}")["x"]

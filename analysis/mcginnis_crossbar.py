@@ -13,10 +13,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tdsim.mcginnis import crossbar, task_of, train  # noqa: E402
-from tdsim.plots import save_small  # noqa: E402
-from tdsim.spec import _read  # noqa: E402
-from tdsim.units import quantity  # noqa: E402
+from tdsim.studies.mcginnis import crossbar, task_of, train  # noqa: E402
+from tdsim.analysis.plots import save_small  # noqa: E402
+from tdsim.io.spec import read  # noqa: E402
+from tdsim.model.units import quantity  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,7 @@ def setup(cfg):
 
 
 def main(spec=ROOT / "runs" / "mcginnis_crossbar.toml", out=ROOT / "docs" / "mcginnis_fig5.png"):
-    cfg = _read(spec)
+    cfg = read(spec)
     circuit, task = setup(cfg)
     t_h = quantity(cfg["t_h"], "time", "t_h")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)

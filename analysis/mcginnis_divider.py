@@ -17,9 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.integrate import cumulative_trapezoid  # noqa: E402
 
-from tdsim.mcginnis import divider_data, divider_field, train  # noqa: E402
-from tdsim.plots import save_small  # noqa: E402
-from tdsim.spec import _read, load_model, load_protocol  # noqa: E402
+from tdsim.studies.mcginnis import divider_data, divider_field, train  # noqa: E402
+from tdsim.analysis.plots import save_small  # noqa: E402
+from tdsim.io.spec import read, load_model, load_protocol  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 STARTS = [(0.9, 0.1), (0.2, 0.9), (0.6, 0.6), (0.15, 0.3), (1.0, 0.5), (0.45, 0.08)]
@@ -28,7 +28,7 @@ PANELS = [("η = 0 (η = 10⁻³)", 1e-3, False, 0.0), ("symmetric ±0.5", 0.5, 
 
 
 def load(spec=ROOT / "runs" / "mcginnis_divider.toml"):
-    raw = _read(spec)
+    raw = read(spec)
     model = lambda: load_model(spec.parent / raw["model"])  # noqa: E731
     proto = load_protocol(spec.parent / raw["protocol"])
     pts = np.array([[p.inputs["v"], p.labels["w"]] for p in proto.task.points])

@@ -15,10 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tdsim.mcginnis import gaussian_points, random_circuit, task_of, train  # noqa: E402
-from tdsim.plots import save_small  # noqa: E402
-from tdsim.spec import _read  # noqa: E402
-from tdsim.units import quantity  # noqa: E402
+from tdsim.studies.mcginnis import gaussian_points, random_circuit, task_of, train  # noqa: E402
+from tdsim.analysis.plots import save_small  # noqa: E402
+from tdsim.io.spec import read  # noqa: E402
+from tdsim.model.units import quantity  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ROLE_COLOR = {"input": "tab:red", "output": "tab:blue", "hidden": "0.6"}
@@ -60,7 +60,7 @@ def draw(ax, rc, g, pos, title):
 
 
 def main(spec=ROOT / "runs" / "mcginnis_random.toml", out=ROOT / "docs" / "mcginnis_fig6.png"):
-    cfg = _read(spec)
+    cfg = read(spec)
     make, rc, task = setup(cfg)
     t_h = quantity(cfg["t_h"], "time", "t_h")
     print(f"graph: {rc.graph.number_of_nodes()} nodes ({len(rc.inputs)} inputs, {len(rc.outputs)} outputs), "

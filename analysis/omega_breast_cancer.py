@@ -16,16 +16,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
-from tdsim.runner import run_spec  # noqa: E402
-from tdsim.spec import _read, run_from_dict  # noqa: E402
-from tdsim.store import _jsonable, open_run  # noqa: E402
+from tdsim.runs.runner import run_spec  # noqa: E402
+from tdsim.io.spec import read, run_from_dict  # noqa: E402
+from tdsim.runs.store import _jsonable, open_run  # noqa: E402
 
 LABEL = {"omega": "Ω projector (Alg. 2)", "two_phase": "two-phase (Alg. 1)"}
 
 
 def main(spec_path, *opts, out="docs/omega_breast_cancer.png"):
     spec_path = pathlib.Path(spec_path)
-    d = _read(spec_path)
+    d = read(spec_path)
     run = run_from_dict(d, spec_path.parent, spec_path.stem)
     store = next((pathlib.Path(o[8:]) for o in opts if o.startswith("--store=")), run.output)
     net = run.config.protocol["network"]

@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tdsim.errors import SimulationError, SpecError  # noqa: E402
-from tdsim.omega import EdgeSimulator  # noqa: E402
-from tdsim.omega_train import TrainConfig, data_from, network_from, train, transfer_matrix  # noqa: E402
+from tdsim.rules.omega import EdgeSimulator  # noqa: E402
+from tdsim.studies.omega_train import TrainConfig, data_from, network_from, train, transfer_matrix  # noqa: E402
 
 
 def _one(args):

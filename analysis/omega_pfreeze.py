@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tdsim.sweep import load_sweep, open_sweep, run_sweep  # noqa: E402
+from tdsim.runs.sweep import load_sweep, open_sweep, run_sweep  # noqa: E402
 
 
 def main(spec_path, *opts, out="docs/omega_pfreeze.png"):

@@ -13,8 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tdsim import analysis as an  # noqa: E402
-from tdsim.sweep import load_sweep, open_sweep, run_sweep  # noqa: E402
+from tdsim.analysis import stats as an  # noqa: E402
+from tdsim.runs.sweep import load_sweep, open_sweep, run_sweep  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,7 +22,7 @@ on its own work-precision curve; the ratio is competitor cost / tdsim cost at th
 """
 from __future__ import annotations
 
-from tdsim.kernels import edge_current
+from tdsim.core.kernels import edge_current
 import argparse
 import dataclasses
 import math
@@ -53,21 +53,22 @@ from scipy.sparse import coo_matrix  # noqa: E402
 import tdsim  # noqa: E402
 from numba import njit  # noqa: E402
 
-from tdsim import engine  # noqa: E402
-from tdsim.build import build  # noqa: E402
-from tdsim.elements import MOSFET, RESISTOR  # noqa: E402
-from tdsim.kernels import HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE  # noqa: E402
-from tdsim.library import clln_lattice  # noqa: E402
-from tdsim.segments import Segment, table  # noqa: E402
-from tdsim.simulate import Options, simulate  # noqa: E402
-from tdsim.spec import load_run  # noqa: E402
+from tdsim.core import engine  # noqa: E402
+from tdsim.compile.build import build  # noqa: E402
+from tdsim.model.elements import MOSFET, RESISTOR  # noqa: E402
+from tdsim.core.kernels import HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE  # noqa: E402
+from tdsim.model.library import clln_lattice  # noqa: E402
+from tdsim.model.schedule import Segment
+from tdsim.compile.table import table  # noqa: E402
+from tdsim.simulation.simulate import Options, simulate  # noqa: E402
+from tdsim.io.spec import load_run  # noqa: E402
 
 T_IMPORT = time.perf_counter() - T_START
 # every integrator name the engine knows, in a fixed order ("ros2" exists from the ROS34PW2 commit on)
 INTEGRATORS = tuple(m for m in ("explicit", "rosenbrock", "ros2", "quasistatic") if m in engine.METHODS) + \
     tuple(m for m in engine.METHODS if m not in ("explicit", "rosenbrock", "ros2", "quasistatic"))
 try:
-    from tdsim import tableaus as _tableaus   # noqa: E402
+    from tdsim.core import tableaus as _tableaus   # noqa: E402
     ROS_NAME = _tableaus.ros34pw2().name
 except ImportError:                           # older engine: rosenbrock = ROS2
     ROS_NAME = "ROS2"
@@ -243,7 +244,7 @@ def case_two_plus_one(span):
     10 ms (alpha: V1 = 0.435 V, L = 0.31 V; beta: V1 = 0.02 V, L = 0.14 V; eta = 1, learning on).
     The schedule is written out here, not read from runs/two_plus_one.toml, so that the benchmark
     case stays fixed while the default job evolves (protocols, imperfections)."""
-    from tdsim.spec import load_model
+    from tdsim.io.spec import load_model
     c = build(load_model(ROOT / "models" / "two_plus_one.toml"), ("free", "clamped"))
     alpha = Segment(0.01, {"V1": 0.435}, {"O": 0.31}, 1.0, True)
     beta = Segment(0.01, {"V1": 0.02}, {"O": 0.14}, 1.0, True)
@@ -611,7 +612,7 @@ def _fronts(sweeps, c, ref_ev, nseg):
 def section_ngspice(case, ref, nseg, sweeps, settings):
     c, name = case.c, case.name
     try:
-        from tdsim import spice
+        from tdsim.io import spice
     except Exception as exc:   # noqa: BLE001
         print(f"  ngspice comparison skipped: tdsim.spice not importable ({exc})")
         return None

@@ -11,9 +11,9 @@ import tracemalloc
 
 import numpy as np
 
-from tdsim.freqprop import FreqProp, lockin_sin
-from tdsim.freqprop_iris import IrisConfig, IrisTrainer
-from tdsim.simulate import simulate
+from tdsim.rules.freqprop import FreqProp, lockin_sin
+from tdsim.studies.freqprop_iris import IrisConfig, IrisTrainer
+from tdsim.simulation.simulate import simulate
 
 
 def timed(f, n=20):

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import psutil
 
-from tdsim.runner import run_spec
-from tdsim.segments import Schedule
-from tdsim.spec import load_run
+from tdsim.runs.runner import run_spec
+from tdsim.model.schedule import Schedule
+from tdsim.runs.jobs import load_run
 
 ROOT = Path(__file__).resolve().parent.parent
 

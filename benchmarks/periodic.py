@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tdsim import Segment, build
-from tdsim.segments import table
-from tdsim.sweep import load_sweep, point_spec
-from tdsim.units import quantity
+from tdsim import Segment
+
+from tdsim import build
+from tdsim.compile.table import table
+from tdsim.runs.sweep import load_sweep, point_spec
+from tdsim.model.units import quantity
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from tdsim.sweep import load_sweep, run_point, run_sweep, warm_cache, warm_once
+from tdsim.runs.sweep import load_sweep, run_point, run_sweep, warm_cache, warm_once
 
 ROOT = Path(__file__).resolve().parent.parent
 

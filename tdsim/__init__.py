@@ -1,15 +1,15 @@
 """tdsim: time-domain simulation of self-learning analog circuits."""
-__version__ = "0.1.0"
+from tdsim.version import __version__
 
-from ._cache import guard as _guard
+from tdsim._cache import guard as _guard
 
 _guard()
 
-from .build import build
-from .circuit import Circuit
-from .elements import Conductance, IdealDiode, Mosfet, Resistor, ShockleyDiode
-from .errors import SimulationError, SpecError
-from .segments import Segment
-from .simulate import Options, simulate
-from .store import open_run
-from .sweep import open_sweep
+from tdsim.compile.build import build
+from tdsim.model.circuit import Circuit
+from tdsim.model.elements import Conductance, IdealDiode, Mosfet, Resistor, ShockleyDiode
+from tdsim.errors import SimulationError, SpecError
+from tdsim.model.schedule import Segment
+from tdsim.simulation.simulate import Options, simulate
+from tdsim.runs.store import open_run
+from tdsim.runs.sweep import open_sweep

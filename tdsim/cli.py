@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import SimulationError, SpecError
+from tdsim.errors import SimulationError, SpecError
 
 DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "runs" / "two_plus_one.toml"
 
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         if args.cmd == "sweep":
             return _sweep(args)
         if args.cmd == "analyze":
-            from .report import analyze
+            from tdsim.analysis.report import analyze
             return analyze(args.store, args.output, args.x, theory=not args.no_theory)
         return _export(args)
     except (SpecError, SimulationError) as exc:
@@ -54,15 +54,15 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
-    from .runner import run_spec
-    from .spec import load_run
-    from .trainers import TrainerSpec
+    from tdsim.runs.runner import run_spec
+    from tdsim.runs.jobs import load_run
+    from tdsim.runs.trainers import TrainerSpec
     spec = load_run(args.spec)
     if isinstance(spec, TrainerSpec):
         path, res = run_spec(spec, args.output, args.overwrite, progress=not args.quiet)
         print(f"wrote {path}  ({spec.kind} training, {res.stats['wall_s']:.1f} s)")
         if not args.no_figures:
-            from .plots import trainer_figures
+            from tdsim.analysis.plots import trainer_figures
             for f in trainer_figures(path):
                 print(f"wrote {f}")
         return 0
@@ -70,14 +70,14 @@ def _run(args) -> int:
     note = " (limit cycle reached)" if traj.stats.get("converged") else ""
     print(f"wrote {path}  ({traj.stats['steps']} steps, {traj.stats['rejected']} rejected){note}")
     if not args.no_figures:
-        from .plots import run_figures
+        from tdsim.analysis.plots import run_figures
         for f in run_figures(path):
             print(f"wrote {f}")
     return 0
 
 
 def _sweep(args) -> int:
-    from .sweep import load_sweep, run_sweep, summary
+    from tdsim.runs.sweep import load_sweep, run_sweep, summary
     spec = load_sweep(args.spec)
     index = run_sweep(spec, args.scheduler, args.workers, progress=not args.quiet, output=args.output,
                       ensemble=args.ensemble)
@@ -86,11 +86,13 @@ def _sweep(args) -> int:
 
 
 def _export(args) -> int:
-    from .build import build
-    from .segments import Segment, table
-    from .spec import _read, load_run, model_from_dict
-    from .spice import netlist
-    d = _read(args.spec)
+    from tdsim.compile.build import build
+    from tdsim.model.schedule import Segment
+    from tdsim.compile.table import table
+    from tdsim.io.spec import read, model_from_dict
+    from tdsim.runs.jobs import load_run
+    from tdsim.io.spice import netlist
+    d = read(args.spec)
     if "model" in d:                                   # a run spec
         spec = load_run(args.spec)
         if not hasattr(spec, "circuit"):

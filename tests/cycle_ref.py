@@ -7,7 +7,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from tdsim.omega import EdgeNetwork
+from tdsim.rules.omega import EdgeNetwork
 
 from laplacian import fd_gradient  # noqa: F401  (re-exported for the tests)
 

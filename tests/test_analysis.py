@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from tdsim import analysis as an
+from tdsim.analysis import stats as an
 from tdsim import open_run
-from tdsim.build import build
-from tdsim.protocols import DataPoint, Nudge, Task
-from tdsim.runner import run_spec
-from tdsim.spec import load_run, run_from_dict
-from tdsim.theory import BiasTheory, TaskField, drift_rate, infer_bias
+from tdsim.compile.build import build
+from tdsim.model.protocols import DataPoint, Nudge, Task
+from tdsim.runs.runner import run_spec
+from tdsim.runs.jobs import load_run, run_from_dict
+from tdsim.analysis.theory import BiasTheory, TaskField, drift_rate, infer_bias
 
 ROOT = Path(__file__).resolve().parent.parent
 TAU = {"2 ms": 2e-3, "20 ms": 20e-3, "200 ms": 0.2}
@@ -196,7 +196,7 @@ def test_analyze_a_real_tau_sweep(tmp_path, capsys):
     """`tdsim analyze` on a sweep run by a real LocalCluster(2): the table, D ∝ τ fitted to slope
     1 ± 0.1 over two decades (the issue's criterion; measured 1.0001), and the figure."""
     from tdsim.cli import main
-    from tdsim.sweep import load_sweep, run_sweep
+    from tdsim.runs.sweep import load_sweep, run_sweep
     spec = tmp_path / "sweep.toml"
     spec.write_text(f'''name = "small"
 run = "{ROOT / 'runs' / 'fig2_bias.toml'}"

@@ -8,8 +8,12 @@ import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
 
-from tdsim import Circuit, Options, Resistor, Segment, build, simulate
-from tdsim.segments import table
+from tdsim import Circuit, Options, Resistor, Segment
+
+from tdsim import build
+
+from tdsim import simulate
+from tdsim.compile.table import table
 
 from helpers import rc_ladder
 
@@ -156,8 +160,8 @@ def _quasistatic_gate_reference(comp, tab):
     dθ/dt = r(V(θ), θ), V(θ) the Kirchhoff solution (dc_solve) with each segment's sources,
     restarted at every segment boundary: an integrator independent of tdsim's."""
     from scipy.integrate import solve_ivp
-    from tdsim.kernels import gate_rates
-    from tdsim.simulate import dc_solve, learning_args
+    from tdsim.core.kernels import gate_rates
+    from tdsim.simulation.simulate import dc_solve, learning_args
     lrn = learning_args(comp)
     learn = np.flatnonzero(comp.learn)
     theta = comp.theta0.astype(float).copy()

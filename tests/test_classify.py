@@ -6,14 +6,17 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from tdsim import Circuit, Conductance, build, open_run
-from tdsim import classify
-from tdsim.library import clln_hardware, ring_task
-from tdsim.measure import TaskMeter
-from tdsim.protocols import DataPoint, Task
-from tdsim.runner import run_spec
-from tdsim.spec import _read, run_from_dict
-from tdsim.sweep import apply_point
+from tdsim import Circuit, Conductance, open_run
+
+from tdsim import build
+from tdsim.analysis import classify
+from tdsim.model.library import clln_hardware, ring_task
+from tdsim.simulation.measure import TaskMeter
+from tdsim.model.protocols import DataPoint, Task
+from tdsim.runs.runner import run_spec
+from tdsim.io.spec import read
+from tdsim.runs.jobs import run_from_dict
+from tdsim.runs.sweep import apply_point
 
 RUNS = Path(__file__).resolve().parents[1] / "runs"
 
@@ -89,7 +92,7 @@ def test_summarize_mean_and_standard_error():
 def ring_run(rule, tmp_path, passes, split, radius="83 mV"):
     nudge = {"rule": "standard", "eta": 1.0} if rule == "standard" else {"rule": "overclamp", "eta": 0.25,
                                                                           "L0": "0.435 V"}
-    d = apply_point(_read(RUNS / "fig5_ring.toml"),
+    d = apply_point(read(RUNS / "fig5_ring.toml"),
                     {"parameters.passes": passes, "parameters.task.radius": radius,
                      "parameters.task.split": split, "parameters.nudge": nudge})
     spec = run_from_dict(d, RUNS)
@@ -119,7 +122,7 @@ def test_sweep_classification_matches_each_stored_run(tmp_path):
     """Accuracy and hinge loss of a (tiny) ring sweep, read through the DataTree, equal the
     per-run measure; a run's stored spec rebuilds its task (the split differs per run)."""
     from tdsim import open_sweep
-    from tdsim.sweep import load_sweep, run_sweep
+    from tdsim.runs.sweep import load_sweep, run_sweep
     base = (RUNS / "fig5_ring.toml").read_text().replace("../", str(RUNS.parent) + "/")
     (tmp_path / "base.toml").write_text(base)
     (tmp_path / "sweep.toml").write_text('name = "t"\nrun = "base.toml"\n[grid]\n"parameters.passes" = [20]\n'

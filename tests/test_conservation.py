@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 from scipy.integrate import simpson
 
-from tdsim import Options, Segment, build, simulate
-from tdsim.segments import table
+from tdsim import Options, Segment
+
+from tdsim import build
+
+from tdsim import simulate
+from tdsim.compile.table import table
 
 from laplacian import energy, mass, random_net, response, solve
 

@@ -3,11 +3,16 @@ nudge in protocol and run specs: parsing, errors that name the field, an end-to-
 import numpy as np
 import pytest
 
-from tdsim import Circuit, Conductance, Options, Segment, SpecError, build, open_run, simulate
-from tdsim.protocols import Cycling, DataPoint, Nudge, Task
-from tdsim.runner import run_spec
-from tdsim.segments import table
-from tdsim.spec import model_from_dict, protocol_from_dict, run_from_dict
+from tdsim import Circuit, Conductance, Options, Segment, SpecError, open_run
+
+from tdsim import build
+
+from tdsim import simulate
+from tdsim.model.protocols import Cycling, DataPoint, Nudge, Task
+from tdsim.runs.runner import run_spec
+from tdsim.compile.table import table
+from tdsim.io.spec import model_from_dict, protocol_from_dict
+from tdsim.runs.jobs import run_from_dict
 
 from laplacian import random_net
 
@@ -129,7 +134,7 @@ def test_force_run_spec_end_to_end(tmp_path):
 
 def test_divider_ep_run_spec_loads():
     from pathlib import Path
-    from tdsim.spec import load_run
+    from tdsim.runs.jobs import load_run
     spec = load_run(Path(__file__).parent.parent / "runs" / "divider_ep.toml")
     assert spec.force_nudge and len(spec.segments) == 400 and spec.segments[0].beta == 1e-4
     assert all(e.element.at_zero == "remove" for e in spec.circuit.edges)

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from tdsim import Circuit, Conductance, Mosfet, Options, SpecError
-from tdsim.freqprop import Evaluator, FreqProp, extract_abs_sin, lockin_sin
-from tdsim.freqprop_iris import IrisConfig, IrisTrainer, load_config
+from tdsim.rules.freqprop import Evaluator, FreqProp, extract_abs_sin, lockin_sin
+from tdsim.studies.freqprop_iris import IrisConfig, IrisTrainer, load_config
 
 import nonlinear_ref as nr
 from laplacian import fd_gradient, laplacian, kappa, loss, random_net, solve

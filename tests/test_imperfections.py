@@ -3,11 +3,16 @@
 import numpy as np
 import pytest
 
-from tdsim import Options, Segment, SpecError, build, simulate
-from tdsim.imperfections import Imperfections
-from tdsim.protocols import Cycling, DataPoint, Task
-from tdsim.segments import table
-from tdsim.spec import protocol_from_dict, run_from_dict
+from tdsim import Options, Segment, SpecError
+
+from tdsim import build
+
+from tdsim import simulate
+from tdsim.model.imperfections import Imperfections
+from tdsim.model.protocols import Cycling, DataPoint, Task
+from tdsim.compile.table import table
+from tdsim.io.spec import protocol_from_dict
+from tdsim.runs.jobs import run_from_dict
 
 from helpers import two_plus_one
 
@@ -66,7 +71,7 @@ def test_gate_limits_hold_exactly():
 
 
 def test_A0_spread_is_seeded_with_the_requested_width():
-    from tdsim.library import clln_lattice
+    from tdsim.model.library import clln_lattice
     c = clln_lattice(20, 20)
     a = build(c, imperfections=Imperfections(A0_spread=0.1), seed=3)
     b = build(c, imperfections=Imperfections(A0_spread=0.1), seed=3)
@@ -77,7 +82,7 @@ def test_A0_spread_is_seeded_with_the_requested_width():
 
 
 def test_bias_spread_is_seeded_per_learning_edge_and_adds_to_bias():
-    from tdsim.library import clln_lattice
+    from tdsim.model.library import clln_lattice
     c = clln_lattice(20, 20)
     c.edges[0].element.learn = False
     a = build(c, imperfections=Imperfections(bias_spread=2.0, bias={c.edges[1].name: 1.0}), seed=3)

@@ -10,10 +10,14 @@ The rate is the engine's own (kernels.gate_rates on dc_solve states), for κ, ρ
 import numpy as np
 import pytest
 
-from tdsim import Options, Segment, build, simulate
-from tdsim.kernels import gate_rates
-from tdsim.segments import table
-from tdsim.simulate import dc_solve, learning_args
+from tdsim import Options, Segment
+
+from tdsim import build
+
+from tdsim import simulate
+from tdsim.core.kernels import gate_rates
+from tdsim.compile.table import table
+from tdsim.simulation.simulate import dc_solve, learning_args
 
 from laplacian import fd_gradient, loss, output_resistance, random_net, solve
 

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from tdsim.linalg import analyse, lu_factor, lu_solve, slot, slots
+from tdsim.core.linalg import analyse, lu_factor, lu_solve, slot, slots
 
 
 def random_system(n, rng, density=4.0):

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from scipy.integrate import trapezoid
 
-from tdsim import Circuit, Conductance, SpecError, build
-from tdsim.mcginnis import (crossbar, divider_data, gaussian_points, random_circuit, task_of, train)
-from tdsim.spec import load_model
+from tdsim import Circuit, Conductance, SpecError
+
+from tdsim import build
+from tdsim.studies.mcginnis import crossbar, divider_data, gaussian_points, random_circuit, task_of, train
+from tdsim.io.spec import load_model
 
 MODEL = pathlib.Path(__file__).resolve().parent.parent / "models" / "mcginnis_divider.toml"
 V, W, S, C = divider_data(10, seed=1)

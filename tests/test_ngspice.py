@@ -10,10 +10,12 @@ import shutil
 import numpy as np
 import pytest
 
-from tdsim import Circuit, Mosfet, Resistor, Segment, build
-from tdsim import spice
-from tdsim.segments import table
-from tdsim.simulate import Options, simulate
+from tdsim import Circuit, Mosfet, Resistor, Segment
+
+from tdsim import build
+from tdsim.io import spice
+from tdsim.compile.table import table
+from tdsim.simulation.simulate import Options, simulate
 
 pytestmark = [pytest.mark.ngspice,
               pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice is not installed")]

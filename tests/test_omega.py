@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from tdsim.errors import SpecError
-from tdsim.omega import (EdgeNetwork, EdgeSimulator, hinge_loss, omega_gradient, squared_loss,
-                         two_phase_gradient)
+from tdsim.rules.omega import EdgeNetwork, EdgeSimulator, hinge_loss, omega_gradient, squared_loss, two_phase_gradient
 
 from cycle_ref import (drops, fd_gradient, mean_hinge_loss, mean_squared_loss, omega, outputs, phi,
                        random_edge_net)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tdsim.errors import SpecError
-from tdsim.omega_train import TrainConfig, linear_regression, load_protocol, mesh, nanowire, train
+from tdsim.studies.omega_train import TrainConfig, linear_regression, load_protocol, mesh, nanowire, train
 
 
 def small_task():

@@ -7,12 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tdsim import Options, Segment, SpecError, build, simulate
-from tdsim.engine import I_NEWSEG, I_SEG
-from tdsim.imperfections import Imperfections
-from tdsim.library import clln_hardware, ring_task
-from tdsim.protocols import Cycling, DataPoint, Nudge, Task, TwoTask
-from tdsim.segments import Schedule, table
+from tdsim import Options, Segment, SpecError
+
+from tdsim import build
+
+from tdsim import simulate
+from tdsim.core.engine import I_NEWSEG, I_SEG
+from tdsim.model.imperfections import Imperfections
+from tdsim.model.library import clln_hardware, ring_task
+from tdsim.model.protocols import Cycling, DataPoint, Nudge, Task, TwoTask
+from tdsim.model.schedule import Schedule
+from tdsim.compile.table import table
 
 from helpers import two_plus_one
 
@@ -110,8 +115,8 @@ def test_schedule_reads_as_the_unrolled_sequence():
 def test_fig3_at_50_s_is_one_period_of_shared_holds():
     """375 million segments as ~250 000 list entries over four Segment objects; the sweep that
     contains that point validates all its points."""
-    from tdsim.sweep import load_sweep, point_spec
-    from tdsim.units import quantity
+    from tdsim.runs.sweep import load_sweep, point_spec
+    from tdsim.model.units import quantity
     sweep = load_sweep(ROOT / "runs" / "fig3_tau_sweep.toml")
     taus = [quantity(p["parameters.tau"], "time", "tau") for p in sweep.points]
     spec = point_spec(sweep, sweep.points[int(np.argmax(taus))])
@@ -131,7 +136,7 @@ def test_fig3_at_50_s_is_one_period_of_shared_holds():
 
 
 def test_spice_export_unrolls_and_refuses_long_schedules():
-    from tdsim.spice import MAX_SEGMENTS, netlist
+    from tdsim.io.spice import MAX_SEGMENTS, netlist
     comp = build(two_plus_one())
     sched = TwoTask(ALPHA, BETA, tau=1.05e-3, t_h=1e-4, periods=3).segments()
     assert netlist(comp, table(sched, comp), tstep=1e-6) == netlist(comp, table(unrolled(sched), comp), tstep=1e-6)

@@ -3,12 +3,16 @@ fixed points without bias, biased limit cycles, incompatible tasks, hinge gating
 import numpy as np
 import pytest
 
-from tdsim import Options, build, simulate
-from tdsim.imperfections import Imperfections
-from tdsim.library import clln_hardware, ring_task
-from tdsim.measure import TaskMeter
-from tdsim.protocols import Cycling, DataPoint, Nudge, Task, TwoTask
-from tdsim.segments import table
+from tdsim import Options
+
+from tdsim import build
+
+from tdsim import simulate
+from tdsim.model.imperfections import Imperfections
+from tdsim.model.library import clln_hardware, ring_task
+from tdsim.simulation.measure import TaskMeter
+from tdsim.model.protocols import Cycling, DataPoint, Nudge, Task, TwoTask
+from tdsim.compile.table import table
 
 from helpers import two_plus_one
 
@@ -140,7 +144,7 @@ def test_overclamping_beats_standard_clamping_under_bias(biased_clln):
 def test_meter_is_the_kirchhoff_solution_from_zero_at_every_state(joint_solution):
     """The task meter's cached solve is dc_solve on the same inputs, bit for bit, in any order of
     states (a measurement does not depend on the previous one)."""
-    from tdsim.simulate import dc_solve
+    from tdsim.simulation.simulate import dc_solve
     comp, tr, meter = joint_solution
     states = tr.event_theta[[0, -1, 3, 0]]
     for th in states:

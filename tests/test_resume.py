@@ -12,8 +12,8 @@ import pytest
 import zarr
 
 from tdsim import open_run
-from tdsim.runner import run_spec
-from tdsim.spec import load_run
+from tdsim.runs.runner import run_spec
+from tdsim.runs.jobs import load_run
 
 ROOT = Path(__file__).resolve().parent.parent
 

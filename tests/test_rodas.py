@@ -8,9 +8,14 @@ order of 2 or less (the W-method ROS34PW2 stays at 3 regardless)."""
 import numpy as np
 import pytest
 
-from tdsim import Options, Segment, build, simulate
-from tdsim.segments import Waveform, table
-from tdsim.tableaus import rodas4
+from tdsim import Options, Segment
+
+from tdsim import build
+
+from tdsim import simulate
+from tdsim.model.schedule import Waveform
+from tdsim.compile.table import table
+from tdsim.core.tableaus import rodas4
 
 from helpers import two_plus_one
 from laplacian import random_net

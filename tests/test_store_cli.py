@@ -9,8 +9,8 @@ import pytest
 import xarray as xr
 
 from tdsim import SpecError, open_run
-from tdsim.runner import run_spec
-from tdsim.spec import load_run
+from tdsim.runs.runner import run_spec
+from tdsim.runs.jobs import load_run
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "runs" / "two_plus_one.toml"

@@ -18,8 +18,8 @@ import zarr
 
 from tdsim import open_run, open_sweep
 from tdsim.errors import SpecError
-from tdsim.runner import run_spec
-from tdsim.sweep import load_sweep, point_spec, run_sweep, warm_marker
+from tdsim.runs.runner import run_spec
+from tdsim.runs.sweep import load_sweep, point_spec, run_sweep, warm_marker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,12 +10,12 @@ import zarr
 
 from tdsim.cli import main
 from tdsim.errors import SpecError
-from tdsim.freqprop import FreqProp
-from tdsim.freqprop_iris import IrisConfig, IrisTrainer
-from tdsim.omega_train import TrainConfig, load_protocol, train
-from tdsim.simulate import Options
-from tdsim.spec import load_run
-from tdsim.store import open_run
+from tdsim.rules.freqprop import FreqProp
+from tdsim.studies.freqprop_iris import IrisConfig, IrisTrainer
+from tdsim.studies.omega_train import TrainConfig, load_protocol, train
+from tdsim.simulation.simulate import Options
+from tdsim.runs.jobs import load_run
+from tdsim.runs.store import open_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,7 +156,7 @@ def test_bad_keys_fail_before_work_and_name_the_key(tmp_path, text, change, key)
 
 
 def test_two_point_sweep_over_p_freeze_on_a_local_cluster(tmp_path):
-    from tdsim.sweep import load_sweep, open_sweep, run_sweep
+    from tdsim.runs.sweep import load_sweep, open_sweep, run_sweep
     spec_file(tmp_path, OMEGA.replace('["omega", "two_phase"]', '["omega"]').replace(
         'variants = [{ name = "all", freeze_outputs = false }, { name = "fixed", freeze_outputs = true }]', ""),
         "base")

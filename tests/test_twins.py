@@ -2,8 +2,12 @@
 with RC/segment (the settling transient after each task switch is the only difference)."""
 import numpy as np
 
-from tdsim import Options, build, simulate
-from tdsim.segments import table
+from tdsim import Options
+
+from tdsim import build
+
+from tdsim import simulate
+from tdsim.compile.table import table
 
 from helpers import two_plus_one, two_task_segments
 

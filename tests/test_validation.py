@@ -7,10 +7,15 @@ import textwrap
 import numpy as np
 import pytest
 
-from tdsim import Circuit, Conductance, Mosfet, Options, Resistor, Segment, SimulationError, SpecError, build, simulate
-from tdsim.segments import table
-from tdsim.spec import load_model, load_run, model_from_dict
-from tdsim.units import _example
+from tdsim import Circuit, Conductance, Mosfet, Options, Resistor, Segment, SimulationError, SpecError
+
+from tdsim import build
+
+from tdsim import simulate
+from tdsim.compile.table import table
+from tdsim.io.spec import load_model, model_from_dict
+from tdsim.runs.jobs import load_run
+from tdsim.model.units import example
 
 from helpers import two_plus_one
 
@@ -210,7 +215,7 @@ def test_conductance_A0_unit_follows_parametrization(where, param, unit, si):
     c.validate()
     A0 = c.A0 if where == "model" else c.edges[0].A0
     assert A0 == pytest.approx(si, rel=1e-15)
-    with pytest.raises(SpecError, match=r"missing unit: edge edges\[0\] \(e1\).*" + re.escape(_example(
+    with pytest.raises(SpecError, match=r"missing unit: edge edges\[0\] \(e1\).*" + re.escape(example(
             {"kappa": "learning_rate_kappa", "rho": "learning_rate_rho", "logkappa": "learning_rate_logkappa"}[param]))):
         model_from_dict(_learning_model(si, where=where, **fields))
     assert build(c, ("free",)).A0[0] == pytest.approx(si, rel=1e-15)
@@ -317,8 +322,10 @@ def test_model_A0_without_learning_edges_must_be_a_learning_rate():
 _TINY_SEGMENT = """
 import sys
 sys.path.insert(0, "tests")
-from tdsim import Options, Segment, SimulationError, build, simulate
-from tdsim.segments import table
+from tdsim import Options, Segment, SimulationError
+from tdsim import build
+from tdsim import simulate
+from tdsim.compile.table import table
 from helpers import two_plus_one
 comp = build(two_plus_one(capacitance=1e-15), ("free", "clamped"))       # RC ~ 1e-12 s: stiff
 out = []

@@ -3,8 +3,13 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from tdsim import Circuit, Options, Resistor, Segment, build, simulate
-from tdsim.segments import Waveform, table
+from tdsim import Circuit, Options, Resistor, Segment
+
+from tdsim import build
+
+from tdsim import simulate
+from tdsim.model.schedule import Waveform
+from tdsim.compile.table import table
 
 from helpers import two_plus_one
 

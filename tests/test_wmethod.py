@@ -5,9 +5,13 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from tdsim import Circuit, Mosfet, Options, Segment, build, simulate
-from tdsim.library import clln_lattice
-from tdsim.segments import table
+from tdsim import Circuit, Mosfet, Options, Segment
+
+from tdsim import build
+
+from tdsim import simulate
+from tdsim.model.library import clln_lattice
+from tdsim.compile.table import table
 
 S, VT, W, GOFF = 8e-4, 0.7, 1e-3, 1e-12           # Mosfet defaults (tdsim/elements.py)
 
@@ -119,8 +123,8 @@ def test_w_reuse_in_a_run_spec_and_validation():
     from pathlib import Path
 
     from tdsim.errors import SpecError
-    from tdsim.simulate import w_reuse
-    from tdsim.spec import run_from_dict
+    from tdsim.simulation.simulate import w_reuse
+    from tdsim.runs.jobs import run_from_dict
     root = Path(__file__).resolve().parent.parent
     sched = {"segments": [{"duration": "1 ms", "sources": {"V1": "0.4 V"}}]}
     base = {"model": str(root / "models" / "two_plus_one.toml"), "schedule": sched}

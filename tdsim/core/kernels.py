@@ -1,0 +1,330 @@
+"""Compiled element physics: one small function per job, selected by integer codes.
+
+Adding an element means adding a branch to ``edge_current`` (and ``kappa_factor`` if it
+learns); the integrators never change. All functions are ``njit(cache=True)``.
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+from tdsim.core.jit import kernel
+
+from tdsim.core.codes import (CONDUCTANCE, HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, IDEAL_DIODE, MOSFET,
+                              NUDGE_FORCE, NUDGE_FORCE_FROM_FREE, NUDGE_HINGE, NUDGE_OVERCLAMP, NUDGE_STANDARD,
+                              PARAM_KAPPA, PARAM_RHO, RESISTOR, SHOCKLEY_DIODE, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN,
+                              ZERO_REMOVE)
+EXP_MAX = 40.0   # Shockley exponent beyond which the curve is continued linearly
+
+
+@njit(cache=True, inline="always")
+def kappa_of(theta, kind):
+    if kind == PARAM_KAPPA:
+        return theta
+    if kind == PARAM_RHO:
+        return 1.0 / theta
+    return math.exp(theta)
+
+
+@njit(cache=True, inline="always")
+def edge_current(code, p0, p1, p2, p3, theta, va, vb):
+    """Current a -> b and its derivatives (dI/dVa, dI/dVb); p0..p2 the element's parameters."""
+    dv = va - vb
+    if code == RESISTOR:
+        return p0 * dv, p0, -p0
+    if code == CONDUCTANCE:
+        k = kappa_of(theta, int(p0))
+        return k * dv, k, -k
+    if code == MOSFET:       # p0 = S, p1 = V_T, p2 = g_off, p3 = smoothing width w
+        z = (theta - p1 - 0.5 * (va + vb)) / p3
+        if z > EXP_MAX:
+            k, sig = p0 * p3 * z, 1.0
+        elif z < -EXP_MAX:
+            k, sig = 0.0, 0.0
+        else:
+            ez = math.exp(z)
+            k, sig = p0 * p3 * math.log1p(ez), ez / (1.0 + ez)
+        k += p2
+        return k * dv, k - 0.5 * p0 * sig * dv, -k - 0.5 * p0 * sig * dv
+    if code == IDEAL_DIODE:
+        d = dv - p1
+        if d <= 0.0:
+            return 0.0, 0.0, 0.0
+        return p0 * d, p0, -p0
+    if code == SHOCKLEY_DIODE:
+        x = dv / p1
+        if x > EXP_MAX:
+            ex = math.exp(EXP_MAX)
+            g = p0 * ex / p1
+            return p0 * (ex - 1.0) + g * (dv - EXP_MAX * p1), g, -g
+        ex = math.exp(x)
+        g = p0 * ex / p1
+        return p0 * (ex - 1.0), g, -g
+    return 0.0, 0.0, 0.0
+
+
+@njit(cache=True, inline="always")
+def kappa_factor(code, p0, theta):
+    """d(conductance)/d(theta) in units of the rule: 1 for MOSFET gates (S is absorbed in A0,
+    Dillavou Eq. 3) and for κ; -κ² for ρ; κ for log κ."""
+    if code == CONDUCTANCE:
+        kind = int(p0)
+        if kind == PARAM_KAPPA:
+            return 1.0
+        k = kappa_of(theta, kind)
+        return -k * k if kind == PARAM_RHO else k
+    return 1.0
+
+
+@njit(cache=True, inline="always")
+def edge_dtheta(code, p0, theta, dv, dia, dib):
+    """d(current a -> b)/dθ from edge_current's derivatives: a MOSFET's K depends on θ − V̄, so
+    it is −(dI/dVa + dI/dVb) = S σ(z) ΔV; kappa_factor ΔV for a conductance; 0 otherwise."""
+    if code == MOSFET:
+        return -(dia + dib)
+    if code == CONDUCTANCE:
+        return kappa_factor(code, p0, theta) * dv
+    return 0.0
+
+
+@njit(cache=True, inline="always")
+def dkappa_factor(code, p0, theta):
+    """d(kappa_factor)/dθ: 2/ρ³ for ρ (kappa_factor = −1/ρ²), κ for log κ, else 0."""
+    if code == CONDUCTANCE:
+        kind = int(p0)
+        if kind == PARAM_RHO:
+            return 2.0 / (theta * theta * theta)
+        if kind != PARAM_KAPPA:
+            return math.exp(theta)
+    return 0.0
+
+
+@njit(cache=True, inline="always")
+def _inject(inj, src, I):
+    """Add each current source's value to the node it feeds (inj[n] = source index, or -1)."""
+    for n in range(inj.shape[0]):
+        if inj[n] >= 0:
+            I[n] += src[inj[n]]
+
+
+@njit(cache=True, inline="always")
+def node_currents(V, theta, ea, eb, code, par, inj, src, I):
+    """I[n]: net current into node n from edges and current sources (one twin)."""
+    I[:] = 0.0
+    for e in range(ea.shape[0]):
+        a = ea[e]
+        b = eb[e]
+        i, _, _ = edge_current(code[e], par[e, 0], par[e, 1], par[e, 2], par[e, 3], theta[e], V[a], V[b])
+        I[a] -= i
+        I[b] += i
+    _inject(inj, src, I)
+
+
+@njit(cache=True, inline="always")
+def add_force(V, t, s, drv, out_node, I):
+    """Equilibrium Propagation force nudge: the current −sβ ∂C/∂O = sβ (L − O) injected into each
+    output node of twin ``t`` (nudge sign s), C = ½ Σ (L − O)², β (S) the segment's amplitude
+    drv[5], O plus its measurement offset. Which O:
+      force            the twin's own output: the nudged state minimizes E + sβC (Scellier & Bengio);
+                       the injection is a conductance β to a source at L
+      force_from_free  the free twin's output at the same instant: McGinnis Eq. 2.2 literally (the
+                       force η Q r with r the free error), a current source driven by the free twin."""
+    mode = drv[7]
+    if s == 0.0 or (mode != NUDGE_FORCE and mode != NUDGE_FORCE_FROM_FREE):
+        return
+    labels, beta, offset = drv[4], drv[5], drv[8]
+    src = t if mode == NUDGE_FORCE else 0
+    for k in range(out_node.shape[0]):
+        n = out_node[k]
+        I[n] += s * beta * (labels[k] - V[src, n] - offset[k])
+
+
+@njit(cache=True, inline="always")
+def add_force_jacobian(s, drv, out_node, unk_nodes, diag, j_coef, vals):
+    """The force's part of ``assemble`` (own-output force only): dI_O/dO = −sβ on each output's
+    diagonal. The force from the free twin couples twins and is left out, like the clamp."""
+    if drv[7] != NUDGE_FORCE or s == 0.0:
+        return
+    beta = drv[5]
+    for k in range(out_node.shape[0]):
+        for u in range(unk_nodes.shape[0]):
+            if unk_nodes[u] == out_node[k]:
+                vals[diag[u]] += j_coef * s * beta
+
+
+@njit(cache=True, inline="always")
+def _diagonal(vals, unk_nodes, diag, hold, cap, c_coef):
+    """Zero vals, then c_coef·C on each unknown node's diagonal (1 where the twin holds it)."""
+    vals[:] = 0.0
+    for u in range(unk_nodes.shape[0]):
+        n = unk_nodes[u]
+        vals[diag[u]] = 1.0 if hold[n] != HOLD_NONE else c_coef * cap[n]
+
+
+@njit(cache=True, inline="always")
+def _stamp(vals, e, a, b, dia, dib, hold, s_ab, s_ba, s_aa, s_bb, j_coef):
+    """Edge e's −j_coef·dI/dV entries (current into a is −i, into b is +i)."""
+    if s_aa[e] >= 0 and hold[a] == HOLD_NONE:
+        vals[s_aa[e]] += j_coef * dia
+        if s_ab[e] >= 0:
+            vals[s_ab[e]] += j_coef * dib
+    if s_bb[e] >= 0 and hold[b] == HOLD_NONE:
+        vals[s_bb[e]] -= j_coef * dib
+        if s_ba[e] >= 0:
+            vals[s_ba[e]] -= j_coef * dia
+
+
+@kernel
+def assemble(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s_ab, s_ba, s_aa, s_bb,
+             c_coef, j_coef, vals):
+    """vals <- c_coef * diag(C) - j_coef * dI/dV on the unknown nodes; identity rows where the
+    twin holds a node (dependent outputs)."""
+    _diagonal(vals, unk_nodes, diag, hold, cap, c_coef)
+    for e in range(ea.shape[0]):
+        a = ea[e]
+        b = eb[e]
+        _, dia, dib = edge_current(code[e], par[e, 0], par[e, 1], par[e, 2], par[e, 3], theta[e], V[a], V[b])
+        _stamp(vals, e, a, b, dia, dib, hold, s_ab, s_ba, s_aa, s_bb, j_coef)
+
+
+@kernel
+def assemble_currents(V, theta, ea, eb, code, par, hold, cap, unk_nodes, diag, s_ab, s_ba, s_aa, s_bb,
+                      c_coef, j_coef, vals, inj, src, I):
+    """``assemble`` and ``node_currents`` at the same state in one pass over the edges (one
+    element evaluation per edge instead of two): vals as assemble, I as node_currents."""
+    I[:] = 0.0
+    _diagonal(vals, unk_nodes, diag, hold, cap, c_coef)
+    for e in range(ea.shape[0]):
+        a = ea[e]
+        b = eb[e]
+        i, dia, dib = edge_current(code[e], par[e, 0], par[e, 1], par[e, 2], par[e, 3], theta[e], V[a], V[b])
+        I[a] -= i
+        I[b] += i
+        _stamp(vals, e, a, b, dia, dib, hold, s_ab, s_ba, s_aa, s_bb, j_coef)
+    _inject(inj, src, I)
+
+
+@njit(cache=True, inline="always")
+def measured_output(V, out_node, k, offset, partner, osign):
+    """The free twin's output k as the clamp measures it (plus its offset); for a differential
+    pair, O+ − O− (the same value read from either side)."""
+    d = V[0, out_node[k]] + offset[k]
+    j = partner[k]
+    if j >= 0:
+        d = osign[k] * (d - V[0, out_node[j]] - offset[j])
+    return d
+
+
+@njit(cache=True, inline="always")
+def fill_held(V, hold, hidx, src, drv, nudge, out_node):
+    """Set every held node of every twin: sources, ground, and the clamped outputs, computed from
+    the free twin's outputs *at this same instant* plus a measurement offset. With d the measured
+    free output (O+ − O− for a differential pair, each side nudged by half, in opposite senses),
+    δ = L − d and s the twin's nudge sign:
+      standard   O_C = O_F + s η δ                          (Dillavou Eq. 1)
+      hinge      the same, but no nudge where (d − L) L > 0   (App. A)
+      overclamp  O_C = O_F + s η L0 sign(δ)                   (Eq. 8)
+    drv = (base, amp, omega, wave, labels, eta, learn, mode, offset, L0, partner, osign)."""
+    labels, eta, mode, offset, L0, partner, osign = drv[4], drv[5], drv[7], drv[8], drv[9], drv[10], drv[11]
+    T, N = V.shape
+    for t in range(T):
+        for n in range(N):
+            h = hold[t, n]
+            if h == HOLD_SOURCE:
+                V[t, n] = src[hidx[t, n]]
+            elif h == HOLD_GROUND:
+                V[t, n] = 0.0
+            elif h == HOLD_OUTPUT:
+                k = hidx[t, n]
+                of = V[0, out_node[k]] + offset[k]
+                d = measured_output(V, out_node, k, offset, partner, osign)
+                half = 0.5 if partner[k] >= 0 else 1.0
+                L = labels[k]
+                delta = L - d
+                if mode == NUDGE_HINGE and (d - L) * L > 0.0:
+                    push = 0.0
+                elif mode == NUDGE_OVERCLAMP:
+                    push = L0 * (1.0 if delta > 0.0 else (-1.0 if delta < 0.0 else 0.0))
+                else:
+                    push = delta
+                V[t, n] = of + nudge[t] * eta * osign[k] * half * push
+
+
+@njit(cache=True, inline="always")
+def source_values(base, amp, omega, wave, t, out):
+    """out[j] = base[j] + amp[j] w(ω_j t), w = 0, sin or |sin| (WAVE_*), t absolute time."""
+    for j in range(base.shape[0]):
+        w = wave[j]
+        if w == WAVE_CONSTANT:
+            out[j] = base[j]
+        elif w == WAVE_SIN:
+            out[j] = base[j] + amp[j] * math.sin(omega[j] * t)
+        else:
+            out[j] = base[j] + amp[j] * abs(math.sin(omega[j] * t))
+
+
+@njit(cache=True, inline="always")
+def removed(code, p0, p1, theta):
+    """A conductance under the removal rule whose κ has reached 0 (McGinnis §4): out for good."""
+    return code == CONDUCTANCE and int(p1) == ZERO_REMOVE and int(p0) == PARAM_KAPPA and theta <= 0.0
+
+
+@kernel
+def gate_rates(V, theta, thref, ea, eb, code, par, learn, A0, B, gmin, gmax, lrn, on, rate):
+    """dθ/dt while learning is on (Dillavou Eqs. 3, 7):
+        scale A0 f(θ) (ΔV_la² − ΔV_lb²) + B + b(θ, ΔV_la, ΔV_lb) − leak θ
+    ΔV as read by the edge's learning circuit (node voltages plus the segment's read noise),
+    b the optional state-dependent bias function, leak = 1/(R_d C0) of a drainage resistor.
+    A gate whose step-start value ``thref`` sits at a limit and is pushed outward is held there for
+    the whole step, so the rate is a smooth function of the stage state within a step (for a
+    conductance whose κ or ρ reached 0 this is McGinnis's reflecting rule); an edge removed at
+    κ = 0 (``removed``) does not move at all.
+    lrn = (la, lb, scale, bias_fn, use_bias_fn, leak, read_noise (T, N))."""
+    la, lb, scale, bias_fn, use_fn, leak, vn = lrn
+    for e in range(ea.shape[0]):
+        if not learn[e] or not on or removed(code[e], par[e, 0], par[e, 1], thref[e]):
+            rate[e] = 0.0
+            continue
+        a = ea[e]
+        b = eb[e]
+        dva = V[la, a] + vn[la, a] - V[la, b] - vn[la, b]
+        dvb = V[lb, a] + vn[lb, a] - V[lb, b] - vn[lb, b]
+        r = scale * A0[e] * kappa_factor(code[e], par[e, 0], theta[e]) * (dva * dva - dvb * dvb) + B[e]
+        r -= leak[e] * theta[e]
+        if use_fn:
+            r += bias_fn(theta[e], dva, dvb)
+        if (thref[e] >= gmax[e] and r > 0.0) or (thref[e] <= gmin[e] and r < 0.0):
+            r = 0.0
+        rate[e] = r
+
+
+@kernel
+def clip_gates(theta, learn, gmin, gmax):
+    """Clip learning edges to their limits; True if any was clipped."""
+    clipped = False
+    for e in range(theta.shape[0]):
+        if learn[e] and (theta[e] < gmin[e] or theta[e] > gmax[e]):
+            theta[e] = min(max(theta[e], gmin[e]), gmax[e])
+            clipped = True
+    return clipped
+
+
+@njit(cache=True)
+def _mix(z):
+    """splitmix64 finalizer (uint64 -> uint64)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def normal(seed, stream, i, j):
+    """A standard normal number that depends only on (seed, stream, i, j): counter-based, so a
+    resumed run draws exactly what the uninterrupted run drew (Box–Muller on two hashed uniforms)."""
+    z = _mix(np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(stream))
+    z = _mix(z ^ (np.uint64(i) * np.uint64(0xD1B54A32D192ED03)))
+    z1 = _mix(z ^ (np.uint64(j) * np.uint64(0x8CB92BA72F3D8DD7) + np.uint64(1)))
+    z2 = _mix(z1 + np.uint64(0x9E3779B97F4A7C15))
+    u1 = ((z1 >> np.uint64(11)) + np.uint64(1)) * (1.0 / 9007199254740993.0)   # (0, 1]
+    u2 = (z2 >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)

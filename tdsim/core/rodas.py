@@ -1,0 +1,307 @@
+"""A Rosenbrock step with the exact Jacobian of the twin system (RODAS4, Hairer & Wanner II, IV.7).
+
+Unlike a W-method (engine._rosenbrock_step: W per twin, gates and twin couplings left out), a
+classical Rosenbrock method keeps its order only with the exact Jacobian. Per stage,
+
+    [ C − γh J_VV    −γh J_Vθ ] [k_V]   [h I + C Σ c k_V + d h² ∂I/∂t]
+    [  −γh J_θV     1 − γh J_θθ] [k_θ] = [h r + Σ c k_θ + d h² ∂r/∂t   ]
+
+over every twin's unknown nodes V and the learning gates θ (J_θθ diagonal). The gates are
+eliminated: k_θ = f (rhs_θ + γh J_θV k_V) with f = 1/(1 − γh J_θθ), leaving one sparse system
+S = C − γh J_VV − (γh)² J_Vθ f J_θV on the nodes of all twins (pattern: coupled.py). J_VV
+includes the twin couplings: a held clamped output follows the free outputs (its slope, from
+fill_held, is 1 − sη for the standard clamp) and the EP force from the free twin. J_θV and J_θθ
+are analytic for the rule's quadratic term, θ's parametrization and the leak; an optional bias
+function is differenced. ∂/∂t (sources that vary inside a segment) is a forward difference.
+"""
+
+from numba import njit
+
+from tdsim.core.jit import kernel
+from tdsim.core.kernels import (HOLD_NONE, HOLD_OUTPUT, NUDGE_FORCE_FROM_FREE, WAVE_CONSTANT, _inject, _stamp,
+                                add_force, add_force_jacobian, dkappa_factor, edge_current, edge_dtheta, fill_held,
+                                gate_rates, kappa_factor, node_currents, removed, source_values)
+from tdsim.core.linalg import lu_factor, lu_solve
+
+DIFF = 1e-6            # relative increment of the differenced slopes (held outputs, ∂/∂t, bias function)
+# inlined copies of the per-stage kernels: a call passing ~15 arrays costs about as much as the
+# work itself on small circuits (the 2+1-edge step is ~2 µs)
+_rates = njit(cache=True, inline="always")(gate_rates.py_func)
+_solve = njit(cache=True, inline="always")(lu_solve.py_func)
+
+
+@njit(cache=True, inline="always")
+def _held_slopes(V0, Vp, hold, hidx, src, drv, nudge, out_node, Dh):
+    """Dh[t, n, j] = d(held output n of twin t)/d(free output j): fill_held is linear in the free
+    outputs (the hinge and overclamp switches aside), so a difference is exact to rounding."""
+    T, N = V0.shape
+    for j in range(out_node.shape[0]):
+        o = out_node[j]
+        for t in range(T):
+            for n in range(N):
+                Vp[t, n] = V0[t, n]
+        dlt = DIFF * (1.0 + abs(V0[0, o]))
+        Vp[0, o] = V0[0, o] + dlt
+        dlt = Vp[0, o] - V0[0, o]
+        fill_held(Vp, hold, hidx, src, drv, nudge, out_node)
+        for t in range(T):
+            for n in range(N):
+                Dh[t, n, j] = (Vp[t, n] - V0[t, n]) / dlt if hold[t, n] == HOLD_OUTPUT else 0.0
+
+
+@njit(cache=True, inline="always")
+def _deposit(eff, e, p, g, l, y, hold, Dh):
+    """Add dr_e/dV[l, y] = g to edge e's row of J_θV: column p if twin l solves node y, the free
+    outputs' columns through Dh if l holds y as a clamped output, nowhere if y is a source."""
+    hy = hold[l, y]
+    if hy == HOLD_NONE:
+        eff[e, p] += g
+    elif hy == HOLD_OUTPUT:
+        for j in range(Dh.shape[2]):
+            eff[e, 4 + j] += g * Dh[l, y, j]
+
+
+@njit(cache=True, inline="always")
+def stage_state(i, a, V0, th0, kV, kth, Vs, ths):
+    """Stage i's state of a Rosenbrock step: y0 + Σ_{j<i} a_ij k_j (nodes and gates)."""
+    T, N = V0.shape
+    for t in range(T):
+        for n in range(N):
+            acc = 0.0
+            for j in range(i):
+                acc += a[i, j] * kV[j, t, n]
+            Vs[t, n] = V0[t, n] + acc
+    for q in range(th0.shape[0]):
+        acc = 0.0
+        for j in range(i):
+            acc += a[i, j] * kth[j, q]
+        ths[q] = th0[q] + acc
+
+
+@njit(cache=True, inline="always")
+def combine(V0, th0, kV, kth, m, e, V1, th1, errv, errth):
+    """End of a Rosenbrock step: y1 = y0 + Σ m_i k_i, error estimate Σ e_i k_i (nodes and gates)."""
+    S = m.shape[0]
+    T, N = V0.shape
+    for t in range(T):
+        for n in range(N):
+            y = V0[t, n]
+            er = 0.0
+            for i in range(S):
+                y += m[i] * kV[i, t, n]
+                er += e[i] * kV[i, t, n]
+            V1[t, n] = y
+            errv[t, n] = er
+    for q in range(th0.shape[0]):
+        y = th0[q]
+        er = 0.0
+        for i in range(S):
+            y += m[i] * kth[i, q]
+            er += e[i] * kth[i, q]
+        th1[q] = y
+        errth[q] = er
+
+
+@kernel
+def assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, eff, gcol, gfac):
+    """vals <- S at (V0, θ0) (see the module docstring); Iall[t] <- twin t's node currents there,
+    force included; gcol[e, t] = ∂i_t/∂θ_e, gfac[e] = f, eff[e] = J_θV's row on the columns of cpl's gslot."""
+    (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
+     unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
+    (c_ptr, c_col, c_diag, c_perm, cdiag, cs_ab, cs_ba, cs_aa, cs_bb, gslot, oslot, fslot, unk) = cpl
+    T, N = V0.shape
+    E = th0.shape[0]
+    K = out_node.shape[0]
+    nu = unk_nodes.shape[0]
+    for q in range(vals.shape[0]):
+        vals[q] = 0.0
+    if T > 1:
+        _held_slopes(V0, Vp, hold, hidx, src, drv, nudge, out_node, Dh)
+    for t in range(T):
+        ht = hold[t]
+        pt = par[t]
+        I = Iall[t]
+        for u in range(nu):
+            n = unk_nodes[u]
+            vals[cdiag[t, u]] = 1.0 if ht[n] != HOLD_NONE else cap[t, n]
+        for n in range(N):
+            I[n] = 0.0
+        for e in range(E):
+            a = ea[e]
+            b = eb[e]
+            i, dia, dib = edge_current(code[e], pt[e, 0], pt[e, 1], pt[e, 2], pt[e, 3], th0[e], V0[t, a], V0[t, b])
+            I[a] -= i
+            I[b] += i
+            if learn[e]:
+                gcol[e, t] = edge_dtheta(code[e], pt[e, 0], th0[e], V0[t, a] - V0[t, b], dia, dib)
+            _stamp(vals, e, a, b, dia, dib, ht, cs_ab[t], cs_ba[t], cs_aa[t], cs_bb[t], gh)
+            if t > 0 and K > 0:
+                if ht[a] == HOLD_OUTPUT and ht[b] == HOLD_NONE:
+                    for j in range(K):
+                        if oslot[t, e, j] >= 0:
+                            vals[oslot[t, e, j]] -= gh * dia * Dh[t, a, j]
+                elif ht[b] == HOLD_OUTPUT and ht[a] == HOLD_NONE:
+                    for j in range(K):
+                        if oslot[t, e, j] >= 0:
+                            vals[oslot[t, e, j]] += gh * dib * Dh[t, b, j]
+        _inject(inj, src, I)
+        add_force(V0, t, nudge[t], drv, out_node, I)
+        add_force_jacobian(nudge[t], drv, out_node, unk_nodes, cdiag[t], gh, vals)
+        if drv[7] == NUDGE_FORCE_FROM_FREE and nudge[t] != 0.0 and t > 0:
+            for j in range(K):
+                if fslot[t, j] >= 0:
+                    vals[fslot[t, j]] += gh * nudge[t] * drv[5]
+    la, lb, scale, bias_fn, use_fn, leak, vn = lrn
+    par0 = par[0]
+    P = eff.shape[1]
+    for e in range(E):
+        gfac[e] = 1.0
+        for p in range(P):
+            eff[e, p] = 0.0
+        if not learn[e] or not drv[6] or removed(code[e], par0[e, 0], par0[e, 1], th0[e]):
+            for t in range(T):
+                gcol[e, t] = 0.0
+            continue
+        a = ea[e]
+        b = eb[e]
+        th = th0[e]
+        dva = V0[la, a] + vn[la, a] - V0[la, b] - vn[la, b]
+        dvb = V0[lb, a] + vn[lb, a] - V0[lb, b] - vn[lb, b]
+        sa = scale * A0[e]
+        kf = kappa_factor(code[e], par0[e, 0], th)
+        r = sa * kf * (dva * dva - dvb * dvb) + B[e] - leak[e] * th
+        ga = 2.0 * sa * kf * dva
+        gb = -2.0 * sa * kf * dvb
+        dr = sa * dkappa_factor(code[e], par0[e, 0], th) * (dva * dva - dvb * dvb) - leak[e]
+        if use_fn:
+            b0 = bias_fn(th, dva, dvb)
+            r += b0
+            d = DIFF * (1.0 + abs(dva))
+            ga += (bias_fn(th, dva + d, dvb) - b0) / d
+            d = DIFF * (1.0 + abs(dvb))
+            gb += (bias_fn(th, dva, dvb + d) - b0) / d
+            d = DIFF * (1.0 + abs(th))
+            dr += (bias_fn(th + d, dva, dvb) - b0) / d
+        if (th >= gmax[e] and r > 0.0) or (th <= gmin[e] and r < 0.0):
+            continue                     # held at its limit for this step (gate_rates): rate 0
+        gfac[e] = 1.0 / (1.0 - gh * dr)
+        _deposit(eff, e, 0, ga, la, a, hold, Dh)
+        _deposit(eff, e, 1, -ga, la, b, hold, Dh)
+        _deposit(eff, e, 2, gb, lb, a, hold, Dh)
+        _deposit(eff, e, 3, -gb, lb, b, hold, Dh)
+        w = gh * gh * gfac[e]
+        for t in range(T):
+            for side in range(2):
+                if hold[t, a if side == 0 else b] != HOLD_NONE:
+                    continue
+                sg = w * gcol[e, t] if side == 0 else -w * gcol[e, t]
+                for p in range(P):
+                    s = gslot[e, 2 * t + side, p]
+                    if s >= 0 and eff[e, p] != 0.0:
+                        vals[s] += sg * eff[e, p]
+
+
+@njit(cache=True, inline="always")
+def _varies(drv):
+    for j in range(drv[3].shape[0]):
+        if drv[3][j] != WAVE_CONSTANT and drv[1][j] != 0.0:
+            return True
+    return False
+
+
+@kernel
+def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, drv, src, xs, errv, errth):
+    """One step of the Rosenbrock tableau ``ros`` with the exact Jacobian, factored fresh.
+    Returns 0, or 1 + the row of a zero pivot (singular). V1, θ1 the new state, errv, errth the
+    error estimate."""
+    (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
+     unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
+    (c_ptr, c_col, c_diag, c_perm, cdiag, cs_ab, cs_ba, cs_aa, cs_bb, gslot, oslot, fslot, unk) = cpl
+    (vals, rhs, x, work, Iall, Dh, Vp, eff, gcol, gfac, rth, ftV, ftth, Itmp) = xs
+    a, c, m, e, gamma, _, ct, d = ros
+    S = m.shape[0]
+    T, N = V0.shape
+    E = th0.shape[0]
+    K = out_node.shape[0]
+    nu = unk_nodes.shape[0]
+    P = eff.shape[1]
+    gh = gamma * h
+    on = drv[6]
+    source_values(drv[0], drv[1], drv[2], drv[3], t0, src)
+    fill_held(V0, hold, hidx, src, drv, nudge, out_node)
+    assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, eff, gcol, gfac)
+    bad = lu_factor(c_ptr, c_col, c_diag, c_perm, vals, work)
+    if bad != 0:
+        return bad, 0.0
+    gate_rates(V0, th0, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, kth[0])
+    varies = _varies(drv)
+    if varies:                       # ∂I/∂t, ∂r/∂t by a forward difference in the sources
+        tp = t0 + DIFF * h
+        dt = tp - t0
+        source_values(drv[0], drv[1], drv[2], drv[3], tp, src)
+        for t in range(T):
+            for n in range(N):
+                Vp[t, n] = V0[t, n]
+        fill_held(Vp, hold, hidx, src, drv, nudge, out_node)
+        for t in range(T):
+            node_currents(Vp[t], th0, ea, eb, code, par[t], inj, src, Itmp)
+            add_force(Vp, t, nudge[t], drv, out_node, Itmp)
+            for n in range(N):
+                ftV[t, n] = (Itmp[n] - Iall[t, n]) / dt
+        gate_rates(Vp, th0, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, ftth)
+        for q in range(E):
+            ftth[q] = (ftth[q] - kth[0, q]) / dt
+    for i in range(S):
+        if i > 0:
+            stage_state(i, a, V0, th0, kV, kth, Vs, ths)
+            source_values(drv[0], drv[1], drv[2], drv[3], t0 + ct[i] * h, src)
+            fill_held(Vs, hold, hidx, src, drv, nudge, out_node)
+            for t in range(T):
+                node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, Iall[t])
+                add_force(Vs, t, nudge[t], drv, out_node, Iall[t])
+            _rates(Vs, ths, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, kth[i])
+        dd = d[i] * h * h if varies else 0.0
+        for t in range(T):
+            for u in range(nu):
+                n = unk_nodes[u]
+                if hold[t, n] == HOLD_NONE:
+                    acc = 0.0
+                    for j in range(i):
+                        acc += c[i, j] * kV[j, t, n]
+                    rhs[t * nu + u] = h * Iall[t, n] + cap[t, n] * acc + dd * ftV[t, n]
+                else:
+                    rhs[t * nu + u] = 0.0
+        for q in range(E):
+            acc = 0.0
+            for j in range(i):
+                acc += c[i, j] * kth[j, q]
+            rth[q] = h * kth[i, q] + acc + dd * ftth[q]
+            g = gh * gfac[q] * rth[q]
+            if g != 0.0:
+                for t in range(T):
+                    ua = unk[ea[q]]
+                    ub = unk[eb[q]]
+                    if ua >= 0 and hold[t, ea[q]] == HOLD_NONE:
+                        rhs[t * nu + ua] -= g * gcol[q, t]
+                    if ub >= 0 and hold[t, eb[q]] == HOLD_NONE:
+                        rhs[t * nu + ub] += g * gcol[q, t]
+        _solve(c_ptr, c_col, c_diag, c_perm, vals, rhs, x, work)
+        for t in range(T):
+            for n in range(N):
+                kV[i, t, n] = 0.0
+            for u in range(nu):
+                kV[i, t, unk_nodes[u]] = x[t * nu + u]
+        for q in range(E):
+            acc = 0.0
+            if on and learn[q]:
+                la, lb = lrn[0], lrn[1]
+                cols = (kV[i, la, ea[q]], kV[i, la, eb[q]], kV[i, lb, ea[q]], kV[i, lb, eb[q]])
+                for p in range(4):
+                    acc += eff[q, p] * cols[p]
+                for j in range(K):
+                    acc += eff[q, 4 + j] * kV[i, 0, out_node[j]]
+            kth[i, q] = gfac[q] * (rth[q] + gh * acc)
+    combine(V0, th0, kV, kth, m, e, V1, th1, errv, errth)
+    source_values(drv[0], drv[1], drv[2], drv[3], t0 + h, src)
+    fill_held(V1, hold, hidx, src, drv, nudge, out_node)
+    return 0, 0.0

@@ -1,0 +1,552 @@
+"""TOML model files and run specs -> Circuit, segments and Options. Every key is checked:
+unknown keys, missing units and impossible values raise SpecError naming the key path."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tdsim.model.circuit import Circuit
+from tdsim.model.elements import ELEMENTS, Conductance, Mosfet
+from tdsim.errors import SpecError
+from tdsim.model.imperfections import Imperfections
+from tdsim.model.protocols import Cycling, DataPoint, Nudge, Task, TwoTask, count
+from tdsim.model.schedule import Schedule, Segment, Waveform, period
+from tdsim.simulation.simulate import Options
+from tdsim.model.units import DIMENSIONS, example, quantity, quantity_any
+
+# element field -> dimension
+_FIELDS = {
+    "resistor": {"R": "resistance"},
+    "conductance": {"kappa": "conductance", "parametrization": str, "learn": bool,
+                    "theta_min": "theta", "theta_max": "theta", "at_zero": str},   # θ's unit: _theta_field
+    "mosfet": {"G": "voltage", "S": "transconductance", "VT": "voltage", "C0": "capacitance", "learn": bool,
+               "G_min": "voltage", "G_max": "voltage", "g_off": "conductance",
+               "smooth": "voltage"},
+    "ideal_diode": {"g": "conductance", "Vf": "voltage"},
+    "shockley_diode": {"Is": "current", "n": "dimensionless", "Vt": "voltage"},
+}
+_EDGE_KEYS = {"name", "a", "b", "element", "A0", "B"}
+
+
+def read(path) -> dict:
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise SpecError(str(path), "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(str(path), f"not valid TOML: {exc}") from None
+
+
+def check_keys(d: dict, allowed, where: str) -> None:
+    if not isinstance(d, dict):
+        raise SpecError(where, f"expected a table, got {type(d).__name__}")
+    for k in d:
+        if k not in allowed:
+            raise SpecError(f"{where}.{k}" if where else k,
+                            f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
+
+def _value(raw, kind, key):
+    if kind is bool:
+        if not isinstance(raw, bool):
+            raise SpecError(key, f"expected true or false, got {raw!r}")
+        return raw
+    if kind is str:
+        if not isinstance(raw, str):
+            raise SpecError(key, f"expected a string, got {raw!r}")
+        return raw
+    return quantity(raw, kind, key)
+
+
+# the learning rate A0 of an edge, dθ/dt = A0 f(θ) (ΔV_F² − ΔV_C²) (kernels.gate_rates), has the
+# dimension of θ / (s V² f): θ = G (V, f = 1) for a MOSFET; for a conductance f = dκ/dθ
+# (kernels.kappa_factor): 1 for θ = κ (S), −κ² for θ = ρ (Ohm), κ for θ = log κ.
+_A0_KINDS = {"kappa": ("learning_rate_kappa", "dκ/dt = A0 (ΔV_F² − ΔV_C²)"),
+             "rho": ("learning_rate_rho", "dρ/dt = −A0 κ² (ΔV_F² − ΔV_C²)"),
+             "logkappa": ("learning_rate_logkappa", "d(log κ)/dt = A0 κ (ΔV_F² − ΔV_C²)")}
+
+
+def _parametrization(el, key: str) -> str:
+    if el.parametrization not in _A0_KINDS:
+        raise SpecError(key + ".parametrization", f"unknown {el.parametrization!r} (kappa, rho or logkappa)")
+    return el.parametrization
+
+
+def _a0_kind(el, key: str):
+    """(dimension kind, edge description, rule) that the edge's A0 must have; None for an element
+    that never learns (its A0 is unused: the MOSFET unit is kept, as before)."""
+    if isinstance(el, Mosfet):
+        return "learning_rate", "a MOSFET gate", "dG/dt = A0 (ΔV_F² − ΔV_C²)"
+    if isinstance(el, Conductance):
+        kind, rule = _A0_KINDS[_parametrization(el, key)]
+        return kind, f"a conductance with parametrization {el.parametrization!r}", rule
+    return None
+
+
+# The other learning fields act on θ itself, so their unit is θ's (kernels.gate_rates, the update
+# noise of engine._loop, the limits of kernels.clip_gates): theta_min/theta_max bound θ; B (and
+# imperfections.bias, bias_spread) adds to dθ/dt: θ's unit per s; noise_update is the σ of a
+# random walk on θ: θ's unit per √s. θ is G (V) on a MOSFET gate; κ (S), ρ (Ohm) or log κ (1) on a
+# conductance (parametrization -> θ's kind). _THETA_FIELDS: what the field is of θ -> {θ's kind:
+# the field's kind}.
+_THETA = {"kappa": ("conductance", "θ = κ in S"), "rho": ("resistance", "θ = ρ = 1/κ in Ohm"),
+          "logkappa": ("dimensionless", "θ = log κ, dimensionless")}
+_THETA_FIELDS = {
+    "theta": {"voltage": "voltage", "conductance": "conductance", "resistance": "resistance",
+              "dimensionless": "dimensionless"},
+    "rate": {"voltage": "voltage_rate", "conductance": "conductance_rate", "resistance": "resistance_rate",
+             "dimensionless": "rate"},
+    "noise": {"voltage": "noise_density", "conductance": "conductance_noise_density",
+              "resistance": "resistance_noise_density", "dimensionless": "rate_noise_density"},
+}
+_FIELD_IS = {"theta_min": "theta", "theta_max": "theta", "B": "rate", "bias": "rate", "bias_spread": "rate",
+             "noise_update": "noise"}
+
+
+def _theta_field(el, field: str, where: str):
+    """(dimension kind, edge description) that learning field ``field`` (theta_min, theta_max, B,
+    bias, bias_spread, noise_update) needs on edge ``where``'s element; None for an element without
+    θ (a resistor, a diode: the field is unused there and keeps the MOSFET unit, as before)."""
+    if isinstance(el, Mosfet):
+        theta, what = "voltage", "a MOSFET gate (θ = G in V)"
+    elif isinstance(el, Conductance):
+        p = _parametrization(el, where)
+        theta, what = _THETA[p][0], f"a conductance with parametrization {p!r} ({_THETA[p][1]})"
+    else:
+        return None
+    return _THETA_FIELDS[_FIELD_IS[field]][theta], what
+
+
+def _number_or_quantity(raw, key: str):
+    """(SI float, dimension exponents or None, unit text or None); a number, or a number in a
+    string without a unit, gives no dimension."""
+    if isinstance(raw, str) and len(raw.split()) == 1:
+        return quantity(raw, "dimensionless", key), None, None
+    return quantity_any(raw, key)
+
+
+def _unit_hint(kind: str) -> str:
+    return example(kind) or "no unit (dimensionless)"
+
+
+def _edge_quantity(raw, kind: str, what: str, key: str, where: str, field: str) -> float:
+    """SI value of ``raw`` for ``field`` of edge ``where`` (``what``), whose dimension must be
+    ``kind``: a unit of another dimension, or a nonzero number without a unit where one is
+    needed, is refused naming the edge, the field and the unit it needs."""
+    value, dims, unit = _number_or_quantity(raw, key)
+    ex = example(kind)
+    if dims is None:
+        if value != 0 and ex:
+            raise SpecError(key, f"missing unit: edge {where} is {what}, whose {field} needs one, "
+                            f"e.g. \"{value:g} {ex}\"")
+    elif dims != _dims(kind):
+        fix = f"in {ex}: write a unit of that dimension (e.g. \"1 {ex}\")" if ex else "without a unit (dimensionless)"
+        raise SpecError(key, f"unit {unit!r} does not fit edge {where}: {what} needs {field} {fix}")
+    return value
+
+
+def _model_wide(raw, field: str, key: str, circuit: Circuit) -> float:
+    """An imperfection that is one σ for every learning edge (bias_spread, noise_update): in the
+    unit of their θ (_theta_field); a model whose learning edges have θ in different units can
+    only take 0. Without learning edges it is unused: any of the field's units is accepted."""
+    need = {}
+    for i, e in enumerate(circuit.edges):
+        if getattr(e.element, "learn", False):
+            where = f"edges[{i}] ({e.name})"
+            kind, what = _theta_field(e.element, field, where)
+            need.setdefault(kind, (where, what))
+    if len(need) == 1:
+        ((kind, (where, what)),) = need.items()
+        return _edge_quantity(raw, kind, what, key, where, field)
+    value, dims, unit = _number_or_quantity(raw, key)
+    if value == 0:
+        return 0.0
+    if len(need) > 1:
+        which = "; ".join(f"edge {w} is {what} and needs {_unit_hint(k)}" for k, (w, what) in need.items())
+        raise SpecError(key, f"one {field} acts on every learning edge, but their θ have different units "
+                        f"({which}): a model mixing them cannot take one nonzero {field}"
+                        + (" (give each edge its own imperfections.bias instead)" if field == "bias_spread" else ""))
+    kinds = list(_THETA_FIELDS[_FIELD_IS[field]].values())
+    if dims is None:
+        raise SpecError(key, f"missing unit in {value!r}: e.g. \"{value:g} {example(kinds[0])}\"")
+    if dims not in [_dims(k) for k in kinds]:
+        raise SpecError(key, f"unit {unit!r} does not fit {field} ({', '.join(_unit_hint(k) for k in kinds)} "
+                        "for MOSFET gates and conductances with parametrization kappa, rho, logkappa)")
+    return value
+
+
+def _dims(kind: str) -> tuple:
+    return tuple(float(e) for e in DIMENSIONS[kind])
+
+
+def _check_a0(a0, el, key: str, where: str) -> None:
+    """Refuse an A0 (``a0`` from units.quantity_any) whose dimension is not the one edge ``where``
+    needs, or that has no unit (like every dimensional field; 0 needs none)."""
+    value, dims, unit = a0
+    need = _a0_kind(el, where)
+    kind, what, rule = need if need else ("learning_rate", "an element that does not learn", "")
+    if dims is None and value != 0:
+        raise SpecError(key, f"missing unit: edge {where} is {what}, whose A0 needs one, "
+                        f"e.g. \"{value:g} {example(kind)}\"")
+    if dims is not None and dims != _dims(kind):
+        rule = f" ({rule})" if rule else ""
+        own = ", or give the edge its own A0" if key == "A0" else ""
+        raise SpecError(key, f"unit {unit!r} does not fit edge {where}: {what} needs A0 in "
+                        f"{example(kind)}{rule}: write a unit of that dimension "
+                        f"(e.g. \"1 {example(kind)}\"){own}")
+
+
+def _element(kind: str, fields: dict, key: str):
+    if kind not in ELEMENTS:
+        raise SpecError(key + ".element", f"unknown element {kind!r}; known: {', '.join(ELEMENTS)}")
+    schema = _FIELDS[kind]
+    kw, theta = {}, {}
+    for k, raw in fields.items():
+        if k not in schema:
+            raise SpecError(f"{key}.{k}", f"unknown key for a {kind}; allowed: "
+                            f"{', '.join(sorted(set(schema) | _EDGE_KEYS))}")
+        if schema[k] == "theta":            # in θ's unit: known once the element is
+            theta[k] = raw
+        else:
+            kw[k] = _value(raw, schema[k], f"{key}.{k}")
+    try:
+        el = ELEMENTS[kind](**kw)
+    except TypeError as exc:
+        raise SpecError(key, f"{kind}: {exc}") from None
+    for k, raw in theta.items():
+        setattr(el, k, _edge_quantity(raw, *_theta_field(el, k, key), f"{key}.{k}", key, k))
+    return el
+
+
+def model_from_dict(d: dict, name: str = "model") -> Circuit:
+    check_keys(d, {"name", "description", "ground", "capacitance", "A0", "defaults", "nodes", "sources",
+                    "edges", "outputs"}, "")
+    c = Circuit(name=d.get("name", name), ground=d.get("ground", "gnd"))
+    if "capacitance" in d:
+        c.capacitance = quantity(d["capacitance"], "capacitance", "capacitance")
+    a0 = quantity_any(d["A0"], "A0") if "A0" in d else None   # checked against each edge it drives
+    a0_used = False
+    if a0 is not None:
+        c.A0 = a0[0]
+    defaults = d.get("defaults", {})
+    check_keys(defaults, set(ELEMENTS), "defaults")
+    for kind, fields in defaults.items():
+        check_keys(fields, set(_FIELDS[kind]), f"defaults.{kind}")
+    for i, nd in enumerate(d.get("nodes", [])):
+        key = f"nodes[{i}]"
+        check_keys(nd, {"name", "capacitance"}, key)
+        if "name" not in nd:
+            raise SpecError(key + ".name", "missing")
+        cap = quantity(nd["capacitance"], "capacitance", key + ".capacitance") if "capacitance" in nd else None
+        c.add_node(str(nd["name"]), cap)
+    for i, sd in enumerate(d.get("sources", [])):
+        key = f"sources[{i}]"
+        check_keys(sd, {"node", "kind", "value", "resistance"}, key)
+        for req in ("node", "kind"):
+            if req not in sd:
+                raise SpecError(f"{key}.{req}", "missing")
+        kind = sd["kind"]
+        if kind == "voltage":
+            c.add_voltage_source(str(sd["node"]), quantity(sd.get("value", 0), "voltage", key + ".value"),
+                                 quantity(sd.get("resistance", 0), "resistance", key + ".resistance"))
+        elif kind == "current":
+            c.add_current_source(str(sd["node"]), quantity(sd.get("value", 0), "current", key + ".value"))
+        else:
+            raise SpecError(key + ".kind", f"unknown source kind {kind!r} (voltage or current)")
+    for i, ed in enumerate(d.get("edges", [])):
+        key = f"edges[{i}]"
+        if not isinstance(ed, dict):
+            raise SpecError(key, "expected a table")
+        for req in ("a", "b", "element"):
+            if req not in ed:
+                raise SpecError(f"{key}.{req}", "missing")
+        name = str(ed.get("name", f"e{i}"))
+        key = f"edges[{i}] ({name})"
+        kind = ed["element"]
+        fields = dict(defaults.get(kind, {}))
+        fields.update({k: v for k, v in ed.items() if k not in _EDGE_KEYS})
+        el = _element(kind, fields, key)
+        if "A0" in ed:
+            own = quantity_any(ed["A0"], key + ".A0")
+            _check_a0(own, el, key + ".A0", key)
+            A0 = own[0]
+        else:
+            A0 = None
+            if a0 is not None and getattr(el, "learn", False):   # the model's A0 drives this edge
+                _check_a0(a0, el, "A0", key)
+                a0_used = True
+        need = _theta_field(el, "B", key)
+        B = (quantity(ed.get("B", 0), "voltage_rate", key + ".B") if need is None else
+             _edge_quantity(ed.get("B", 0), *need, key + ".B", key, "B"))
+        c.add_edge(name, str(ed["a"]), str(ed["b"]), el, A0, B)
+    if a0 is not None and not a0_used and a0[1] is None and a0[0] != 0:
+        raise SpecError("A0", f"missing unit in {a0[0]!r}: a learning rate needs one, e.g. "
+                        f"\"{a0[0]:g} 1/(V*s)\" for MOSFET gates")
+    if a0 is not None and not a0_used and a0[1] is not None and \
+            a0[1] not in [_dims(k) for k in ("learning_rate", *(k for k, _ in _A0_KINDS.values()))]:
+        raise SpecError("A0", f"unit {a0[2]!r} is not a learning rate (1/(V*s) for MOSFET gates; "
+                        f"{', '.join(example(k) for k, _ in _A0_KINDS.values())} for conductances "
+                        "with parametrization kappa, rho, logkappa)")
+    outputs = d.get("outputs", [])
+    if not isinstance(outputs, list):
+        raise SpecError("outputs", "expected a list of node names")
+    for o in outputs:
+        c.add_output(str(o))
+    return c
+
+
+def load_model(path) -> Circuit:
+    """Read and validate a model TOML file."""
+    c = model_from_dict(read(path), Path(path).stem)
+    c.validate(need_capacitance=False)
+    return c
+
+
+@dataclass
+class RunSpec:
+    circuit: Circuit
+    segments: Schedule | list                      # one period and its repeat count (a list: repeat = 1)
+    options: Options
+    twins: tuple = ("free", "clamped")
+    imperfections: Imperfections = field(default_factory=Imperfections)
+    seed: int = 0
+    output: Path | None = None
+    source: dict = field(default_factory=dict)     # the spec as read, stored with the run
+    tasks: list = field(default_factory=list)      # the protocol's tasks (task errors at events)
+    differential: list = field(default_factory=list)
+    resolved: dict = field(default_factory=dict)   # the spec with model and protocol files inlined
+
+    @property
+    def force_nudge(self) -> bool:
+        """True when the schedule nudges by current (EP): the twins are built with free outputs."""
+        return any(s.nudge in ("force", "force_from_free") for s in period(self.segments)[0])
+
+
+_OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", "rtol_V": "dimensionless",
+                 "atol_V": "voltage", "dt": "time", "first_step": "time", "h_min": "time",
+                 "record_interval": "time", "newton_tol": "dimensionless", "initial": str,
+                 "chunk": "dimensionless", "cycle_tol": "voltage", "r0": "time_per_voltage", "tableau": str,
+                 "w_reuse": "dimensionless"}
+
+
+def _segments(sched: dict) -> Schedule:
+    check_keys(sched, {"repeat", "segments"}, "schedule")
+    repeat = sched.get("repeat", 1)
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+        raise SpecError("schedule.repeat", f"must be a positive integer, got {repeat!r}")
+    segs = []
+    for i, sd in enumerate(sched.get("segments", [])):
+        key = f"schedule.segments[{i}]"
+        check_keys(sd, {"duration", "sources", "labels", "eta", "beta", "learn", "nudge", "waveforms"}, key)
+        if "duration" not in sd:
+            raise SpecError(key + ".duration", "missing")
+        src = _volts(sd.get("sources", {}), f"{key}.sources")
+        lab = _volts(sd.get("labels", {}), f"{key}.labels")
+        learn = _value(sd.get("learn", False), bool, key + ".learn")
+        segs.append(Segment(quantity(sd["duration"], "time", key + ".duration"), src, lab,
+                            quantity(sd.get("eta", 0.0), "dimensionless", key + ".eta"), learn,
+                            _value(sd.get("nudge", "standard"), str, key + ".nudge"),
+                            _waveforms(sd.get("waveforms", {}), key + ".waveforms"),
+                            beta=quantity(sd.get("beta", 0.0), "conductance", key + ".beta")))
+    if not segs:
+        raise SpecError("schedule.segments", "at least one segment is needed")
+    return Schedule(segs, repeat)
+
+
+def _volts(d: dict, key: str) -> dict:
+    if not isinstance(d, dict):
+        raise SpecError(key, "expected a table of node = value")
+    return {str(n): quantity(v, "voltage", f"{key}.{n}") for n, v in d.items()}
+
+
+def _waveforms(d: dict, key: str) -> dict:
+    out = {}
+    for node, w in d.items():
+        k = f"{key}.{node}"
+        check_keys(w, {"kind", "amplitude", "frequency"}, k)
+        for req in ("kind", "amplitude", "frequency"):
+            if req not in w:
+                raise SpecError(f"{k}.{req}", "missing")
+        out[str(node)] = Waveform(_value(w["kind"], str, k + ".kind"), quantity(w["amplitude"], "voltage", k + ".amplitude"),
+                                  quantity(w["frequency"], "frequency", k + ".frequency"))
+    return out
+
+
+def _task(d: dict, key: str) -> Task:
+    if "generator" in d:
+        return _generated_task(d, key)
+    check_keys(d, {"name", "classification", "points"}, key)
+    pts = d.get("points", [])
+    if not isinstance(pts, list) or not pts:
+        raise SpecError(key + ".points", "a task needs at least one data point")
+    points = []
+    for i, p in enumerate(pts):
+        k = f"{key}.points[{i}]"
+        check_keys(p, {"inputs", "labels"}, k)
+        points.append(DataPoint(_volts(p.get("inputs", {}), k + ".inputs"), _volts(p.get("labels", {}), k + ".labels")))
+    return Task(str(d.get("name", key)), points, _value(d.get("classification", False), bool, key + ".classification"))
+
+
+def _generated_task(d: dict, key: str) -> Task:
+    """A task made by a generator of tdsim.library, e.g. the ring of Dillavou Fig. 5."""
+    from tdsim.model.library import grid_tasks, ring_task
+    if d["generator"] == "grid":
+        check_keys(d, {"generator", "n", "label", "half"}, key)
+        half = d.get("half", key)
+        if half not in ("alpha", "beta"):
+            raise SpecError(key + ".half", f"must be alpha or beta, got {half!r}")
+        tasks = grid_tasks(_int(d.get("n", 4), key + ".n"), quantity(d.get("label", "63 mV"), "voltage", key + ".label"))
+        return tasks[0] if half == "alpha" else tasks[1]
+    if d["generator"] != "ring":
+        raise SpecError(key + ".generator", f"unknown generator {d['generator']!r} (ring or grid)")
+    check_keys(d, {"generator", "radius", "split", "n", "label"}, key)
+    if "radius" not in d:
+        raise SpecError(key + ".radius", "missing")
+    return ring_task(quantity(d["radius"], "voltage", key + ".radius"), _int0(d.get("split", 0), key + ".split"),
+                     _int(d.get("n", 8), key + ".n"), quantity(d.get("label", "18 mV"), "voltage", key + ".label"))
+
+
+def _int0(x, key):
+    if not isinstance(x, int) or isinstance(x, bool) or x < 0:
+        raise SpecError(key, f"must be a non-negative integer, got {x!r}")
+    return x
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def protocol_from_dict(d: dict):
+    """A Cycling or TwoTask protocol from its TOML form (docs/protocol-format.md)."""
+    check_keys(d, {"name", "description", "kind", "tau", "periods", "passes", "t_h", "learn", "nudge",
+                    "differential", "task", "alpha", "beta", "waveforms"}, "")
+    kind = d.get("kind")
+    nd = d.get("nudge", {})
+    check_keys(nd, {"rule", "eta", "L0", "beta"}, "nudge")
+    rule = _value(nd.get("rule", "standard"), str, "nudge.rule")
+    Nudge(rule, L0=1.0, beta=1.0).validate()          # an unknown rule is named before its fields
+    if rule.startswith("force") and "eta" in nd:
+        raise SpecError("nudge.eta", "the force nudge takes beta (a conductance, e.g. \"10 uS\"), not eta")
+    if not rule.startswith("force") and "beta" in nd:
+        raise SpecError("nudge.beta", f"beta is the force nudge's strength; rule {rule!r} takes eta")
+    nudge = Nudge(rule, quantity(nd.get("eta", 1.0), "dimensionless", "nudge.eta"),
+                  quantity(nd.get("L0", 0), "voltage", "nudge.L0"), quantity(nd.get("beta", 0), "conductance", "nudge.beta"))
+    nudge.validate()
+    common = dict(t_h=quantity(d.get("t_h", "100 us"), "time", "t_h"), nudge=nudge,
+                  learn=_value(d.get("learn", True), bool, "learn"),
+                  waveforms=_waveforms(d.get("waveforms", {}), "waveforms"),
+                  differential=[tuple(p) for p in d.get("differential", [])])
+    if kind == "two_task":
+        for k in ("alpha", "beta", "tau"):
+            if k not in d:
+                raise SpecError(k, "missing for a two_task protocol")
+        for k in ("task", "passes"):
+            if k in d:
+                raise SpecError(k, "belongs to a cycling protocol, not two_task")
+        return TwoTask(_task(d["alpha"], "alpha"), _task(d["beta"], "beta"), quantity(d["tau"], "time", "tau"),
+                       _int(d.get("periods", 100), "periods"), **common)
+    if kind == "cycling":
+        if "task" not in d:
+            raise SpecError("task", "missing for a cycling protocol")
+        for k in ("alpha", "beta", "tau", "periods"):
+            if k in d:
+                raise SpecError(k, "belongs to a two_task protocol, not cycling")
+        return Cycling(_task(d["task"], "task"), passes=_int(d.get("passes", 1), "passes"), **common)
+    raise SpecError("kind", f"unknown protocol kind {kind!r} (two_task or cycling)")
+
+
+def load_protocol(path, parameters: dict | None = None):
+    return protocol_from_dict(merge(read(path), parameters or {}))
+
+
+def _int(x, key):
+    count(key, x)
+    return x
+
+
+def _imperfections(d: dict, circuit: Circuit) -> Imperfections:
+    """The [imperfections] table; bias, bias_spread and noise_update act on θ and take the unit of
+    the edges they reach (_theta_field)."""
+    check_keys(d, {"bias", "bias_function", "A0_spread", "bias_spread", "mismatch", "output_offset", "noise_update",
+                    "noise_read", "drainage"}, "imperfections")
+    k = "imperfections"
+    index = {e.name: i for i, e in enumerate(circuit.edges)}
+
+    def bias(name, v):
+        key = f"{k}.bias.{name}"
+        if name not in index:
+            raise SpecError(key, "no such edge")
+        el, where = circuit.edges[index[name]].element, f"edges[{index[name]}] ({name})"
+        need = _theta_field(el, "bias", where)
+        return quantity(v, "voltage_rate", key) if need is None else _edge_quantity(v, *need, key, where, "bias")
+
+    mm = d.get("mismatch", {})
+    check_keys(mm, {"S", "VT", "capacitance"}, k + ".mismatch")
+    return Imperfections(
+        bias={str(e): bias(str(e), v) for e, v in d.get("bias", {}).items()},
+        bias_function=_value(d["bias_function"], str, k + ".bias_function") if "bias_function" in d else None,
+        A0_spread=quantity(d.get("A0_spread", 0), "dimensionless", k + ".A0_spread"),
+        bias_spread=_model_wide(d.get("bias_spread", 0), "bias_spread", k + ".bias_spread", circuit),
+        mismatch={m: quantity(v, "voltage" if m == "VT" else "dimensionless", f"{k}.mismatch.{m}") for m, v in mm.items()},
+        output_offset=_volts(d.get("output_offset", {}), k + ".output_offset"),
+        noise_update=_model_wide(d.get("noise_update", 0), "noise_update", k + ".noise_update", circuit),
+        noise_read=quantity(d.get("noise_read", 0), "voltage", k + ".noise_read"),
+        drainage={str(e): quantity(v, "resistance", f"{k}.drainage.{e}") for e, v in d.get("drainage", {}).items()})
+
+
+def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec:
+    """The engine run a run spec's table describes (outer-loop trainers' specs are read by
+    tdsim.runs.jobs, which hands engine runs here)."""
+    check_keys(d, {"name", "description", "model", "protocol", "parameters", "twins", "imperfections", "seed",
+                    "output", "simulation", "schedule"}, "")
+    if "model" not in d:
+        raise SpecError("model", "missing: path of a model TOML file (relative to the spec)")
+    if isinstance(d["model"], str):
+        model = read(base / d["model"])
+        circuit = model_from_dict(model, Path(d["model"]).stem)
+        circuit.validate(need_capacitance=False)
+    else:
+        model = d["model"]
+        circuit = model_from_dict(model)
+    resolved = {**d, "model": model}
+    sim = d.get("simulation", {})
+    check_keys(sim, set(_OPTION_KINDS), "simulation")
+    kw = {k: _value(v, _OPTION_KINDS[k], f"simulation.{k}") for k, v in sim.items()}
+    if "chunk" in kw:
+        kw["chunk"] = int(kw["chunk"])
+    if "w_reuse" in kw and float(kw["w_reuse"]).is_integer():
+        kw["w_reuse"] = int(kw["w_reuse"])
+    opt = Options(**kw)
+    opt.validate()
+    tasks, differential = [], []
+    if ("schedule" in d) == ("protocol" in d):
+        raise SpecError("protocol", "give exactly one of 'protocol' (a protocol file) and 'schedule'")
+    if "protocol" in d:
+        proto = d["protocol"]
+        params = d.get("parameters", {})
+        proto = read(base / proto) if isinstance(proto, str) else proto
+        prot = protocol_from_dict(merge(proto, params))
+        resolved["protocol"] = proto
+        segments, tasks, differential = prot.segments(), prot.tasks, prot.differential
+    else:
+        if "parameters" in d:
+            raise SpecError("parameters", "only with a protocol")
+        segments = _segments(d["schedule"])
+    twins = tuple(d.get("twins", ["free", "clamped"]))
+    seed = d.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise SpecError("seed", f"must be a non-negative integer, got {seed!r}")
+    out = base / d["output"] if "output" in d else base / "out" / f"{d.get('name', name)}.zarr"
+    return RunSpec(circuit, segments, opt, twins, _imperfections(d.get("imperfections", {}), circuit), seed, out, d,
+                   tasks, differential, resolved)
+
+
+def load_run(path) -> RunSpec:
+    path = Path(path)
+    return run_from_dict(read(path), path.parent, path.stem)

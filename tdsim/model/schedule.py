@@ -1,0 +1,99 @@
+"""Protocol schedules as segments: what the engine walks once compiled (tdsim.compile.table): consecutive segments with sources (constant or a waveform),
+labels, η, the nudge rule and learning on/off. Protocols compile to this; the engine never sees
+Python objects.
+
+A schedule is periodic: one period (or pass) of segments run ``repeat`` times (``Schedule``); the
+table holds the arrays of one period and the repeat count, and the engine reads row
+``seg % S`` for the global segment counter ``seg`` (0 … S·repeat). A plain list of segments is a
+schedule with repeat = 1. A period may list one Segment object several times (a point held
+again and again): it is compiled once, so long periods cost one list entry per hold.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tdsim.errors import SpecError
+from tdsim.core.codes import (DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS, NUDGE_FORCE, NUDGE_FORCE_FROM_FREE, NUDGE_HINGE,
+                              NUDGE_OVERCLAMP, NUDGE_STANDARD, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN)
+
+NUDGES = {"standard": NUDGE_STANDARD, "hinge": NUDGE_HINGE, "overclamp": NUDGE_OVERCLAMP, "force": NUDGE_FORCE,
+          "force_from_free": NUDGE_FORCE_FROM_FREE}
+FORCES = ("force", "force_from_free")
+DURATIONS = {"fixed": DUR_FIXED, "overclamp": DUR_OVERCLAMP, "overclamp_class": DUR_OVERCLAMP_CLASS}
+WAVES = {"constant": WAVE_CONSTANT, "sin": WAVE_SIN, "abs_sin": WAVE_ABS_SIN}
+
+
+@dataclass
+class Waveform:
+    """A source value base + amplitude · w(2π frequency · t), w = sin or |sin|, t absolute time."""
+    kind: str            # "sin" or "abs_sin"
+    amplitude: float     # V (or A)
+    frequency: float     # Hz
+
+
+@dataclass
+class Segment:
+    duration: float                                # s
+    sources: dict = field(default_factory=dict)    # source node -> V (or A): the base value
+    labels: dict = field(default_factory=dict)     # output node -> V
+    eta: float = 0.0
+    learn: bool = False
+    nudge: str = "standard"                        # "standard", "hinge" (App. A), "overclamp" (Eq. 8)
+                                                   # or "force" / "force_from_free" (EP current nudge)
+    waveforms: dict = field(default_factory=dict)  # source node -> Waveform
+    L0: float = 0.0                                # overclamping target magnitude, V
+    timing: str = "fixed"                          # "fixed", or t_h = r0|δ|: "overclamp", "overclamp_class"
+    pass_end: bool = False                         # last point of a pass: rescale r0 to hold pass_tau
+    pass_tau: float = 0.0                          # target pass duration, s
+    period_end: bool = False                       # end of a protocol period (limit-cycle test)
+    record: bool = True                            # write an event record at the segment's end
+    beta: float = 0.0                              # force nudge strength β, S (force nudges)
+
+
+@dataclass(repr=False)
+class Schedule(Sequence):
+    """``segments`` (one period) run ``repeat`` times. As a sequence it is the unrolled run:
+    ``len`` is S·repeat and item i is ``segments[i % S]`` (slices give lists), so code written for
+    a plain list keeps working; use ``.segments`` / ``.repeat`` to avoid unrolling."""
+    segments: list
+    repeat: int = 1
+
+    def __post_init__(self):
+        self.segments = list(self.segments)
+        r = self.repeat
+        if not isinstance(r, (int, np.integer)) or isinstance(r, bool) or r < 1:
+            raise SpecError("repeat", f"must be a positive integer, got {r!r}")
+        self.repeat = int(r)
+
+    def __len__(self) -> int:
+        return len(self.segments) * self.repeat
+
+    def __getitem__(self, i):
+        n = len(self)
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(n))]
+        if not -n <= i < n:
+            raise IndexError(f"segment {i} of a schedule of {n}")
+        return self.segments[i % n % len(self.segments)]
+
+    def __iter__(self):
+        for _ in range(self.repeat):
+            yield from self.segments
+
+    def __contains__(self, segment) -> bool:
+        return segment in self.segments
+
+    def __repr__(self) -> str:
+        return f"Schedule({len(self.segments)} segments per period, repeat={self.repeat})"
+
+
+def period(segments) -> tuple:
+    """(one period as a list, repeat) of a Schedule, or of a plain list (repeat = 1)."""
+    if isinstance(segments, Schedule):
+        return segments.segments, segments.repeat
+    return list(segments), 1
+
+

@@ -1,0 +1,74 @@
+"""Run a spec end to end: build, simulate, stream into Zarr with checkpoints; resume on rerun."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from tdsim.compile.build import build
+from tdsim.errors import SimulationError
+from tdsim.simulation.measure import TaskMeter
+from tdsim.compile.table import table
+from tdsim.simulation.simulate import simulate
+from tdsim.io.spec import RunSpec
+from tdsim.runs.store import RunWriter, state_from_checkpoint
+
+
+def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
+    """Simulate ``spec`` into a Zarr store; an unfinished store of the same spec is resumed from
+    its last checkpoint. Returns (path, Trajectory with the run's stats and its last chunk; read
+    the whole run with open_run(path)). A trainer spec (tdsim.trainers) is run by its trainer:
+    (path, TrainerResult with .stats)."""
+    if not isinstance(spec, RunSpec):
+        from tdsim.runs.trainers import run_trainer
+        return run_trainer(spec, output, overwrite, progress)
+    c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed,
+              force_nudge=spec.force_nudge)
+    tab = table(spec.segments, c, differential=spec.differential)
+    path = Path(output or spec.output)
+    attrs = {"spec": spec.source, "resolved_spec": spec.resolved, "seed": spec.seed, "integrator": asdict(spec.options),
+             "nominal_duration_s": tab.duration}
+    writer = RunWriter(path, c, attrs, chunk=spec.options.chunk, tasks=spec.tasks, overwrite=overwrite,
+                       resume=resume)
+    state = state_from_checkpoint(writer.resumed_from) if writer.resumed_from else None
+    meter = TaskMeter(c, spec.tasks, spec.differential) if spec.tasks else None
+    bar = _Progress(tab.duration, progress)
+    t0 = time.perf_counter()
+
+    def on_chunk(t, V, theta, ev_t, ev_seg, ev_V, ev_theta, st):
+        errors = None
+        if meter is not None and len(ev_t):
+            import numpy as np
+            errors = np.array([meter.errors(th) for th in ev_theta])
+        writer.append(t, V, theta, ev_t, ev_seg, ev_V, ev_theta, errors)
+        writer.checkpoint(st)
+        bar.update(float(st.fstate[0]))
+
+    try:
+        traj = simulate(c, tab, spec.options, on_chunk=on_chunk, state=state, keep=False)
+    except SimulationError as err:
+        traj = getattr(err, "trajectory", None)
+        writer.finish({**(traj.stats if traj is not None else {}), "error": str(err)}, complete=False)
+        bar.close()
+        raise
+    bar.close()
+    writer.finish({**traj.stats, "wall_s": time.perf_counter() - t0,
+                   "resumed_from_t": float(state.fstate[0]) if state is not None else None})
+    return path, traj
+
+
+class _Progress:
+    def __init__(self, total, enabled):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="s(sim)", unit_scale=True, dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {n:.4g}/{total:.4g} s sim [{elapsed}<{remaining}, {rate_fmt}]")
+
+    def update(self, t):
+        if self.bar is not None:
+            self.bar.update(max(0.0, min(t, self.bar.total) - self.bar.n))
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()

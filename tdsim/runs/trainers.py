@@ -1,0 +1,176 @@
+"""Run specs of the outer-loop trainers, recognised by their protocol's ``kind``:
+
+- ``freqprop``: frequency propagation on Iris (tdsim.freqprop_iris; run spec keys as
+  runs/freqprop_iris.toml: ``[model]`` generator table, ``[simulation]``, ``parameters``);
+- ``omega_training``: Ω-projector / two-phase training of edge networks (tdsim.omega_train; run
+  spec keys: ``estimator`` or ``estimators``, ``variants``, ``seed``, ``parameters``).
+
+``spec.run_from_dict`` hands such specs here and ``runner.run_spec`` runs them with
+``run_trainer``, so ``tdsim run`` and ``tdsim sweep`` take them as they take engine runs. In both,
+``parameters`` overrides protocol keys, dotted (``"training.p_freeze" = 0.2``) or nested (what
+a sweep axis ``parameters.training.p_freeze`` makes)."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tdsim.errors import SpecError
+from tdsim.io.spec import check_keys, merge, read
+
+KINDS = ("freqprop", "omega_training")
+_OMEGA_RUN_KEYS = {"name", "description", "protocol", "parameters", "seed", "output", "estimator", "estimators",
+                   "variants"}
+
+
+@dataclass
+class TrainerSpec:
+    kind: str                      # a protocol kind of KINDS
+    config: object                 # IrisConfig (freqprop) or OmegaPlan (omega_training)
+    seed: int
+    output: Path
+    source: dict = field(default_factory=dict)      # the spec as read, stored with the run
+    resolved: dict = field(default_factory=dict)    # with the protocol file inlined
+
+    @property
+    def integrator(self) -> str:
+        return self.config.options.integrator if self.kind == "freqprop" else "quasistatic"
+
+    @property
+    def work(self) -> float:
+        """Updates to make: the sweep's ordering key (longest first)."""
+        if self.kind == "freqprop":
+            return float(self.config.epochs * 3 * self.config.per_class_train)
+        return float(sum(cfg.steps for _, cfg in self.config.trainings))
+
+
+@dataclass
+class OmegaPlan:
+    protocol: dict                 # omega_train.protocol_from_dict: network, data, training
+    trainings: list                # (variant name, TrainConfig), variant-major as the analysis plots them
+
+
+@dataclass
+class TrainerResult:
+    history: object                # freqprop: the train() dict; omega: a list of History
+    stats: dict
+
+
+def protocol_kind(d: dict, base=Path(".")) -> str | None:
+    """The ``kind`` of a run spec's protocol (a file or an inline table), if it has one."""
+    p = d.get("protocol") if isinstance(d, dict) else None
+    if isinstance(p, str):
+        p = read(Path(base) / p)
+    return p.get("kind") if isinstance(p, dict) else None
+
+
+def trainer_from_dict(d: dict, base=Path("."), name: str = "run") -> TrainerSpec:
+    base = Path(base)
+    proto = d["protocol"]
+    proto = read(base / proto) if isinstance(proto, str) else proto
+    kind = proto.get("kind")
+    resolved = {**d, "protocol": proto}
+    if kind == "freqprop":
+        from tdsim.studies.freqprop_iris import config_from_dicts
+        cfg = config_from_dicts(proto, d)
+        seed = cfg.seed
+    elif kind == "omega_training":
+        cfg, seed = _omega_plan(d, proto)
+    else:
+        raise SpecError("protocol.kind", f"not a trainer protocol: {kind!r} ({', '.join(KINDS)})")
+    out = base / d["output"] if "output" in d else base / "out" / f"{d.get('name', name)}.zarr"
+    return TrainerSpec(kind, cfg, seed, out, d, resolved)
+
+
+def _omega_plan(d: dict, proto: dict):
+    from tdsim.studies.omega_train import ESTIMATORS, TrainConfig, protocol_from_dict
+    check_keys(d, _OMEGA_RUN_KEYS, "")
+    params = d.get("parameters", {})
+    check_keys(params, set(params), "parameters")
+    nested = {}
+    for k, v in params.items():
+        for h in reversed(k.split(".")):
+            v = {h: v}
+        nested = merge(nested, v)
+    p = protocol_from_dict(merge(proto, nested), "protocol.")
+    if "estimator" in d and "estimators" in d:
+        raise SpecError("estimators", "give estimator or estimators, not both")
+    ests = d.get("estimators", [d.get("estimator", p["training"].estimator)])
+    if not isinstance(ests, list) or not ests:
+        raise SpecError("estimators", f"a non-empty list of {', '.join(ESTIMATORS)}")
+    for i, e in enumerate(ests):
+        if e not in ESTIMATORS:
+            raise SpecError("estimators" if "estimators" in d else "estimator",
+                            f"unknown {e!r} ({', '.join(ESTIMATORS)})")
+    seed = d.get("seed", p["training"].seed)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SpecError("seed", f"must be a non-negative integer, got {seed!r}")
+    variants = d.get("variants", [{"name": ""}])
+    if not isinstance(variants, list) or not variants:
+        raise SpecError("variants", "a non-empty list of tables (name + training keys)")
+    trainings = []
+    base_cfg = dataclasses.asdict(p["training"])
+    for i, var in enumerate(variants):
+        if not isinstance(var, dict):
+            raise SpecError(f"variants[{i}]", "expected a table")
+        var = dict(var)
+        vname = str(var.pop("name", f"variant {i}"))
+        for key in ("estimator", "seed"):
+            if key in var:
+                raise SpecError(f"variants[{i}].{key}", "set at the top level of the run spec")
+        for e in ests:
+            cfg = TrainConfig.from_dict({**base_cfg, **var, "estimator": e, "seed": seed}, f"variants[{i}]")
+            trainings.append((vname, cfg))
+    return OmegaPlan(p, trainings), seed
+
+
+def run_trainer(spec: TrainerSpec, output=None, overwrite: bool = False, progress: bool = True):
+    """Train as ``spec`` says and store the history (tdsim.trainer_store); returns (path,
+    TrainerResult). The path is claimed (or refused) before the training starts."""
+    from tdsim.runs.trainer_store import TrainerWriter, write_freqprop, write_omega
+    path = Path(output or spec.output)
+    attrs = {"trainer": spec.kind, "spec": spec.source, "resolved_spec": spec.resolved, "seed": spec.seed}
+    log = print if progress else None
+    if spec.kind == "freqprop":
+        from tdsim.studies.freqprop_iris import IrisTrainer
+        trainer = IrisTrainer(spec.config)
+        w = TrainerWriter(path, {**attrs, "integrator": dataclasses.asdict(spec.config.options)}, overwrite)
+        hist = trainer.train(log=log)
+        write_freqprop(w, trainer, hist)
+        stats = {"wall_s": hist["wall_s"], "epochs": spec.config.epochs,
+                 "final_test_acc": float(hist["test_acc"][-1]), "final_train_acc": float(hist["train_acc"][-1])}
+    else:
+        from tdsim.rules.omega import EdgeSimulator
+        from tdsim.studies.omega_train import train
+        plan = spec.config
+        w = TrainerWriter(path, attrs, overwrite)
+        net, data = plan.protocol["network"], plan.protocol["data"]
+        t0 = time.perf_counter()
+        hist, walls = [], []
+        for vname, cfg in plan.trainings:
+            t1 = time.perf_counter()
+            hist.append(train(net, data, cfg, sim=EdgeSimulator(net)))
+            walls.append(time.perf_counter() - t1)
+            if log:
+                log(f"[{vname or 'run'}] {cfg.estimator}: final test loss {hist[-1].test_loss[-1]:.4g}, "
+                    f"test accuracy {hist[-1].test_accuracy[-1]:.3f}")
+        write_omega(w, net, data, plan.trainings, hist)
+        stats = {"wall_s": time.perf_counter() - t0, "training_wall_s": walls, "trainings": len(hist),
+                 "tdsim_runs": int(sum(h.runs for h in hist))}
+    w.finish(stats)
+    return path, TrainerResult(hist, stats)
+
+
+def warm(spec: TrainerSpec) -> None:
+    """Compile (or load) the engine kernels the trainer uses, in this process: one evaluation."""
+    import numpy as np
+    if spec.kind == "freqprop":
+        from tdsim.studies.freqprop_iris import IrisTrainer
+        tr = IrisTrainer(dataclasses.replace(spec.config, epochs=0))
+        labels = dict(zip(tr.ev.names, np.zeros(len(tr.ev.names))))
+        tr.ev.evaluate(tr.theta, tr.inputs(tr.Xtr[0]), labels)
+    else:
+        from tdsim.rules.omega import EdgeSimulator
+        net = spec.config.protocol["network"]
+        EdgeSimulator(net).infer(np.ones(net.E), spec.config.protocol["data"]["X_train"][:1])
