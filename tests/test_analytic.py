@@ -160,9 +160,8 @@ def _quasistatic_gate_reference(comp, tab):
     dθ/dt = r(V(θ), θ), V(θ) the Kirchhoff solution (dc_solve) with each segment's sources,
     restarted at every segment boundary: an integrator independent of tdsim's."""
     from scipy.integrate import solve_ivp
-    from tdsim.core.kernels import gate_rates
-    from tdsim.simulation.simulate import dc_solve, learning_args
-    lrn = learning_args(comp)
+    from tdsim.simulation import gate_rates
+    from tdsim.simulation.simulate import dc_solve
     learn = np.flatnonzero(comp.learn)
     theta = comp.theta0.astype(float).copy()
     t0 = 0.0
@@ -170,10 +169,7 @@ def _quasistatic_gate_reference(comp, tab):
         def rate(_t, g, i=i):
             th = theta.copy()
             th[learn] = g
-            r = np.zeros(comp.E)
-            gate_rates(dc_solve(comp, th, tab, seg=i), th, th, comp.ea, comp.eb, comp.code, comp.par[0],
-                       comp.learn, comp.A0, comp.B, comp.gmin, comp.gmax, lrn, bool(tab.learn[i]), r)
-            return r[learn]
+            return gate_rates(comp, dc_solve(comp, th, tab, seg=i), th, bool(tab.learn[i]))[learn]
         sol = solve_ivp(rate, (t0, float(t1)), theta[learn], method="DOP853", rtol=1e-12, atol=1e-14)
         theta[learn] = sol.y[:, -1]
         t0 = float(t1)

@@ -15,9 +15,9 @@ from tdsim import Options, Segment
 from tdsim import build
 
 from tdsim import simulate
-from tdsim.core.kernels import gate_rates
 from tdsim.compile.table import table
-from tdsim.simulation.simulate import dc_solve, learning_args
+from tdsim.simulation import gate_rates
+from tdsim.simulation.simulate import dc_solve
 
 from laplacian import fd_gradient, loss, output_resistance, random_net, solve
 
@@ -33,9 +33,7 @@ def rule_estimate(net, rule, twins, amp):
                   beta=amp if force else 0.0)
     tab = table([seg], comp)
     V = dc_solve(comp, comp.theta0, tab)
-    rate = np.zeros(comp.E)
-    gate_rates(V, comp.theta0, comp.theta0, comp.ea, comp.eb, comp.code, comp.par[0], comp.learn, comp.A0,
-               comp.B, comp.gmin, comp.gmax, learning_args(comp), True, rate)
+    rate = gate_rates(comp, V, comp.theta0)
     return -rate / (2 * comp.A0 * amp), comp.theta0.copy()
 
 

@@ -12,7 +12,7 @@ from tdsim import Options, Segment, SpecError
 from tdsim import build
 
 from tdsim import simulate
-from tdsim.core.engine import I_NEWSEG, I_SEG
+from tdsim.core.records import I_NEWSEG, I_SEG
 from tdsim.model.imperfections import Imperfections
 from tdsim.model.library import clln_hardware, ring_task
 from tdsim.model.protocols import Cycling, DataPoint, Nudge, Task, TwoTask

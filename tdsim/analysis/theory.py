@@ -27,11 +27,11 @@ from scipy.optimize import least_squares
 
 from tdsim.compile.build import build
 from tdsim.errors import SpecError
-from tdsim.core.kernels import gate_rates
 from tdsim.simulation.measure import TaskMeter
 from tdsim.model.protocols import Task, TwoTask, points
 from tdsim.compile.table import table
-from tdsim.simulation.simulate import dc_solve, learning_args
+from tdsim.simulation.probes import gate_rates
+from tdsim.simulation.simulate import dc_solve
 
 
 class TaskField:
@@ -43,8 +43,6 @@ class TaskField:
         self.w = self.tab.dur / self.tab.dur.sum()
         self.theta = np.array(theta, float)              # the non-learning edges' values
         self.idx = np.flatnonzero(c.learn)
-        self.lrn = learning_args(c)
-        self._zero = np.zeros(c.E)
 
     def _full(self, G):
         th = self.theta.copy()
@@ -53,13 +51,9 @@ class TaskField:
 
     def __call__(self, G) -> np.ndarray:
         c, th = self.c, self._full(G)
-        rate = np.zeros(c.E)
         out = np.zeros(c.E)
         for i, w in enumerate(self.w):
-            V = dc_solve(c, th, self.tab, seg=i)
-            gate_rates(V, th, th, c.ea, c.eb, c.code, c.par[0], c.learn, c.A0, self._zero,
-                       np.full(c.E, -np.inf), np.full(c.E, np.inf), self.lrn, True, rate)
-            out += w * rate
+            out += w * gate_rates(c, dc_solve(c, th, self.tab, seg=i), th, bias=False, limits=False)
         return out[self.idx]
 
     def jacobian(self, G, h: float = 1e-5) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tdsim.core import linalg
+from tdsim.core import linalg, records
 from tdsim.model.circuit import Circuit
 from tdsim.model.elements import LEARNABLE, Mosfet, Resistor
 from tdsim.errors import SpecError
@@ -82,6 +82,32 @@ class Compiled:
     def default_sources(self) -> np.ndarray:
         srcs = self.circuit.sources
         return np.array([srcs[n].value for n in self.source_nodes], dtype=np.float64)
+
+    def arrays(self) -> records.Circuit:
+        """The engine's view of the circuit."""
+        p = self.pattern
+        return records.Circuit(self.ea, self.eb, self.code, self.par, self.learn, self.A0, self.B, self.gmin, self.gmax,
+                               self.cap, self.hold, self.hidx, self.inj, self.nudge, self.out_node, self.unk_nodes,
+                               self.diag_slot, self.s_ab, self.s_ba, self.s_aa, self.s_bb, p.row_ptr, p.col, p.diag,
+                               p.perm)
+
+    def rule(self) -> records.LearningRule:
+        """The learning rule's parameters (kernels.gate_rates), with fresh read-noise offsets."""
+        fn = self.bias_function if self.bias_function is not None else _zero_bias()
+        return records.LearningRule(int(self.learn_pair[0]), int(self.learn_pair[1]), float(self.learn_scale), fn,
+                                    self.bias_function is not None, self.leak, np.zeros((self.T, self.N)))
+
+
+_ZERO = None
+
+
+def _zero_bias():
+    """b = 0 as a compiled bias function (the rule's slot when there is none), built once."""
+    global _ZERO
+    if _ZERO is None:
+        from tdsim.model.imperfections import zero_bias, compile_bias
+        _ZERO = compile_bias(zero_bias)
+    return _ZERO
 
 
 def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed: int = 0,

@@ -15,15 +15,14 @@ import weakref
 
 import numpy as np
 
-from tdsim.core import linalg
+from tdsim.core import linalg, records
 from tdsim.core.kernels import HOLD_NONE, HOLD_OUTPUT
 
 _CACHE: dict = {}      # id(Compiled) -> (weak reference, structure)
 
 
-def structure(c) -> tuple:
-    """(row_ptr, col, diag, perm, cdiag (T, nu), cs_ab, cs_ba, cs_aa, cs_bb (T, E), gslot (E, 2T, 4+K),
-    oslot (T, E, K), fslot (T, K), unk (N): a node's unknown index or -1), built once per compiled circuit."""
+def structure(c) -> records.Coupled:
+    """The coupled pattern (records.Coupled), built once per compiled circuit."""
     hit = _CACHE.get(id(c))
     if hit is not None and hit[0]() is c:
         return hit[1]
@@ -34,7 +33,7 @@ def structure(c) -> tuple:
     return s
 
 
-def _build(c) -> tuple:
+def _build(c) -> records.Coupled:
     T, N, E = c.T, c.N, c.E
     nu = len(c.unk_nodes)
     K = len(c.out_node)
@@ -90,12 +89,14 @@ def _build(c) -> tuple:
         o = unk[c.out_node[j]]
         if o >= 0 and c.hold[t, c.out_node[j]] == HOLD_NONE:
             fslot[t, j] = linalg.slot(p, idx(t, o), o)
-    return (*p.args(), d, cs_ab, cs_ba, cs_aa, cs_bb, np.ascontiguousarray(gslot), oslot, fslot, unk)
+    return records.Coupled(p.row_ptr, p.col, p.diag, p.perm, d, cs_ab, cs_ba, cs_aa, cs_bb, np.ascontiguousarray(gslot),
+                           oslot, fslot, unk)
 
 
-def empty(T: int) -> tuple:
+def empty(T: int) -> records.Coupled:
     """A structure of the same types for integrators that do not use it (one compiled signature)."""
     z1 = np.zeros(1, dtype=np.int64)
     z2 = np.zeros((T, 0), dtype=np.int64)
-    return (np.zeros(2, dtype=np.int64), z1, z1.copy(), z1.copy(), z2, z2, z2, z2, z2,
-            np.zeros((0, 2 * T, 0), dtype=np.int64), np.zeros((T, 0, 0), dtype=np.int64), z2, z1.copy())
+    return records.Coupled(np.zeros(2, dtype=np.int64), z1, z1.copy(), z1.copy(), z2, z2, z2, z2, z2,
+                           np.zeros((0, 2 * T, 0), dtype=np.int64), np.zeros((T, 0, 0), dtype=np.int64), z2, z1.copy())
+

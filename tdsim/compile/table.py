@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tdsim.errors import SpecError
+from tdsim.core import records
 from tdsim.core.codes import DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS
 from tdsim.model.schedule import DURATIONS, FORCES, NUDGES, WAVES, Schedule, Segment, Waveform, period
 
@@ -73,10 +74,11 @@ class Table:
         return Table(**{k: (v if k in per_row else np.concatenate([v] * self.repeat))
                         for k, v in vars(self).items() if k != "repeat"})
 
-    def args(self) -> tuple:
-        return (self.dur, self.src, self.amp, self.omega, self.wave, self.labels, self.eta, self.learn,
-                self.mode, self.offset, self.L0, self.partner, self.osign, self.timing, self.pass_end,
-                self.pass_tau, self.period_end, self.record, self.repeat)
+    def arrays(self) -> records.Table:
+        """The engine's view of the table."""
+        return records.Table(self.dur, self.src, self.amp, self.omega, self.wave, self.labels, self.eta, self.learn,
+                             self.mode, self.offset, self.L0, self.partner, self.osign, self.timing, self.pass_end,
+                             self.pass_tau, self.period_end, self.record, self.repeat)
 
 
 def table(segments, compiled, output_offset: dict | None = None, differential=()) -> Table:

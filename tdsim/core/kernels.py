@@ -124,15 +124,15 @@ def node_currents(V, theta, ea, eb, code, par, inj, src, I):
 def add_force(V, t, s, drv, out_node, I):
     """Equilibrium Propagation force nudge: the current −sβ ∂C/∂O = sβ (L − O) injected into each
     output node of twin ``t`` (nudge sign s), C = ½ Σ (L − O)², β (S) the segment's amplitude
-    drv[5], O plus its measurement offset. Which O:
+    drv.eta, O plus its measurement offset. Which O:
       force            the twin's own output: the nudged state minimizes E + sβC (Scellier & Bengio);
                        the injection is a conductance β to a source at L
       force_from_free  the free twin's output at the same instant: McGinnis Eq. 2.2 literally (the
                        force η Q r with r the free error), a current source driven by the free twin."""
-    mode = drv[7]
+    mode = drv.mode
     if s == 0.0 or (mode != NUDGE_FORCE and mode != NUDGE_FORCE_FROM_FREE):
         return
-    labels, beta, offset = drv[4], drv[5], drv[8]
+    labels, beta, offset = drv.labels, drv.eta, drv.offset
     src = t if mode == NUDGE_FORCE else 0
     for k in range(out_node.shape[0]):
         n = out_node[k]
@@ -143,9 +143,9 @@ def add_force(V, t, s, drv, out_node, I):
 def add_force_jacobian(s, drv, out_node, unk_nodes, diag, j_coef, vals):
     """The force's part of ``assemble`` (own-output force only): dI_O/dO = −sβ on each output's
     diagonal. The force from the free twin couples twins and is left out, like the clamp."""
-    if drv[7] != NUDGE_FORCE or s == 0.0:
+    if drv.mode != NUDGE_FORCE or s == 0.0:
         return
-    beta = drv[5]
+    beta = drv.eta
     for k in range(out_node.shape[0]):
         for u in range(unk_nodes.shape[0]):
             if unk_nodes[u] == out_node[k]:
@@ -224,8 +224,9 @@ def fill_held(V, hold, hidx, src, drv, nudge, out_node):
       standard   O_C = O_F + s η δ                          (Dillavou Eq. 1)
       hinge      the same, but no nudge where (d − L) L > 0   (App. A)
       overclamp  O_C = O_F + s η L0 sign(δ)                   (Eq. 8)
-    drv = (base, amp, omega, wave, labels, eta, learn, mode, offset, L0, partner, osign)."""
-    labels, eta, mode, offset, L0, partner, osign = drv[4], drv[5], drv[7], drv[8], drv[9], drv[10], drv[11]
+    drv: the segment's records.Drive."""
+    labels, eta, mode, offset, L0, partner, osign = drv.labels, drv.eta, drv.mode, drv.offset, drv.L0, \
+        drv.partner, drv.osign
     T, N = V.shape
     for t in range(T):
         for n in range(N):
@@ -264,6 +265,12 @@ def source_values(base, amp, omega, wave, t, out):
 
 
 @njit(cache=True, inline="always")
+def drive_sources(drv, t, out):
+    """The source values of drive ``drv`` (records.Drive) at absolute time t."""
+    source_values(drv.base, drv.amp, drv.omega, drv.wave, t, out)
+
+
+@njit(cache=True, inline="always")
 def removed(code, p0, p1, theta):
     """A conductance under the removal rule whose κ has reached 0 (McGinnis §4): out for good."""
     return code == CONDUCTANCE and int(p1) == ZERO_REMOVE and int(p0) == PARAM_KAPPA and theta <= 0.0
@@ -279,8 +286,9 @@ def gate_rates(V, theta, thref, ea, eb, code, par, learn, A0, B, gmin, gmax, lrn
     the whole step, so the rate is a smooth function of the stage state within a step (for a
     conductance whose κ or ρ reached 0 this is McGinnis's reflecting rule); an edge removed at
     κ = 0 (``removed``) does not move at all.
-    lrn = (la, lb, scale, bias_fn, use_bias_fn, leak, read_noise (T, N))."""
-    la, lb, scale, bias_fn, use_fn, leak, vn = lrn
+    lrn: records.LearningRule."""
+    la, lb, scale, bias_fn, use_fn, leak, vn = lrn.la, lrn.lb, lrn.scale, lrn.bias_fn, lrn.use_bias_fn, \
+        lrn.leak, lrn.read_noise
     for e in range(ea.shape[0]):
         if not learn[e] or not on or removed(code[e], par[e, 0], par[e, 1], thref[e]):
             rate[e] = 0.0

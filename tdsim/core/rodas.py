@@ -1,6 +1,6 @@
 """A Rosenbrock step with the exact Jacobian of the twin system (RODAS4, Hairer & Wanner II, IV.7).
 
-Unlike a W-method (engine._rosenbrock_step: W per twin, gates and twin couplings left out), a
+Unlike a W-method (wmethod.w_step: W per twin, gates and twin couplings left out), a
 classical Rosenbrock method keeps its order only with the exact Jacobian. Per stage,
 
     [ C − γh J_VV    −γh J_Vθ ] [k_V]   [h I + C Σ c k_V + d h² ∂I/∂t]
@@ -19,15 +19,12 @@ from numba import njit
 
 from tdsim.core.jit import kernel
 from tdsim.core.kernels import (HOLD_NONE, HOLD_OUTPUT, NUDGE_FORCE_FROM_FREE, WAVE_CONSTANT, _inject, _stamp,
-                                add_force, add_force_jacobian, dkappa_factor, edge_current, edge_dtheta, fill_held,
-                                gate_rates, kappa_factor, node_currents, removed, source_values)
-from tdsim.core.linalg import lu_factor, lu_solve
+                                add_force, add_force_jacobian, dkappa_factor, drive_sources, edge_current,
+                                edge_dtheta, fill_held, gate_rates, kappa_factor, node_currents, removed)
+from tdsim.core.linalg import lu_factor
+from tdsim.core.steps import combine, stage_rates, stage_solve, stage_state
 
 DIFF = 1e-6            # relative increment of the differenced slopes (held outputs, ∂/∂t, bias function)
-# inlined copies of the per-stage kernels: a call passing ~15 arrays costs about as much as the
-# work itself on small circuits (the 2+1-edge step is ~2 µs)
-_rates = njit(cache=True, inline="always")(gate_rates.py_func)
-_solve = njit(cache=True, inline="always")(lu_solve.py_func)
 
 
 @njit(cache=True, inline="always")
@@ -61,54 +58,15 @@ def _deposit(eff, e, p, g, l, y, hold, Dh):
             eff[e, 4 + j] += g * Dh[l, y, j]
 
 
-@njit(cache=True, inline="always")
-def stage_state(i, a, V0, th0, kV, kth, Vs, ths):
-    """Stage i's state of a Rosenbrock step: y0 + Σ_{j<i} a_ij k_j (nodes and gates)."""
-    T, N = V0.shape
-    for t in range(T):
-        for n in range(N):
-            acc = 0.0
-            for j in range(i):
-                acc += a[i, j] * kV[j, t, n]
-            Vs[t, n] = V0[t, n] + acc
-    for q in range(th0.shape[0]):
-        acc = 0.0
-        for j in range(i):
-            acc += a[i, j] * kth[j, q]
-        ths[q] = th0[q] + acc
-
-
-@njit(cache=True, inline="always")
-def combine(V0, th0, kV, kth, m, e, V1, th1, errv, errth):
-    """End of a Rosenbrock step: y1 = y0 + Σ m_i k_i, error estimate Σ e_i k_i (nodes and gates)."""
-    S = m.shape[0]
-    T, N = V0.shape
-    for t in range(T):
-        for n in range(N):
-            y = V0[t, n]
-            er = 0.0
-            for i in range(S):
-                y += m[i] * kV[i, t, n]
-                er += e[i] * kV[i, t, n]
-            V1[t, n] = y
-            errv[t, n] = er
-    for q in range(th0.shape[0]):
-        y = th0[q]
-        er = 0.0
-        for i in range(S):
-            y += m[i] * kth[i, q]
-            er += e[i] * kth[i, q]
-        th1[q] = y
-        errth[q] = er
-
-
 @kernel
 def assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, eff, gcol, gfac):
     """vals <- S at (V0, θ0) (see the module docstring); Iall[t] <- twin t's node currents there,
     force included; gcol[e, t] = ∂i_t/∂θ_e, gfac[e] = f, eff[e] = J_θV's row on the columns of cpl's gslot."""
-    (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
-     unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
-    (c_ptr, c_col, c_diag, c_perm, cdiag, cs_ab, cs_ba, cs_aa, cs_bb, gslot, oslot, fslot, unk) = cpl
+    ea, eb, code, par, learn, cap, hold, hidx, nudge, out_node, unk_nodes = (
+        circ.ea, circ.eb, circ.code, circ.par, circ.learn, circ.cap, circ.hold, circ.hidx, circ.nudge, circ.out_node,
+        circ.unk_nodes)
+    cdiag, cs_ab, cs_ba, cs_aa, cs_bb, gslot, oslot, fslot = (cpl.cdiag, cpl.cs_ab, cpl.cs_ba, cpl.cs_aa, cpl.cs_bb,
+                                                              cpl.gslot, cpl.oslot, cpl.fslot)
     T, N = V0.shape
     E = th0.shape[0]
     K = out_node.shape[0]
@@ -144,21 +102,22 @@ def assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, ef
                     for j in range(K):
                         if oslot[t, e, j] >= 0:
                             vals[oslot[t, e, j]] += gh * dib * Dh[t, b, j]
-        _inject(inj, src, I)
+        _inject(circ.inj, src, I)
         add_force(V0, t, nudge[t], drv, out_node, I)
         add_force_jacobian(nudge[t], drv, out_node, unk_nodes, cdiag[t], gh, vals)
-        if drv[7] == NUDGE_FORCE_FROM_FREE and nudge[t] != 0.0 and t > 0:
+        if drv.mode == NUDGE_FORCE_FROM_FREE and nudge[t] != 0.0 and t > 0:
             for j in range(K):
                 if fslot[t, j] >= 0:
-                    vals[fslot[t, j]] += gh * nudge[t] * drv[5]
-    la, lb, scale, bias_fn, use_fn, leak, vn = lrn
+                    vals[fslot[t, j]] += gh * nudge[t] * drv.eta
+    la, lb, scale, bias_fn, use_fn, leak, vn = lrn.la, lrn.lb, lrn.scale, lrn.bias_fn, lrn.use_bias_fn, lrn.leak, \
+        lrn.read_noise
     par0 = par[0]
     P = eff.shape[1]
     for e in range(E):
         gfac[e] = 1.0
         for p in range(P):
             eff[e, p] = 0.0
-        if not learn[e] or not drv[6] or removed(code[e], par0[e, 0], par0[e, 1], th0[e]):
+        if not learn[e] or not drv.learn_on or removed(code[e], par0[e, 0], par0[e, 1], th0[e]):
             for t in range(T):
                 gcol[e, t] = 0.0
             continue
@@ -167,9 +126,9 @@ def assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, ef
         th = th0[e]
         dva = V0[la, a] + vn[la, a] - V0[la, b] - vn[la, b]
         dvb = V0[lb, a] + vn[lb, a] - V0[lb, b] - vn[lb, b]
-        sa = scale * A0[e]
+        sa = scale * circ.A0[e]
         kf = kappa_factor(code[e], par0[e, 0], th)
-        r = sa * kf * (dva * dva - dvb * dvb) + B[e] - leak[e] * th
+        r = sa * kf * (dva * dva - dvb * dvb) + circ.B[e] - leak[e] * th
         ga = 2.0 * sa * kf * dva
         gb = -2.0 * sa * kf * dvb
         dr = sa * dkappa_factor(code[e], par0[e, 0], th) * (dva * dva - dvb * dvb) - leak[e]
@@ -182,7 +141,7 @@ def assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, ef
             gb += (bias_fn(th, dva, dvb + d) - b0) / d
             d = DIFF * (1.0 + abs(th))
             dr += (bias_fn(th + d, dva, dvb) - b0) / d
-        if (th >= gmax[e] and r > 0.0) or (th <= gmin[e] and r < 0.0):
+        if (th >= circ.gmax[e] and r > 0.0) or (th <= circ.gmin[e] and r < 0.0):
             continue                     # held at its limit for this step (gate_rates): rate 0
         gfac[e] = 1.0 / (1.0 - gh * dr)
         _deposit(eff, e, 0, ga, la, a, hold, Dh)
@@ -203,8 +162,8 @@ def assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, ef
 
 @njit(cache=True, inline="always")
 def _varies(drv):
-    for j in range(drv[3].shape[0]):
-        if drv[3][j] != WAVE_CONSTANT and drv[1][j] != 0.0:
+    for j in range(drv.wave.shape[0]):
+        if drv.wave[j] != WAVE_CONSTANT and drv.amp[j] != 0.0:
             return True
     return False
 
@@ -214,11 +173,14 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
     """One step of the Rosenbrock tableau ``ros`` with the exact Jacobian, factored fresh.
     Returns 0, or 1 + the row of a zero pivot (singular). V1, θ1 the new state, errv, errth the
     error estimate."""
-    (ea, eb, code, par, learn, A0, B, gmin, gmax, cap, hold, hidx, inj, nudge, out_node,
-     unk_nodes, diag_slot, s_ab, s_ba, s_aa, s_bb, row_ptr, col, ldiag, perm) = circ
-    (c_ptr, c_col, c_diag, c_perm, cdiag, cs_ab, cs_ba, cs_aa, cs_bb, gslot, oslot, fslot, unk) = cpl
-    (vals, rhs, x, work, Iall, Dh, Vp, eff, gcol, gfac, rth, ftV, ftth, Itmp) = xs
-    a, c, m, e, gamma, _, ct, d = ros
+    ea, eb, code, par, learn, cap, hold, hidx, inj, nudge, out_node, unk_nodes = (
+        circ.ea, circ.eb, circ.code, circ.par, circ.learn, circ.cap, circ.hold, circ.hidx, circ.inj, circ.nudge,
+        circ.out_node, circ.unk_nodes)
+    A0, B, gmin, gmax = circ.A0, circ.B, circ.gmin, circ.gmax
+    unk = cpl.unk
+    vals, rhs, x, work, Iall, Dh, Vp = xs.vals, xs.rhs, xs.x, xs.work, xs.Iall, xs.Dh, xs.Vp
+    eff, gcol, gfac, rth, ftV, ftth, Itmp = xs.eff, xs.gcol, xs.gfac, xs.rth, xs.ftV, xs.ftth, xs.Itmp
+    a, c, m, e, gamma, ct, d = ros.a, ros.c, ros.m, ros.e, ros.gamma, ros.ct, ros.d
     S = m.shape[0]
     T, N = V0.shape
     E = th0.shape[0]
@@ -226,11 +188,11 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
     nu = unk_nodes.shape[0]
     P = eff.shape[1]
     gh = gamma * h
-    on = drv[6]
-    source_values(drv[0], drv[1], drv[2], drv[3], t0, src)
+    on = drv.learn_on
+    drive_sources(drv, t0, src)
     fill_held(V0, hold, hidx, src, drv, nudge, out_node)
     assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, eff, gcol, gfac)
-    bad = lu_factor(c_ptr, c_col, c_diag, c_perm, vals, work)
+    bad = lu_factor(cpl.row_ptr, cpl.col, cpl.ldiag, cpl.perm, vals, work)
     if bad != 0:
         return bad, 0.0
     gate_rates(V0, th0, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, kth[0])
@@ -238,7 +200,7 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
     if varies:                       # ∂I/∂t, ∂r/∂t by a forward difference in the sources
         tp = t0 + DIFF * h
         dt = tp - t0
-        source_values(drv[0], drv[1], drv[2], drv[3], tp, src)
+        drive_sources(drv, tp, src)
         for t in range(T):
             for n in range(N):
                 Vp[t, n] = V0[t, n]
@@ -254,12 +216,12 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
     for i in range(S):
         if i > 0:
             stage_state(i, a, V0, th0, kV, kth, Vs, ths)
-            source_values(drv[0], drv[1], drv[2], drv[3], t0 + ct[i] * h, src)
+            drive_sources(drv, t0 + ct[i] * h, src)
             fill_held(Vs, hold, hidx, src, drv, nudge, out_node)
             for t in range(T):
                 node_currents(Vs[t], ths, ea, eb, code, par[t], inj, src, Iall[t])
                 add_force(Vs, t, nudge[t], drv, out_node, Iall[t])
-            _rates(Vs, ths, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, kth[i])
+            stage_rates(Vs, ths, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, kth[i])
         dd = d[i] * h * h if varies else 0.0
         for t in range(T):
             for u in range(nu):
@@ -285,7 +247,7 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
                         rhs[t * nu + ua] -= g * gcol[q, t]
                     if ub >= 0 and hold[t, eb[q]] == HOLD_NONE:
                         rhs[t * nu + ub] += g * gcol[q, t]
-        _solve(c_ptr, c_col, c_diag, c_perm, vals, rhs, x, work)
+        stage_solve(cpl.row_ptr, cpl.col, cpl.ldiag, cpl.perm, vals, rhs, x, work)
         for t in range(T):
             for n in range(N):
                 kV[i, t, n] = 0.0
@@ -294,7 +256,7 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
         for q in range(E):
             acc = 0.0
             if on and learn[q]:
-                la, lb = lrn[0], lrn[1]
+                la, lb = lrn.la, lrn.lb
                 cols = (kV[i, la, ea[q]], kV[i, la, eb[q]], kV[i, lb, ea[q]], kV[i, lb, eb[q]])
                 for p in range(4):
                     acc += eff[q, p] * cols[p]
@@ -302,6 +264,6 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
                     acc += eff[q, 4 + j] * kV[i, 0, out_node[j]]
             kth[i, q] = gfac[q] * (rth[q] + gh * acc)
     combine(V0, th0, kV, kth, m, e, V1, th1, errv, errth)
-    source_values(drv[0], drv[1], drv[2], drv[3], t0 + h, src)
+    drive_sources(drv, t0 + h, src)
     fill_held(V1, hold, hidx, src, drv, nudge, out_node)
     return 0, 0.0

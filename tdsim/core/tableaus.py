@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tdsim.core import records
+
 
 @dataclass(frozen=True)
 class Rosenbrock:
@@ -36,7 +38,7 @@ class Rosenbrock:
 
     def args(self):
         d = np.zeros(len(self.m)) if self.d is None else self.d
-        return self.a, self.c, self.m, self.e, self.gamma, float(self.order), self.ct, d
+        return records.Rosenbrock(self.a, self.c, self.m, self.e, self.gamma, float(self.order), self.ct, d)
 
 
 def _from_standard(name, gamma, alpha, Gamma, b, bhat, order):
@@ -110,7 +112,7 @@ class Explicit:
     order: int
 
     def args(self):
-        return self.a, self.c, self.e, float(self.order)
+        return records.Explicit(self.a, self.c, self.e, float(self.order))
 
 
 def dopri5() -> Explicit:

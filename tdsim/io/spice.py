@@ -61,6 +61,7 @@ from tdsim.model.elements import CONDUCTANCE, IDEAL_DIODE, MOSFET, PARAM_KAPPA, 
 from tdsim.core.kernels import (HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, NUDGE_FORCE, NUDGE_FORCE_FROM_FREE, EXP_MAX,
                                 fill_held)
 from tdsim.compile.table import Table
+from tdsim.simulation.probes import segment_drive
 
 __all__ = ["netlist", "run_ngspice", "node_column", "gate_column", "spice_names", "ngspice_trajectory",
            "resample", "NgspiceError", "RAWFILE"]
@@ -483,9 +484,7 @@ def ngspice_trajectory(comp: Compiled, tab: Table, t, *, tstep: float, **netlist
         # with uic ngspice writes no t = 0 point: add it from the initial state (held nodes set
         # as the engine sets them at t = 0)
         V0 = np.array(netlist_kw["initial_V"], dtype=np.float64).reshape(comp.T, comp.N)
-        a = tab.args()
-        drv = (a[1][0], a[2][0], a[3][0], a[4][0], a[5][0], float(a[6][0]), bool(a[7][0]), int(a[8][0]), a[9],
-               float(a[10][0]), a[11], a[12])
+        drv, _ = segment_drive(tab, 0)
         fill_held(V0, comp.hold, comp.hidx, tab.src[0].astype(np.float64), drv, comp.nudge, comp.out_node)
         th0 = np.asarray(comp.theta0 if netlist_kw.get("theta0") is None else netlist_kw["theta0"])
         row = [V0[i, n] if kind == "V" else th0[i] for kind, i, n in where]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from tdsim.compile.build import Compiled, build
-from tdsim.errors import SimulationError
-from tdsim.core.engine import DONE, N_ISTATE, qs_solve
-from tdsim.core.kernels import measured_output, source_values
-from tdsim.model.schedule import Segment
 from tdsim.compile.table import table
-from tdsim.simulation.simulate import Options, circ_tuple, shortest_rc, simulate
+from tdsim.core.codes import DONE
+from tdsim.core.kernels import measured_output
+from tdsim.errors import SimulationError
+from tdsim.model.schedule import Segment
+from tdsim.simulation.probes import Kirchhoff, segment_drive
+from tdsim.simulation.simulate import Options, shortest_rc, simulate
 
 
 class TaskMeter:
@@ -27,26 +28,16 @@ class TaskMeter:
         tab = self.tables[0] if self.tables else None
         self.pairs = {} if tab is None else {k: (j, s) for k, (j, s) in enumerate(zip(tab.partner, tab.osign))}
         self._V = None
-        self._circ = circ_tuple(self.free)
-        nu = len(self.free.unk_nodes)
-        self._scratch = (np.zeros((1, self.free.pattern.nnz)), np.zeros(self.free.N), np.zeros(nu), np.zeros(nu),
-                         np.zeros(nu), np.zeros(N_ISTATE, dtype=np.int64))
+        self._kirchhoff_free = Kirchhoff(self.free)
         self._drive = {}
 
     def _kirchhoff(self, theta, k, i):
         """dc_solve(self.free, theta, table k, seg=i) from zero with this meter's cached drive and
-        scratch arrays (the same compiled call on the same inputs, without the per-call setup:
+        work arrays (the same compiled call on the same inputs, without the per-call setup:
         the meter runs at every recorded event); None where Newton fails."""
         if (k, i) not in self._drive:
-            a = self.tables[k].args()
-            drv = (a[1][i], a[2][i], a[3][i], a[4][i], a[5][i], float(a[6][i]), bool(a[7][i]),
-                   int(a[8][i]), a[9], float(a[10][i]), a[11], a[12])
-            src = np.zeros(a[1].shape[1])
-            source_values(drv[0], drv[1], drv[2], drv[3], 0.0, src)
-            self._drive[k, i] = (drv, src)
-        drv, src = self._drive[k, i]
-        V = np.zeros((1, self.free.N))
-        st = qs_solve(V, theta, self._circ, drv, src, *self._scratch[:5], 1e-12, 100, self._scratch[5], False)
+            self._drive[k, i] = segment_drive(self.tables[k], i)
+        V, st = self._kirchhoff_free.solve(theta, *self._drive[k, i])
         return V if st == DONE else None
 
     def _settle(self, theta, k, i) -> np.ndarray:

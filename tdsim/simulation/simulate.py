@@ -8,26 +8,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tdsim.compile import coupled
-
-from tdsim.core import engine
-
-from tdsim.core import tableaus
 from tdsim.compile.build import Compiled
-from tdsim.errors import SimulationError, SpecError
 from tdsim.compile.table import Table
-
-_FAILURE = {engine.NAN: "the state became non-finite", engine.HMIN: "the step size fell below h_min (or below 4 ulp of t, "
-            "the shortest step the time axis resolves there)",
-            engine.SINGULAR: "the circuit matrix became singular", engine.NEWTON: "the Kirchhoff (Newton) solve did not converge: the quasi-static solution branch may "
-                              "end here (a fold, where the full-RC dynamics jump); use a full-RC integrator"}
-
-
-TABLEAUS = ("dopri5", "bs3", "heun21")     # explicit pairs (tdsim/tableaus.py)
+from tdsim.core import loop, records, tableaus
+from tdsim.core.codes import CONVERGED, DONE, FULL
+from tdsim.core.methods import METHODS, PAIRS
+from tdsim.core.records import (F_H, F_HEVENT, F_R0, F_T, I_FACT, I_NEV, I_NEWSEG, I_NREC, I_PERIODS, I_REJ, I_STEPS,
+                                I_WHERE, N_FSTATE, N_ISTATE)
+from tdsim.errors import SimulationError, SpecError
+from tdsim.simulation.probes import FAILURE, kirchhoff_solve
 
 
 @dataclass
 class Options:
-    integrator: str = "rosenbrock"     # explicit | rosenbrock (ROS34PW2) | ros2 | rodas4 | quasistatic
+    integrator: str = "rosenbrock"     # a name of core.methods.METHODS: explicit | rosenbrock (ROS34PW2) | ros2 |
+                                       # rodas4 | quasistatic
     rtol: float = 1e-6
     atol: float = 1e-9                 # V (node and gate voltages)
     rtol_V: float | None = None        # node-voltage tolerances if looser than the gates' (None: same);
@@ -46,8 +41,9 @@ class Options:
                                        # every step; None: W_REUSE_AUTO where the LU is not trivially cheap)
 
     def validate(self):
-        if self.integrator not in engine.METHODS:
-            raise SpecError("integrator", f"unknown {self.integrator!r}; known: {', '.join(engine.METHODS)}")
+        if self.integrator not in METHODS:
+            raise SpecError("integrator", f"unknown {self.integrator!r}; known: {', '.join(METHODS)}")
+        method = METHODS[self.integrator]
         for key in ("rtol", "atol", "h_min", "newton_tol", "rtol_V", "atol_V"):
             if getattr(self, key) is not None and not getattr(self, key) > 0:
                 raise SpecError(key, f"must be > 0, got {getattr(self, key)!r}")
@@ -63,13 +59,13 @@ class Options:
             raise SpecError("cycle_tol", "must be >= 0")
         if not (self.r0 > 0 and np.isfinite(self.r0)):
             raise SpecError("r0", "must be a positive time per volt")
-        if self.tableau not in TABLEAUS:
-            raise SpecError("tableau", f"unknown {self.tableau!r} (dopri5, bs3 or heun21)")
+        if self.tableau not in PAIRS:
+            raise SpecError("tableau", f"unknown {self.tableau!r} ({', '.join(PAIRS)})")
         if self.w_reuse is not None and not (isinstance(self.w_reuse, (int, np.integer)) and self.w_reuse >= 1):
             raise SpecError("w_reuse", f"must be an integer >= 1, got {self.w_reuse!r}")
-        if self.integrator == "rodas4" and self.w_reuse not in (None, 1):
-            raise SpecError("w_reuse", "rodas4 needs the exact Jacobian at every step (only the W-methods "
-                                       "rosenbrock and ros2 can reuse W)")
+        if method.exact_jacobian and self.w_reuse not in (None, 1):
+            raise SpecError("w_reuse", f"{self.integrator} needs the exact Jacobian at every step (only the W-methods "
+                                       f"{' and '.join(m.name for m in METHODS.values() if m.reuse_w)} can reuse W)")
         if self.chunk < 1:
             raise SpecError("chunk", "must be >= 1")
 
@@ -87,49 +83,7 @@ class Trajectory:
     state: object = None     # the State at the end (resume from it)
 
 
-def circ_tuple(c: Compiled) -> tuple:
-    """The circuit's arrays in the order the compiled kernels unpack them."""
-    return (c.ea, c.eb, c.code, c.par, c.learn, c.A0, c.B, c.gmin, c.gmax, c.cap, c.hold, c.hidx, c.inj,
-            c.nudge, c.out_node, c.unk_nodes, c.diag_slot, c.s_ab, c.s_ba, c.s_aa, c.s_bb, *c.pattern.args())
-
-
-def learning_args(c: Compiled) -> tuple:
-    """The learning rule's parameters in kernel order (see kernels.gate_rates)."""
-    fn = c.bias_function if c.bias_function is not None else _zero_bias()
-    return (int(c.learn_pair[0]), int(c.learn_pair[1]), float(c.learn_scale), fn, c.bias_function is not None,
-            c.leak, np.zeros((c.T, c.N)))
-
-
-def _zero_bias():
-    global _ZERO
-    if _ZERO is None:
-        from tdsim.model.imperfections import zero_bias, compile_bias
-        _ZERO = compile_bias(zero_bias)
-    return _ZERO
-
-
-_ZERO = None
-
-
-def dc_solve(c: Compiled, theta: np.ndarray, tab: Table, seg: int = 0, t: float = 0.0,
-             V: np.ndarray | None = None, tol: float = 1e-12) -> np.ndarray:
-    """Kirchhoff solution of every twin for gates ``theta`` and the sources of segment ``seg`` (of
-    the whole run: table row seg mod the period) at t."""
-    from tdsim.core.kernels import source_values
-    V = np.zeros((c.T, c.N)) if V is None else V.copy()
-    nu = len(c.unk_nodes)
-    a = tab.args()
-    r = seg % len(tab.dur)
-    drv = (a[1][r], a[2][r], a[3][r], a[4][r], a[5][r], float(a[6][r]), bool(a[7][r]),
-           int(a[8][r]), a[9], float(a[10][r]), a[11], a[12])
-    src = np.zeros(a[1].shape[1])
-    source_values(drv[0], drv[1], drv[2], drv[3], t, src)
-    st = engine.qs_solve(V, theta, circ_tuple(c), drv, src, np.zeros((c.T, c.pattern.nnz)),
-                         np.zeros(c.N), np.zeros(nu), np.zeros(nu), np.zeros(nu), tol, 100,
-                         np.zeros(engine.N_ISTATE, dtype=np.int64), False)
-    if st != engine.DONE:
-        raise SimulationError(f"DC operating point failed: {_FAILURE[st]}", 0.0, "the initial state")
-    return V
+dc_solve = kirchhoff_solve      # the DC operating point, by the name its callers know
 
 
 def shortest_rc(c: Compiled, V: np.ndarray, theta: np.ndarray, src: np.ndarray) -> float:
@@ -150,8 +104,8 @@ class State:
     V: np.ndarray            # (T, N)
     theta: np.ndarray        # (E,)
     th_period: np.ndarray    # (E,) θ at the last period end (limit-cycle test)
-    fstate: np.ndarray       # engine.F_* slots
-    istate: np.ndarray       # engine.I_* slots
+    fstate: np.ndarray       # records.F_* slots
+    istate: np.ndarray       # records.I_* slots
 
     def copy(self) -> "State":
         return State(*(a.copy() for a in (self.V, self.theta, self.th_period, self.fstate, self.istate)))
@@ -161,21 +115,23 @@ def initial_state(c: Compiled, tab: Table, opt: Options, theta0=None, V0=None) -
     theta = (c.theta0 if theta0 is None else np.asarray(theta0, dtype=np.float64)).copy()
     if V0 is not None:
         V = np.array(V0, dtype=np.float64).reshape(c.T, c.N)
-    elif opt.initial == "dc" or opt.integrator == "quasistatic":
+    elif opt.initial == "dc" or METHODS[opt.integrator].quasistatic:
         V = dc_solve(c, theta, tab)
     else:
         V = np.zeros((c.T, c.N))
-    fstate = np.zeros(engine.N_FSTATE)
-    fstate[engine.F_H] = _first_step(c, tab, opt, V, theta)
-    fstate[engine.F_HEVENT] = 0.0 if opt.integrator == "quasistatic" else fstate[engine.F_H]
-    fstate[engine.F_R0] = opt.r0
-    istate = np.zeros(engine.N_ISTATE, dtype=np.int64)
-    istate[engine.I_NEWSEG] = 1
+    fstate = np.zeros(N_FSTATE)
+    fstate[F_H] = _first_step(c, tab, opt, V, theta)
+    fstate[F_HEVENT] = 0.0 if METHODS[opt.integrator].quasistatic else fstate[F_H]
+    fstate[F_R0] = opt.r0
+    istate = np.zeros(N_ISTATE, dtype=np.int64)
+    istate[I_NEWSEG] = 1
     return State(V, theta, theta.copy(), fstate, istate)
 
 
 def _first_step(c, tab, opt, V, theta) -> float:
-    if opt.integrator == "quasistatic":
+    """The first step: a thousandth of the first segment (quasi-static: no RC to resolve), else
+    a tenth of the shortest RC."""
+    if METHODS[opt.integrator].quasistatic:
         return opt.first_step or 1e-3 * float(tab.dur[0])
     return opt.first_step or 0.1 * min(shortest_rc(c, V, theta, tab.src[0]), float(tab.dur[0]))
 
@@ -188,44 +144,43 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     ``keep=False`` only the last chunk (memory stays flat when chunks are streamed to a store)."""
     opt.validate()
     st = initial_state(c, tab, opt, theta0, V0) if state is None else state.copy()
-    method = engine.METHODS[opt.integrator]
+    method = METHODS[opt.integrator]
     K = opt.chunk
-    bufs = (np.zeros(K), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)),
-            np.zeros(K), np.zeros(K, dtype=np.int64), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)))
+    rec = records.Recording(np.zeros(K), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)), np.zeros(K),
+                            np.zeros(K, dtype=np.int64), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)))
     parts = []
-    circ = circ_tuple(c)
-    lrn = learning_args(c)
-    noise = (int(c.noise_seed), float(c.noise_update), float(c.noise_read))
-    ros = _tableau({"ros2": "ros2", "rodas4": "rodas4"}.get(opt.integrator, "ros34pw2"))
-    cpl = coupled.structure(c) if method == engine.EXACT else coupled.empty(c.T)
-    erk = _tableau(opt.tableau)
-    tol = np.array([opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol, w_reuse(c, opt)])
-    args = tab.args()
-    drive_class = _drive_classes(tab, args, c.T * (c.N + c.pattern.nnz)) if method == engine.QUASISTATIC \
-        else _NO_CLASSES
+    circ = c.arrays()
+    lrn = c.rule()
+    noise = records.Noise(int(c.noise_seed), float(c.noise_update), float(c.noise_read))
+    ros = _tableau(method.rosenbrock or tableaus.ros34pw2)     # (a W-method's only fixes the types elsewhere)
+    cpl = coupled.structure(c) if method.exact_jacobian else coupled.empty(c.T)
+    erk = _tableau(PAIRS[opt.tableau])
+    tol = records.Tolerances(float(opt.rtol), float(opt.atol), float(opt.rtol_V or opt.rtol),
+                             float(opt.atol_V or opt.atol), w_reuse(c, opt))
+    rows = tab.arrays()
+    drive_class = _drive_classes(tab, rows, c.T * (c.N + c.pattern.nnz)) if method.quasistatic else _NO_CLASSES
     while True:
-        status = engine.integrate(method, opt.dt is None, tol, opt.dt or 0.0, opt.h_min,
-                                  opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, cpl, lrn, noise, ros, erk,
-                                  args, drive_class, st.V, st.theta, st.th_period, st.fstate, st.istate, *bufs)
-        nrec, nev = st.istate[engine.I_NREC], st.istate[engine.I_NEV]
-        chunk = (bufs[0][:nrec], bufs[1][:nrec], bufs[2][:nrec], bufs[3][:nev], bufs[4][:nev], bufs[5][:nev],
-                 bufs[6][:nev])
+        status = loop.integrate(method.family, opt.dt is None, tol, opt.dt or 0.0, opt.h_min,
+                                opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, cpl, lrn, noise, ros, erk,
+                                rows, drive_class, st.V, st.theta, st.th_period, st.fstate, st.istate, rec)
+        nrec, nev = st.istate[I_NREC], st.istate[I_NEV]
+        chunk = records.Recording(rec.t[:nrec], rec.V[:nrec], rec.theta[:nrec], rec.ev_t[:nev], rec.ev_seg[:nev],
+                                  rec.ev_V[:nev], rec.ev_theta[:nev])
         if on_chunk is not None:
             on_chunk(*chunk, st)
-        if keep or status != engine.FULL:
-            parts.append(tuple(a.copy() for a in chunk))
-        if status == engine.FULL:
+        if keep or status != FULL:
+            parts.append(records.Recording(*(a.copy() for a in chunk)))
+        if status == FULL:
             continue
         istate, fstate = st.istate, st.fstate
-        traj = Trajectory(*(np.concatenate([p[i] for p in parts]) for i in range(7)),
-                          stats={"steps": int(istate[engine.I_STEPS]), "rejected": int(istate[engine.I_REJ]),
-                                 "factorizations": int(istate[engine.I_FACT]), "t_end": float(fstate[engine.F_T]),
-                                 "converged": status == engine.CONVERGED,
-                                 "periods": int(istate[engine.I_PERIODS]), "r0": float(fstate[engine.F_R0])},
+        traj = Trajectory(*(np.concatenate(field) for field in zip(*parts)),
+                          stats={"steps": int(istate[I_STEPS]), "rejected": int(istate[I_REJ]),
+                                 "factorizations": int(istate[I_FACT]), "t_end": float(fstate[F_T]),
+                                 "converged": status == CONVERGED,
+                                 "periods": int(istate[I_PERIODS]), "r0": float(fstate[F_R0])},
                           state=st)
-        if status not in (engine.DONE, engine.CONVERGED):
-            err = SimulationError(_FAILURE[status], float(fstate[engine.F_T]),
-                                  _where(c, int(istate[engine.I_WHERE])))
+        if status not in (DONE, CONVERGED):
+            err = SimulationError(FAILURE[status], float(fstate[F_T]), _where(c, int(istate[I_WHERE])))
             err.trajectory = traj
             raise err
         return traj
@@ -238,7 +193,7 @@ W_REUSE_AUTO, W_REUSE_FLOPS = 16, 1000
 
 
 def w_reuse(c: Compiled, opt: Options) -> int:
-    """Steps one factorization of the Rosenbrock matrix W may serve (engine.integrate's tol[4])."""
+    """Steps one factorization of the Rosenbrock matrix W may serve (records.Tolerances.w_max)."""
     if opt.w_reuse is not None:
         return int(opt.w_reuse)
     return W_REUSE_AUTO if c.pattern.flops() >= W_REUSE_FLOPS else 1
@@ -248,26 +203,25 @@ _NO_CLASSES = np.zeros(1, dtype=np.int64)
 _CLASS_CACHE = {}      # id(table) -> (weak reference, per_class, classes): tables are reused across runs
 
 
-def _drive_classes(tab: Table, args: tuple, per_class: int) -> np.ndarray:
+def _drive_classes(tab: Table, rows: records.Table, per_class: int) -> np.ndarray:
     hit = _CLASS_CACHE.get(id(tab))
     if hit is not None and hit[0]() is tab and hit[1] == per_class:
         return hit[2]
-    cls = drive_classes(args, per_class)
+    cls = drive_classes(rows, per_class)
     for k in [k for k, v in _CLASS_CACHE.items() if v[0]() is None]:
         del _CLASS_CACHE[k]
     _CLASS_CACHE[id(tab)] = (weakref.ref(tab), per_class, cls)
     return cls
 
 
-def drive_classes(args: tuple, per_class: int, budget: int = 1 << 22) -> np.ndarray:
+def drive_classes(rows: records.Table, per_class: int, budget: int = 1 << 22) -> np.ndarray:
     """Class of every table row: rows whose drives (sources, waveforms, labels, η, nudge rule, L0)
     are equal share one (numbered in order of first appearance). The quasi-static engine keeps
     ``per_class`` floats per class (a solution and factorizations to start Newton from); over
     ``budget`` floats in all, every row gets class 0 (one shared slot, as without classes)."""
-    src, amp, omega, wave, labels, eta, mode, L0 = (args[i] for i in (1, 2, 3, 4, 5, 6, 8, 10))
-    P = len(src)
-    key = np.concatenate([np.asarray(a, dtype=np.float64).reshape(P, -1)
-                          for a in (src, amp, omega, wave, labels, eta, mode, L0)], axis=1)
+    P = len(rows.src)
+    key = np.concatenate([np.asarray(a, dtype=np.float64).reshape(P, -1) for a in
+                          (rows.src, rows.amp, rows.omega, rows.wave, rows.labels, rows.eta, rows.mode, rows.L0)], axis=1)
     key = np.ascontiguousarray(np.nan_to_num(key, nan=np.inf))     # unlabelled rows compare equal
     rows = key.view(np.dtype((np.void, key.itemsize * key.shape[1]))).reshape(P)
     _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
@@ -279,9 +233,10 @@ def drive_classes(args: tuple, per_class: int, budget: int = 1 << 22) -> np.ndar
 
 
 @functools.lru_cache(maxsize=None)
-def _tableau(name: str) -> tuple:
-    """The engine arguments of a tableau, built once per process (read-only in the engine)."""
-    return getattr(tableaus, name)().args()
+def _tableau(make) -> tuple:
+    """The engine record of a tableau (``make``: a factory of tableaus.py), built once per
+    process (read-only in the engine)."""
+    return make().args()
 
 
 def _where(c: Compiled, idx: int) -> str:
