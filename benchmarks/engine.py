@@ -53,7 +53,7 @@ from scipy.sparse import coo_matrix  # noqa: E402
 import tdsim  # noqa: E402
 from numba import njit  # noqa: E402
 
-from tdsim.core import engine  # noqa: E402
+from tdsim.core.methods import METHODS  # noqa: E402
 from tdsim.compile.build import build  # noqa: E402
 from tdsim.model.elements import MOSFET, RESISTOR  # noqa: E402
 from tdsim.core.kernels import HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE  # noqa: E402
@@ -65,15 +65,15 @@ from tdsim.io.spec import load_run  # noqa: E402
 
 T_IMPORT = time.perf_counter() - T_START
 # every integrator name the engine knows, in a fixed order ("ros2" exists from the ROS34PW2 commit on)
-INTEGRATORS = tuple(m for m in ("explicit", "rosenbrock", "ros2", "quasistatic") if m in engine.METHODS) + \
-    tuple(m for m in engine.METHODS if m not in ("explicit", "rosenbrock", "ros2", "quasistatic"))
+INTEGRATORS = tuple(m for m in ("explicit", "rosenbrock", "ros2", "quasistatic") if m in METHODS) + \
+    tuple(m for m in METHODS if m not in ("explicit", "rosenbrock", "ros2", "quasistatic"))
 try:
     from tdsim.core import tableaus as _tableaus   # noqa: E402
     ROS_NAME = _tableaus.ros34pw2().name
 except ImportError:                           # older engine: rosenbrock = ROS2
     ROS_NAME = "ROS2"
 # the stiff integrators whose work-precision fronts sections 3 and 4 compare (rodas4: exact Jacobian)
-STIFF = tuple(m for m in ("rosenbrock", "rodas4") if m in engine.METHODS)
+STIFF = tuple(m for m in ("rosenbrock", "rodas4") if m in METHODS)
 STIFF_NAME = {"rosenbrock": ROS_NAME, "rodas4": "RODAS4"}
 
 def _spec_tolerances():
@@ -750,7 +750,7 @@ def section_cache(quick):
 def section_diagnostics(cases):
     hr("8. Where the Rosenbrock steps go (public API: one segment restarted from the recorded state, "
        "truncated at 5%, 50%, 100%)")
-    methods = [m for m in ("rosenbrock", "ros2") if m in engine.METHODS]
+    methods = [m for m in ("rosenbrock", "ros2") if m in METHODS]
     print(f"  {'case, segment':<26s} {'integrator':<11s} {'rtol':>6s} {'steps':>6s} {'in 1st 5%':>10s} "
           f"{'in 2nd half':>12s} {'2nd-half steps ~ rtol^-p':>25s}")
     for case, tr, s in cases:

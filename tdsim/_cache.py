@@ -1,5 +1,5 @@
 """Numba's on-disk cache checks only the timestamp of the file a function lives in, not of the
-files it calls into: after an edit to core/kernels.py, core/engine.py's cached machine code would
+files it calls into: after an edit to core/kernels.py, core/loop.py's cached machine code would
 still call the old kernels. Before any compiled module is imported, drop every cached entry when
 the compiled sources (every file of ``tdsim/core``) changed (digest of their contents, kept
 beside the cache), and with it the sweep driver's markers of a done warm-up

@@ -6,7 +6,7 @@ and call small helpers per edge, so on small circuits this bookkeeping was up to
 Newton iteration (2+1 circuit: an early-returning ``add_force`` call cost 50 ns, a 1x1
 ``lu_solve`` 40 ns; on the CLLN 4x4 a per-edge stamping helper made assembly 4x slower).
 Kernels that never allocate need none of it: they are compiled without the runtime's reference
-counting (numba's ``_nrt=False`` flag). Their arrays belong to the caller (``engine.integrate``
+counting (numba's ``_nrt=False`` flag). Their arrays belong to the caller (``loop.integrate``
 or Python), which outlives every call. Where numba lacks the flag they compile as plain
 ``njit(cache=True)``: slower, identical results.
 """
