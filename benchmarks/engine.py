@@ -703,8 +703,8 @@ def section_large(sizes, span):
 def section_cache(quick):
     hr("7. Numba on-disk cache: a fresh process must not recompile")
     code = ("import time; t=time.perf_counter(); import tdsim; "
-            "from tdsim.spec import load_run; from tdsim.build import build; "
-            "from tdsim.segments import table; from tdsim.simulate import Options, simulate; "
+            "from tdsim.io.spec import load_run; from tdsim.compile.build import build; "
+            "from tdsim.compile.table import table; from tdsim.simulation.simulate import Options, simulate; "
             "t1=time.perf_counter(); "
             f"s=load_run({str(ROOT / 'runs' / 'two_plus_one.toml')!r}); c=build(s.circuit, s.twins); "
             "tab=table(s.segments[:1], c); "
