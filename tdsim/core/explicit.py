@@ -15,8 +15,8 @@ QS_PREDICT = 0.01     # V: largest stage-to-stage move of a quasi-static Newton 
 @kernel
 def _rhs_full(V, theta, thref, circ, lrn, drv, src, dV, dth, I):
     """dV/dt (free nodes) and dθ/dt at one stage; ``src`` holds the sources at the stage time."""
-    ea, eb, code, par, learn, hold, hidx, inj, nudge, out_node = (circ.ea, circ.eb, circ.code, circ.par, circ.learn,
-                                                                circ.hold, circ.hidx, circ.inj, circ.nudge, circ.out_node)
+    ea, eb, code, par, learn = circ.ea, circ.eb, circ.code, circ.par, circ.learn
+    hold, hidx, inj, nudge, out_node = circ.hold, circ.hidx, circ.inj, circ.nudge, circ.out_node
     fill_held(V, hold, hidx, src, drv, nudge, out_node)
     on = drv.learn_on
     T, N = V.shape

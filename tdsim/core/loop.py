@@ -27,7 +27,8 @@ from tdsim.core.jit import kernel
 from tdsim.core.kernels import clip_gates, drive_sources, measured_output, normal, removed
 from tdsim.core.kirchhoff import qs_solve
 from tdsim.core.records import (F_H, F_HEVENT, F_PASS0, F_R0, F_SEGEND, F_SEGSTART, F_T, I_FACT, I_NEV, I_NEWSEG,
-                                I_NREC, I_PERIODS, I_REJ, I_SAMPLE, I_SEG, I_STEPS, I_WHERE, ExactWork, Work, drive)
+                                I_NREC, I_PERIODS, I_REJ, I_SAMPLE, I_SEG, I_STEPS, I_WHERE, TOL_ATOL, TOL_W_MAX,
+                                ExactWork, Work, drive)
 from tdsim.core.rodas import rodas_step
 from tdsim.core.steps import copy1, copy2, err_norm
 from tdsim.core.wmethod import W_HOLD, w_step
@@ -78,7 +79,7 @@ def integrate(family, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
     (CONVERGED: θ at two consecutive period ends within cycle_tol), a buffer is full (FULL) or a
     failure. ``family``: the integrator's loop family (methods.py), ``ros``, ``erk`` its tableaus
     (records.Rosenbrock, records.Explicit; the one it does not use only fixes the types), ``tol``:
-    records.Tolerances. ``tab``: records.Table, one period of P rows run ``repeat`` times: the
+    the step-control array (records.tolerances). ``tab``: records.Table, one period of P rows run ``repeat`` times: the
     segment counter ``seg`` (events, noise streams, checkpoints) runs over 0 … P·repeat and reads
     row ``seg % P``. ``noise`` (records.Noise: seed, σ_update V/√s, σ_read V): a random walk on the gates,
     kicked at every learning segment's end by σ_update √duration N(0, 1), and a per-segment offset
@@ -137,7 +138,7 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
     vals = vals_c[0]
     stepped = False
     q = ros.order if family == ROSENBROCK or family == EXACT else erk.order
-    w_max = tol.w_max                   # Rosenbrock: steps one factorization of W may serve (1: every step)
+    w_max = int(tol[TOL_W_MAX])         # Rosenbrock: steps one factorization of W may serve (1: every step)
     w_h = 0.0                           # the step size the held W was factored with (0: none held)
     w_used = 0                          # steps it has served
     fresh = True
@@ -150,7 +151,9 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
     nev = 0
     have_k1 = False
     P = tab.dur.shape[0]                # segments per period (table rows)
-    S = P * tab.repeat                      # segments in the run
+    S = P * tab.repeat                  # segments in the run
+    drv_row = seg % P                   # the row whose drive drv is
+    drv = drive(tab, drv_row)
     status = DONE
     if sig_read > 0.0 and istate[I_NEWSEG] == 0 and seg < S:     # resumed inside a segment
         for tw in range(T):
@@ -181,7 +184,8 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
                 vals = vals_c[cls]
                 recall = seen_c[cls]
                 for e in range(E):
-                    if abs(theta[e] - thg_c[cls, e]) > QS_RECALL * 0.5 * (abs(theta[e]) + abs(thg_c[cls, e])) + tol.atol:
+                    moved = abs(theta[e] - thg_c[cls, e])
+                    if moved > QS_RECALL * 0.5 * (abs(theta[e]) + abs(thg_c[cls, e])) + tol[TOL_ATOL]:
                         recall = False
             if h_event > 0.0:
                 h = min(h, h_event)
@@ -215,7 +219,9 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
                 status = HMIN
                 istate[I_WHERE] = -1
                 break
-            drv = drive(tab, row)
+            if row != drv_row:
+                drv_row = row
+                drv = drive(tab, row)
             if family == ROSENBROCK:
                 # the held W serves only steps of its own size h_w (the controller holds h there):
                 # W from another h loses L-stability (docs/integrators.md)

@@ -8,6 +8,7 @@ from tdsim.core.codes import HOLD_NONE
 from tdsim.core.jit import kernel
 from tdsim.core.kernels import gate_rates
 from tdsim.core.linalg import lu_solve
+from tdsim.core.records import TOL_ATOL, TOL_ATOL_V, TOL_RTOL, TOL_RTOL_V
 
 
 @njit(cache=True, inline="always")
@@ -28,9 +29,9 @@ def copy1(dst, src):
 
 @kernel
 def err_norm(V0, V1, th0, th1, dV, dth, hold, learn, tol, with_v):
-    """RMS of error / (atol + rtol |y|) over free node voltages (tol.rtol_v, tol.atol_v) and
-    learning θ (tol.rtol, tol.atol)."""
-    rtol, atol, rtol_v, atol_v = tol.rtol, tol.atol, tol.rtol_v, tol.atol_v
+    """RMS of error / (atol + rtol |y|) over free node voltages and learning θ (tolerances from
+    ``tol``, records.tolerances)."""
+    rtol, atol, rtol_v, atol_v = tol[TOL_RTOL], tol[TOL_ATOL], tol[TOL_RTOL_V], tol[TOL_ATOL_V]
     s = 0.0
     m = 0
     if with_v:

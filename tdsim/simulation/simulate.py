@@ -155,8 +155,7 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     ros = _tableau(method.rosenbrock or tableaus.ros34pw2)     # (a W-method's only fixes the types elsewhere)
     cpl = coupled.structure(c) if method.exact_jacobian else coupled.empty(c.T)
     erk = _tableau(PAIRS[opt.tableau])
-    tol = records.Tolerances(float(opt.rtol), float(opt.atol), float(opt.rtol_V or opt.rtol),
-                             float(opt.atol_V or opt.atol), w_reuse(c, opt))
+    tol = records.tolerances(opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol, w_reuse(c, opt))
     rows = tab.arrays()
     drive_class = _drive_classes(tab, rows, c.T * (c.N + c.pattern.nnz)) if method.quasistatic else _NO_CLASSES
     while True:
@@ -193,7 +192,7 @@ W_REUSE_AUTO, W_REUSE_FLOPS = 16, 1000
 
 
 def w_reuse(c: Compiled, opt: Options) -> int:
-    """Steps one factorization of the Rosenbrock matrix W may serve (records.Tolerances.w_max)."""
+    """Steps one factorization of the Rosenbrock matrix W may serve (records.TOL_W_MAX)."""
     if opt.w_reuse is not None:
         return int(opt.w_reuse)
     return W_REUSE_AUTO if c.pattern.flops() >= W_REUSE_FLOPS else 1
@@ -220,8 +219,8 @@ def drive_classes(rows: records.Table, per_class: int, budget: int = 1 << 22) ->
     ``per_class`` floats per class (a solution and factorizations to start Newton from); over
     ``budget`` floats in all, every row gets class 0 (one shared slot, as without classes)."""
     P = len(rows.src)
-    key = np.concatenate([np.asarray(a, dtype=np.float64).reshape(P, -1) for a in
-                          (rows.src, rows.amp, rows.omega, rows.wave, rows.labels, rows.eta, rows.mode, rows.L0)], axis=1)
+    drives = (rows.src, rows.amp, rows.omega, rows.wave, rows.labels, rows.eta, rows.mode, rows.L0)
+    key = np.concatenate([np.asarray(a, dtype=np.float64).reshape(P, -1) for a in drives], axis=1)
     key = np.ascontiguousarray(np.nan_to_num(key, nan=np.inf))     # unlabelled rows compare equal
     rows = key.view(np.dtype((np.void, key.itemsize * key.shape[1]))).reshape(P)
     _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
