@@ -22,7 +22,7 @@ from tdsim.core.kernels import (HOLD_NONE, HOLD_OUTPUT, NUDGE_FORCE_FROM_FREE, W
                                 add_force, add_force_jacobian, dkappa_factor, drive_sources, edge_current,
                                 edge_dtheta, fill_held, gate_rates, kappa_factor, node_currents, removed)
 from tdsim.core.linalg import lu_factor
-from tdsim.core.steps import combine, stage_rates, stage_solve, stage_state
+from tdsim.core.steps import combine, stage_rates, stage_solve, stage_state, stage_sum
 
 DIFF = 1e-6            # relative increment of the differenced slopes (held outputs, ∂/∂t, bias function)
 
@@ -227,10 +227,7 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
             for u in range(nu):
                 n = unk_nodes[u]
                 if hold[t, n] == HOLD_NONE:
-                    acc = 0.0
-                    for j in range(i):
-                        acc += c[i, j] * kV[j, t, n]
-                    rhs[t * nu + u] = h * Iall[t, n] + cap[t, n] * acc + dd * ftV[t, n]
+                    rhs[t * nu + u] = h * Iall[t, n] + cap[t, n] * stage_sum(i, c, kV, t, n) + dd * ftV[t, n]
                 else:
                     rhs[t * nu + u] = 0.0
         for q in range(E):

@@ -68,6 +68,16 @@ def stage_state(i, a, V0, th0, kV, kth, Vs, ths):
 
 
 @njit(cache=True, inline="always")
+def stage_sum(i, c, kV, t, n):
+    """Σ_{j<i} c_ij k_j at node n of twin t: the capacitance term C Σ c_ij k_j of stage i of a
+    Rosenbrock step (wmethod.py, rodas.py)."""
+    acc = 0.0
+    for j in range(i):
+        acc += c[i, j] * kV[j, t, n]
+    return acc
+
+
+@njit(cache=True, inline="always")
 def combine(V0, th0, kV, kth, m, e, V1, th1, errv, errth):
     """End of a Rosenbrock step: y1 = y0 + Σ m_i k_i, error estimate Σ e_i k_i (nodes and gates)."""
     S = m.shape[0]

@@ -8,7 +8,7 @@ from tdsim.core.kernels import (HOLD_NONE, add_force, add_force_jacobian, assemb
                                 node_currents)
 from tdsim.core.linalg import lu_factor
 from tdsim.core.records import I_FACT
-from tdsim.core.steps import combine, copy1, err_norm, stage_rates, stage_solve, stage_state
+from tdsim.core.steps import combine, copy1, err_norm, stage_rates, stage_solve, stage_state, stage_sum
 
 W_HOLD = 1.5           # W reuse: keep h = h_w while the controller proposes at most this x h_w
 
@@ -54,10 +54,7 @@ def w_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, lrn, drv, src,
             for u in range(nu):
                 n = unk_nodes[u]
                 if hold[t, n] == HOLD_NONE:
-                    acc = 0.0
-                    for j in range(i):
-                        acc += c[i, j] * kV[j, t, n]
-                    rhs[u] = h * I[n] + cap[t, n] * acc
+                    rhs[u] = h * I[n] + cap[t, n] * stage_sum(i, c, kV, t, n)
                 else:
                     rhs[u] = 0.0
             stage_solve(circ.row_ptr, circ.col, circ.ldiag, circ.perm, vals[t], rhs, x, work)
