@@ -7,7 +7,7 @@ _guard()
 
 from tdsim.compile.build import build
 from tdsim.model.circuit import Circuit
-from tdsim.model.elements import Conductance, IdealDiode, Mosfet, Resistor, ShockleyDiode
+from tdsim.core.elements import *  # noqa: F401,F403 (every element class: Mosfet, Conductance, ...)
 from tdsim.errors import SimulationError, SpecError
 from tdsim.model.schedule import Segment
 from tdsim.simulation.simulate import Options, simulate

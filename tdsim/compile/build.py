@@ -14,7 +14,7 @@ import numpy as np
 
 from tdsim.core import linalg
 from tdsim.model.circuit import Circuit
-from tdsim.model.elements import LEARNABLE, Mosfet, Resistor
+from tdsim.core.elements import GatedChannel, Resistor
 from tdsim.errors import SpecError
 from tdsim.core.kernels import HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE
 
@@ -150,21 +150,21 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
     code = np.array([e.element.code for e in edges], dtype=np.int64)
     par1 = np.array([e.element.params() for e in edges], dtype=np.float64).reshape(E, 4)
     par = np.repeat(par1[None], T, axis=0)
-    learn = np.array([isinstance(e.element, LEARNABLE) and e.element.learn for e in edges], dtype=np.bool_)
-    theta0 = np.array([e.element.theta0() if isinstance(e.element, LEARNABLE) else 0.0 for e in edges])
+    learn = np.array([e.element.learns() for e in edges], dtype=np.bool_)
+    theta0 = np.array([e.element.theta0() for e in edges], dtype=np.float64)
     A0 = np.array([circuit.A0 if e.A0 is None else e.A0 for e in edges])
     B = np.array([e.B for e in edges], dtype=np.float64)
-    gmin = np.array([_limits(e.element)[0] for e in edges])
-    gmax = np.array([_limits(e.element)[1] for e in edges])
+    gmin = np.array([e.element.limits()[0] for e in edges], dtype=np.float64)
+    gmax = np.array([e.element.limits()[1] for e in edges], dtype=np.float64)
 
     imp = imperfections
     if imp.mismatch:
-        _apply_mismatch(imp.mismatch, seed, cap, par, code, hold)
+        _apply_mismatch(imp.mismatch, seed, cap, par, [isinstance(e.element, GatedChannel) for e in edges], hold)
     names_e = [e.name for e in edges]
     for name, b in imp.bias.items():
         B[names_e.index(name)] += b
     if imp.bias_spread:                     # device-to-device bias, drawn per learning edge
-        learns = np.array([bool(getattr(e.element, "learn", False)) for e in edges])
+        learns = np.array([e.element.learns() for e in edges])
         B[learns] += imp.bias_spread * np.random.default_rng([seed, 2]).standard_normal(E)[learns]
     if imp.A0_spread:
         spread = 1.0 + imp.A0_spread * np.random.default_rng([seed, 1]).standard_normal(E)
@@ -174,7 +174,7 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
     leak = np.zeros(E)
     for name, Rd in imp.drainage.items():
         el = edges[names_e.index(name)].element
-        if not isinstance(el, Mosfet):
+        if not isinstance(el, GatedChannel):
             raise SpecError(f"imperfections.drainage.{name}", "drainage applies to MOSFET gates")
         leak[names_e.index(name)] = 1.0 / (Rd * el.C0)
 
@@ -211,22 +211,15 @@ def _hidden_edge(hidden, node, R):
     return Edge(f"{node}:R", hidden, node, Resistor(R))
 
 
-def _limits(el):
-    if isinstance(el, Mosfet):
-        return el.G_min, el.G_max
-    if hasattr(el, "limits"):
-        return el.limits()
-    return -np.inf, np.inf
-
-
-def _apply_mismatch(mm: dict, seed: int, cap, par, code, hold):
-    from tdsim.model.elements import MOSFET
+def _apply_mismatch(mm: dict, seed: int, cap, par, gated, hold):
+    """Device mismatch of the nudged twins: S and V_T (p0, p1) of every gated channel, and node
+    capacitances."""
     unknown = set(mm) - {"S", "VT", "capacitance"}
     if unknown:
         raise SpecError(f"mismatch.{sorted(unknown)[0]}", "unknown mismatch parameter (S, VT, capacitance)")
     rng = np.random.default_rng(seed)
     T, E, _ = par.shape
-    mos = code == MOSFET
+    mos = np.asarray(gated, dtype=np.bool_)
     for t in range(1, T):
         par[t, mos, 0] *= 1.0 + mm.get("S", 0.0) * rng.standard_normal(mos.sum())
         par[t, mos, 1] += mm.get("VT", 0.0) * rng.standard_normal(mos.sum())

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tdsim.model.circuit import Circuit
-from tdsim.model.elements import ELEMENTS, Conductance, Mosfet
+from tdsim.core.elements import ELEMENTS
 from tdsim.errors import SpecError
 from tdsim.model.imperfections import Imperfections
 from tdsim.model.protocols import Cycling, DataPoint, Nudge, Task, TwoTask, count
@@ -15,17 +15,6 @@ from tdsim.model.schedule import Schedule, Segment, Waveform, period
 from tdsim.simulation.simulate import Options
 from tdsim.model.units import DIMENSIONS, example, quantity, quantity_any
 
-# element field -> dimension
-_FIELDS = {
-    "resistor": {"R": "resistance"},
-    "conductance": {"kappa": "conductance", "parametrization": str, "learn": bool,
-                    "theta_min": "theta", "theta_max": "theta", "at_zero": str},   # θ's unit: _theta_field
-    "mosfet": {"G": "voltage", "S": "transconductance", "VT": "voltage", "C0": "capacitance", "learn": bool,
-               "G_min": "voltage", "G_max": "voltage", "g_off": "conductance",
-               "smooth": "voltage"},
-    "ideal_diode": {"g": "conductance", "Vf": "voltage"},
-    "shockley_diode": {"Is": "current", "n": "dimensionless", "Vt": "voltage"},
-}
 _EDGE_KEYS = {"name", "a", "b", "element", "A0", "B"}
 
 
@@ -54,46 +43,27 @@ def _value(raw, kind, key):
         if not isinstance(raw, bool):
             raise SpecError(key, f"expected true or false, got {raw!r}")
         return raw
-    if kind is str:
+    if kind is str or isinstance(kind, tuple):
         if not isinstance(raw, str):
             raise SpecError(key, f"expected a string, got {raw!r}")
+        if isinstance(kind, tuple) and raw not in kind:          # one of the allowed names
+            raise SpecError(key, f"unknown {raw!r} ({', '.join(kind)})")
         return raw
     return quantity(raw, kind, key)
 
 
 # the learning rate A0 of an edge, dθ/dt = A0 f(θ) (ΔV_F² − ΔV_C²) (kernels.gate_rates), has the
-# dimension of θ / (s V² f): θ = G (V, f = 1) for a MOSFET; for a conductance f = dκ/dθ
-# (kernels.kappa_factor): 1 for θ = κ (S), −κ² for θ = ρ (Ohm), κ for θ = log κ.
-_A0_KINDS = {"kappa": ("learning_rate_kappa", "dκ/dt = A0 (ΔV_F² − ΔV_C²)"),
-             "rho": ("learning_rate_rho", "dρ/dt = −A0 κ² (ΔV_F² − ΔV_C²)"),
-             "logkappa": ("learning_rate_logkappa", "d(log κ)/dt = A0 κ (ΔV_F² − ΔV_C²)")}
-
-
-def _parametrization(el, key: str) -> str:
-    if el.parametrization not in _A0_KINDS:
-        raise SpecError(key + ".parametrization", f"unknown {el.parametrization!r} (kappa, rho or logkappa)")
-    return el.parametrization
-
-
-def _a0_kind(el, key: str):
-    """(dimension kind, edge description, rule) that the edge's A0 must have; None for an element
-    that never learns (its A0 is unused: the MOSFET unit is kept, as before)."""
-    if isinstance(el, Mosfet):
-        return "learning_rate", "a MOSFET gate", "dG/dt = A0 (ΔV_F² − ΔV_C²)"
-    if isinstance(el, Conductance):
-        kind, rule = _A0_KINDS[_parametrization(el, key)]
-        return kind, f"a conductance with parametrization {el.parametrization!r}", rule
-    return None
+# dimension of θ / (s V² f), f the element's dκ/dθ (kernels.kappa_factor): the element says which
+# (Element.a0_unit; None for one that never learns: its A0 is unused and keeps the MOSFET unit).
+_A0_UNITS = {kind: what for cls in ELEMENTS.values() for kind, what in cls.a0_units()}
 
 
 # The other learning fields act on θ itself, so their unit is θ's (kernels.gate_rates, the update
 # noise of engine._loop, the limits of kernels.clip_gates): theta_min/theta_max bound θ; B (and
 # imperfections.bias, bias_spread) adds to dθ/dt: θ's unit per s; noise_update is the σ of a
-# random walk on θ: θ's unit per √s. θ is G (V) on a MOSFET gate; κ (S), ρ (Ohm) or log κ (1) on a
-# conductance (parametrization -> θ's kind). _THETA_FIELDS: what the field is of θ -> {θ's kind:
-# the field's kind}.
-_THETA = {"kappa": ("conductance", "θ = κ in S"), "rho": ("resistance", "θ = ρ = 1/κ in Ohm"),
-          "logkappa": ("dimensionless", "θ = log κ, dimensionless")}
+# random walk on θ: θ's unit per √s. θ's unit is the element's (Element.theta_unit: G in V on a
+# MOSFET gate; κ (S), ρ (Ohm) or log κ (1) on a conductance). _THETA_FIELDS: what the field is of
+# θ -> {θ's kind: the field's kind}.
 _THETA_FIELDS = {
     "theta": {"voltage": "voltage", "conductance": "conductance", "resistance": "resistance",
               "dimensionless": "dimensionless"},
@@ -106,17 +76,14 @@ _FIELD_IS = {"theta_min": "theta", "theta_max": "theta", "B": "rate", "bias": "r
              "noise_update": "noise"}
 
 
-def _theta_field(el, field: str, where: str):
+def _theta_field(el, field: str):
     """(dimension kind, edge description) that learning field ``field`` (theta_min, theta_max, B,
-    bias, bias_spread, noise_update) needs on edge ``where``'s element; None for an element without
-    θ (a resistor, a diode: the field is unused there and keeps the MOSFET unit, as before)."""
-    if isinstance(el, Mosfet):
-        theta, what = "voltage", "a MOSFET gate (θ = G in V)"
-    elif isinstance(el, Conductance):
-        p = _parametrization(el, where)
-        theta, what = _THETA[p][0], f"a conductance with parametrization {p!r} ({_THETA[p][1]})"
-    else:
+    bias, bias_spread, noise_update) needs on element ``el``; None for an element without θ (a
+    resistor, a diode: the field is unused there and keeps the MOSFET unit, as before)."""
+    need = el.theta_unit()
+    if need is None:
         return None
+    theta, what = need
     return _THETA_FIELDS[_FIELD_IS[field]][theta], what
 
 
@@ -154,9 +121,9 @@ def _model_wide(raw, field: str, key: str, circuit: Circuit) -> float:
     only take 0. Without learning edges it is unused: any of the field's units is accepted."""
     need = {}
     for i, e in enumerate(circuit.edges):
-        if getattr(e.element, "learn", False):
+        if e.element.learns():
             where = f"edges[{i}] ({e.name})"
-            kind, what = _theta_field(e.element, field, where)
+            kind, what = _theta_field(e.element, field)
             need.setdefault(kind, (where, what))
     if len(need) == 1:
         ((kind, (where, what)),) = need.items()
@@ -186,7 +153,7 @@ def _check_a0(a0, el, key: str, where: str) -> None:
     """Refuse an A0 (``a0`` from units.quantity_any) whose dimension is not the one edge ``where``
     needs, or that has no unit (like every dimensional field; 0 needs none)."""
     value, dims, unit = a0
-    need = _a0_kind(el, where)
+    need = el.a0_unit()
     kind, what, rule = need if need else ("learning_rate", "an element that does not learn", "")
     if dims is None and value != 0:
         raise SpecError(key, f"missing unit: edge {where} is {what}, whose A0 needs one, "
@@ -202,7 +169,7 @@ def _check_a0(a0, el, key: str, where: str) -> None:
 def _element(kind: str, fields: dict, key: str):
     if kind not in ELEMENTS:
         raise SpecError(key + ".element", f"unknown element {kind!r}; known: {', '.join(ELEMENTS)}")
-    schema = _FIELDS[kind]
+    schema = ELEMENTS[kind].units
     kw, theta = {}, {}
     for k, raw in fields.items():
         if k not in schema:
@@ -217,7 +184,7 @@ def _element(kind: str, fields: dict, key: str):
     except TypeError as exc:
         raise SpecError(key, f"{kind}: {exc}") from None
     for k, raw in theta.items():
-        setattr(el, k, _edge_quantity(raw, *_theta_field(el, k, key), f"{key}.{k}", key, k))
+        setattr(el, k, _edge_quantity(raw, *_theta_field(el, k), f"{key}.{k}", key, k))
     return el
 
 
@@ -234,7 +201,7 @@ def model_from_dict(d: dict, name: str = "model") -> Circuit:
     defaults = d.get("defaults", {})
     check_keys(defaults, set(ELEMENTS), "defaults")
     for kind, fields in defaults.items():
-        check_keys(fields, set(_FIELDS[kind]), f"defaults.{kind}")
+        check_keys(fields, set(ELEMENTS[kind].units), f"defaults.{kind}")
     for i, nd in enumerate(d.get("nodes", [])):
         key = f"nodes[{i}]"
         check_keys(nd, {"name", "capacitance"}, key)
@@ -275,21 +242,19 @@ def model_from_dict(d: dict, name: str = "model") -> Circuit:
             A0 = own[0]
         else:
             A0 = None
-            if a0 is not None and getattr(el, "learn", False):   # the model's A0 drives this edge
+            if a0 is not None and el.learns():   # the model's A0 drives this edge
                 _check_a0(a0, el, "A0", key)
                 a0_used = True
-        need = _theta_field(el, "B", key)
+        need = _theta_field(el, "B")
         B = (quantity(ed.get("B", 0), "voltage_rate", key + ".B") if need is None else
              _edge_quantity(ed.get("B", 0), *need, key + ".B", key, "B"))
         c.add_edge(name, str(ed["a"]), str(ed["b"]), el, A0, B)
     if a0 is not None and not a0_used and a0[1] is None and a0[0] != 0:
         raise SpecError("A0", f"missing unit in {a0[0]!r}: a learning rate needs one, e.g. "
                         f"\"{a0[0]:g} 1/(V*s)\" for MOSFET gates")
-    if a0 is not None and not a0_used and a0[1] is not None and \
-            a0[1] not in [_dims(k) for k in ("learning_rate", *(k for k, _ in _A0_KINDS.values()))]:
-        raise SpecError("A0", f"unit {a0[2]!r} is not a learning rate (1/(V*s) for MOSFET gates; "
-                        f"{', '.join(example(k) for k, _ in _A0_KINDS.values())} for conductances "
-                        "with parametrization kappa, rho, logkappa)")
+    if a0 is not None and not a0_used and a0[1] is not None and a0[1] not in [_dims(k) for k in _A0_UNITS]:
+        raise SpecError("A0", f"unit {a0[2]!r} is not a learning rate ("
+                        + "; ".join(f"{example(k)} for {what}" for k, what in _A0_UNITS.items()) + ")")
     outputs = d.get("outputs", [])
     if not isinstance(outputs, list):
         raise SpecError("outputs", "expected a list of node names")
@@ -483,7 +448,7 @@ def _imperfections(d: dict, circuit: Circuit) -> Imperfections:
         if name not in index:
             raise SpecError(key, "no such edge")
         el, where = circuit.edges[index[name]].element, f"edges[{index[name]}] ({name})"
-        need = _theta_field(el, "bias", where)
+        need = _theta_field(el, "bias")
         return quantity(v, "voltage_rate", key) if need is None else _edge_quantity(v, *need, key, where, "bias")
 
     mm = d.get("mismatch", {})
