@@ -3,16 +3,18 @@
 Each file holds one element class (its fields and their units, validation, θ, A0 unit, limits and
 SPICE lines: tdsim.core.elements.base) and its compiled branch ``current(p0, p1, p2, p3, theta,
 va, vb) -> (I, dI/dVa, dI/dVb)`` (current a -> b), plus, where it learns, the rule's dκ/dθ. This
-file registers them: ``ELEMENTS`` (TOML name -> class; the class carries its code from
-tdsim.core.codes) and the compiled dispatch by code that the kernels call per edge, inlined
-(``inline="always"``: one flat branch per element, as if written in place).
+file registers them: ``REGISTERED`` (each class with its compiled current), from which come
+``ELEMENTS`` (TOML name -> class; the class carries its code from tdsim.core.codes) and
+``edge_current``, the compiled dispatch by code that the kernels call per edge, inlined (one flat
+branch per element, as if written in place); and the dispatch of the learning rule's terms, whose
+branches are the learning elements'.
 
-Adding an element: its file here, its code in tdsim.core.codes, and its lines below (the
-registry and the branches of the dispatch functions it takes part in).
+Adding an element: its file here, its code in tdsim.core.codes, its line in REGISTERED (and, if
+it learns, its branches in the learning dispatch below).
 """
 from numba import njit
 
-from tdsim.core.codes import CONDUCTANCE, IDEAL_DIODE, MOSFET, RESISTOR, SHOCKLEY_DIODE
+from tdsim.core.codes import CONDUCTANCE, MOSFET
 from tdsim.core.elements import conductance, ideal_diode, mosfet, resistor, shockley_diode
 from tdsim.core.elements.base import GATE, KAPPA, Element, GatedChannel, gate_dtheta, spice_num, spice_v
 from tdsim.core.elements.conductance import PARAMETRIZATIONS, ZERO_RULES, Conductance
@@ -21,25 +23,35 @@ from tdsim.core.elements.mosfet import Mosfet
 from tdsim.core.elements.resistor import Resistor
 from tdsim.core.elements.shockley_diode import ShockleyDiode
 
-ELEMENTS = {cls.kind: cls for cls in (Resistor, Conductance, Mosfet, IdealDiode, ShockleyDiode)}
+REGISTERED = ((Resistor, resistor.current), (Conductance, conductance.current), (Mosfet, mosfet.current),
+              (IdealDiode, ideal_diode.current), (ShockleyDiode, shockley_diode.current))
+ELEMENTS = {cls.kind: cls for cls, _ in REGISTERED}
 BY_CODE = {cls.code: cls for cls in ELEMENTS.values()}
 __all__ = [cls.__name__ for cls in ELEMENTS.values()]     # what ``from tdsim import *`` gives
 
 
-@njit(cache=True, inline="always")
-def edge_current(code, p0, p1, p2, p3, theta, va, vb):
-    """Current a -> b and its derivatives (dI/dVa, dI/dVb); p0..p3 the element's parameters."""
-    if code == RESISTOR:
-        return resistor.current(p0, p1, p2, p3, theta, va, vb)
-    if code == CONDUCTANCE:
-        return conductance.current(p0, p1, p2, p3, theta, va, vb)
-    if code == MOSFET:
-        return mosfet.current(p0, p1, p2, p3, theta, va, vb)
-    if code == IDEAL_DIODE:
-        return ideal_diode.current(p0, p1, p2, p3, theta, va, vb)
-    if code == SHOCKLEY_DIODE:
-        return shockley_diode.current(p0, p1, p2, p3, theta, va, vb)
-    return 0.0, 0.0, 0.0
+def _dispatch(branches):
+    """``edge_current(code, p0, p1, p2, p3, theta, va, vb)``: the current a -> b and its
+    derivatives (dI/dVa, dI/dVb) of the element whose code is ``code``, (0, 0, 0) for none.
+    ``branches``: (code, compiled current) pairs; each is one ``if code == k: return current(...)``
+    of a chain of inlined closures, which numba's inlining turns into the flat chain of branches
+    one would write by hand."""
+    if not branches:
+        @njit(inline="always")
+        def edge_current(code, p0, p1, p2, p3, theta, va, vb):
+            return 0.0, 0.0, 0.0
+        return edge_current
+    (k, current), rest = branches[0], _dispatch(branches[1:])
+
+    @njit(inline="always")
+    def edge_current(code, p0, p1, p2, p3, theta, va, vb):
+        if code == k:
+            return current(p0, p1, p2, p3, theta, va, vb)
+        return rest(code, p0, p1, p2, p3, theta, va, vb)
+    return edge_current
+
+
+edge_current = _dispatch([(cls.code, current) for cls, current in REGISTERED])
 
 
 @njit(cache=True, inline="always")
