@@ -9,12 +9,12 @@ file registers them: ``REGISTERED`` (each class with its compiled current), from
 branch per element, as if written in place); and the dispatch of the learning rule's terms, whose
 branches are the learning elements'.
 
-Adding an element: its file here, its code in tdsim.core.codes, its line in REGISTERED (and, if
-it learns, its branches in the learning dispatch below).
+Adding an element: its file here, its code in tdsim.core.codes, its line in REGISTERED; a learning
+element other than a GatedChannel also needs its branches in the learning dispatch below.
 """
 from numba import njit
 
-from tdsim.core.codes import CONDUCTANCE, MOSFET
+from tdsim.core.codes import CONDUCTANCE
 from tdsim.core.elements import conductance, ideal_diode, mosfet, resistor, shockley_diode
 from tdsim.core.elements.base import GATE, KAPPA, Element, GatedChannel, gate_dtheta, spice_num, spice_v
 from tdsim.core.elements.conductance import PARAMETRIZATIONS, ZERO_RULES, Conductance
@@ -28,6 +28,7 @@ REGISTERED = ((Resistor, resistor.current), (Conductance, conductance.current), 
 ELEMENTS = {cls.kind: cls for cls, _ in REGISTERED}
 BY_CODE = {cls.code: cls for cls in ELEMENTS.values()}
 __all__ = [cls.__name__ for cls in ELEMENTS.values()]     # what ``from tdsim import *`` gives
+GATED = tuple(cls.code for cls in ELEMENTS.values() if cls.theta == GATE)    # θ = G: GatedChannel
 
 
 def _dispatch(branches):
@@ -75,8 +76,9 @@ def dkappa_factor(code, p0, theta):
 def edge_dtheta(code, p0, theta, dv, dia, dib):
     """d(current a -> b)/dθ from edge_current's derivatives (the exact Jacobian's θ column):
     −(dI/dVa + dI/dVb) for a gated channel; kappa_factor · dv for a conductance; 0 otherwise."""
-    if code == MOSFET:
-        return gate_dtheta(dia, dib)
+    for k in GATED:
+        if code == k:
+            return gate_dtheta(dia, dib)
     if code == CONDUCTANCE:
         return conductance.slope(p0, theta) * dv
     return 0.0
