@@ -15,16 +15,18 @@ element other than a GatedChannel also needs its branches in the learning dispat
 from numba import njit
 
 from tdsim.core.codes import CONDUCTANCE
-from tdsim.core.elements import conductance, ideal_diode, mosfet, resistor, shockley_diode
+from tdsim.core.elements import conductance, ideal_diode, mosfet, mosfet_level1, resistor, shockley_diode
 from tdsim.core.elements.base import GATE, KAPPA, Element, GatedChannel, gate_dtheta, spice_num, spice_v
 from tdsim.core.elements.conductance import PARAMETRIZATIONS, ZERO_RULES, Conductance
 from tdsim.core.elements.ideal_diode import IdealDiode
 from tdsim.core.elements.mosfet import Mosfet
+from tdsim.core.elements.mosfet_level1 import MosfetLevel1
 from tdsim.core.elements.resistor import Resistor
 from tdsim.core.elements.shockley_diode import ShockleyDiode
 
 REGISTERED = ((Resistor, resistor.current), (Conductance, conductance.current), (Mosfet, mosfet.current),
-              (IdealDiode, ideal_diode.current), (ShockleyDiode, shockley_diode.current))
+              (IdealDiode, ideal_diode.current), (ShockleyDiode, shockley_diode.current),
+              (MosfetLevel1, mosfet_level1.current))
 ELEMENTS = {cls.kind: cls for cls, _ in REGISTERED}
 BY_CODE = {cls.code: cls for cls in ELEMENTS.values()}
 __all__ = [cls.__name__ for cls in ELEMENTS.values()]     # what ``from tdsim import *`` gives
