@@ -28,7 +28,7 @@ class Edge:
     a: str
     b: str
     element: object
-    A0: float | None = None   # learning rate 1/(V s) for a gate (spec._A0_KINDS); None: the circuit's A0
+    A0: float | None = None   # learning rate 1/(V s) for a gate (Element.a0_unit); None: the circuit's A0
     B: float = 0.0            # update bias, θ's unit per s: V/s for a gate (Dillavou Eq. 7)
 
 
