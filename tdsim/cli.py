@@ -51,6 +51,12 @@ def main(argv=None) -> int:
     except (SpecError, SimulationError) as exc:
         print(f"tdsim: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        kept = {"run": "the store keeps everything up to its last checkpoint; rerun the same command to resume",
+                "sweep": "finished runs are kept and unfinished ones resume from their checkpoints; rerun the same "
+                         "command to continue"}.get(args.cmd, "nothing was written")
+        print(f"tdsim: interrupted: {kept}", file=sys.stderr)
+        return 130
 
 
 def _run(args) -> int:

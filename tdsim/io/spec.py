@@ -542,9 +542,24 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
     seed = d.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise SpecError("seed", f"must be a non-negative integer, got {seed!r}")
-    out = base / d["output"] if "output" in d else base / "out" / f"{d.get('name', name)}.zarr"
+    out = default_output(d, base, name)
     return RunSpec(circuit, segments, opt, twins, _imperfections(d.get("imperfections", {}), circuit), seed, out, d,
                    tasks, differential, resolved)
+
+
+def default_output(d: dict, base: Path, name: str) -> Path:
+    """A run spec's store: ``output`` (relative to the spec), else ``out/<name>.zarr`` beside the
+    spec. The name is a plain file name: no folders, no '..', so a default output never lands
+    outside the spec's own out/ folder."""
+    if "output" in d:
+        if not isinstance(d["output"], str) or not d["output"].strip():
+            raise SpecError("output", f"a path (a string), got {d['output']!r}")
+        return base / d["output"]
+    n = d.get("name", name)
+    if not isinstance(n, str) or not n.strip() or n in (".", "..") or any(c in n for c in "/\\\0"):
+        raise SpecError("name", f"must be a plain name (no '/', '\\', '..'), got {n!r}: it names the default "
+                                "output out/<name>.zarr beside the spec")
+    return base / "out" / f"{n}.zarr"
 
 
 def load_run(path) -> RunSpec:

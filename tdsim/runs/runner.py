@@ -6,7 +6,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tdsim.compile.build import build
-from tdsim.errors import SimulationError
+from tdsim.errors import SimulationError, SpecError
 from tdsim.simulation.measure import TaskMeter
 from tdsim.compile.table import table
 from tdsim.simulation.simulate import simulate
@@ -51,6 +51,14 @@ def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool
         writer.finish({**(traj.stats if traj is not None else {}), "error": str(err)}, complete=False)
         bar.close()
         raise
+    except OSError as err:                   # a full disk, a store removed under the run
+        bar.close()
+        try:
+            writer.finish({"error": f"writing the store failed: {err}"}, complete=False)
+        except OSError:
+            writer.lock.release()
+        raise SpecError("output", f"writing {path} failed ({err.strerror or err}); the store keeps every "
+                                  "committed checkpoint: free the space and rerun to resume") from None
     bar.close()
     writer.finish({**traj.stats, "wall_s": time.perf_counter() - t0,
                    "resumed_from_t": float(state.fstate[0]) if state is not None else None})

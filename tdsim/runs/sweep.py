@@ -25,6 +25,7 @@ import numpy as np
 
 from tdsim.errors import SimulationError, SpecError
 from tdsim.io.spec import check_keys, read
+from tdsim.runs.claim import StoreLock, check_output
 
 
 @dataclass
@@ -278,10 +279,20 @@ def run_sweep(spec: SweepSpec, scheduler: str | None = None, workers: int | None
               progress: bool = True, output=None, ensemble: int | None = None) -> dict:
     """Run every point not yet complete; returns the index (id -> record). ``ensemble``: points
     per worker task (default: the spec's ``ensemble``, 1)."""
-    import zarr
-    from dask.distributed import as_completed
     k = _ensemble(spec.ensemble if ensemble is None else ensemble, "ensemble")
     out = Path(output or spec.output)
+    check_output(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = StoreLock(out)              # one driver per sweep store (its runs take their own locks)
+    try:
+        return _run_sweep(spec, scheduler, workers, progress, out, k)
+    finally:
+        lock.release()
+
+
+def _run_sweep(spec: SweepSpec, scheduler, workers, progress: bool, out: Path, k: int) -> dict:
+    import zarr
+    from dask.distributed import as_completed
     root = zarr.open_group(str(out), mode="a")
     root.require_group("runs")
     index = dict(root.attrs.get("index", {}))

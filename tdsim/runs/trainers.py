@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tdsim.errors import SpecError
-from tdsim.io.spec import check_keys, merge, read
+from tdsim.io.spec import check_keys, default_output, merge, read
 
 KINDS = ("freqprop", "omega_training")
 _OMEGA_RUN_KEYS = {"name", "description", "protocol", "parameters", "seed", "output", "estimator", "estimators",
@@ -79,7 +79,7 @@ def trainer_from_dict(d: dict, base=Path("."), name: str = "run") -> TrainerSpec
         cfg, seed = _omega_plan(d, proto)
     else:
         raise SpecError("protocol.kind", f"not a trainer protocol: {kind!r} ({', '.join(KINDS)})")
-    out = base / d["output"] if "output" in d else base / "out" / f"{d.get('name', name)}.zarr"
+    out = default_output(d, base, name)
     return TrainerSpec(kind, cfg, seed, out, d, resolved)
 
 
