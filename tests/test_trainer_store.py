@@ -35,7 +35,7 @@ edges = 60
 [simulation]
 integrator = "rosenbrock"
 rtol = 1e-6
-atol = 1e-9
+atol = "1 nV"
 """
 
 # the breast-cancer protocol, 2 estimators x 2 variants, 10 updates of 4 examples: ~1 s
