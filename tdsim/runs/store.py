@@ -243,6 +243,15 @@ def _open_trimmed(xr, path: Path, appended: list, n: dict):
     return ds.set_coords([c for c in coords if c in ds.data_vars])
 
 
+def complete_store_of(path, source: dict) -> bool:
+    """Whether ``path`` holds a finished run of the run spec ``source`` (the table as read): what
+    a script reads back instead of running it again."""
+    if not Path(path).exists():
+        return False
+    attrs = open_run(path).attrs
+    return bool(attrs.get("complete")) and attrs.get("spec") == _jsonable(source)
+
+
 def _first_difference(a, b, path="") -> str:
     """Where two JSON values first differ, for error messages: 'x.y = 1 here, 2 asked'."""
     if isinstance(a, dict) and isinstance(b, dict):
