@@ -1,7 +1,7 @@
-"""The Zarr store of an outer-loop training run (tdsim.trainers): one group, written once the
+"""The Zarr store of an outer-loop training run (tdsim.runs.trainers): one group, written once the
 training has finished, readable with ``xarray.open_zarr`` or ``tdsim.open_run``.
 
-Same conventions as the engine's run stores (tdsim.store): the spec as read and as resolved, the
+Same conventions as the engine's run stores (tdsim.runs.store): the spec as read and as resolved, the
 seed and the tdsim version are group attributes; ``complete`` turns true at the end and the
 metadata are consolidated then. The group is created (``complete = false``) before the training
 starts, so the path is claimed and a refusal comes before any work: an existing store is

@@ -47,9 +47,9 @@ class TrainerSpec:
         return float(sum(cfg.steps for _, cfg in self.config.trainings))
 
     def run(self, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
-        """Train and store the history: (path, TrainerResult). A trainer keeps no checkpoint, so
-        an unfinished store is not resumed (``resume`` is for the engine's runs): it is refused
-        unless ``overwrite``."""
+        """Train and store the history: (path, TrainerResult). A trainer keeps no checkpoint: an
+        unfinished store of the same spec is trained again from the start (``resume`` is for the
+        engine's runs), a complete one is replaced only with ``overwrite``."""
         return run_trainer(self, output, overwrite, progress)
 
     def warm(self) -> None:
