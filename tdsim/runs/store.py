@@ -1,4 +1,4 @@
-"""One run = one Zarr group, appended chunk by chunk while the run goes (DESIGN.md §4).
+"""One run = one Zarr group, appended chunk by chunk while the run goes (docs/storage.md).
 
 Layout (docs/storage.md): dimensions ``time`` (decimated samples), ``event`` (recorded segment
 ends: half-period ends for two-task protocols), ``twin``, ``node``, ``edge``, ``output``, ``task``.
