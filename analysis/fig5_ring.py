@@ -6,7 +6,7 @@ complete runs are skipped on a rerun) into sweeps/out/fig5_ring_sweep.zarr, then
                        (Fig. 5B/C)
   docs/fig5_maps.png   output maps with the training points for two splits, three radii and both
                        rules (Fig. 5A)
-and prints the table of docs/analysis-classification.md.
+and prints the table of docs/results/fig5-ring.md.
 
     python analysis/fig5_ring.py [--workers 2]
 """
