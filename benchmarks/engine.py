@@ -1,6 +1,6 @@
 """Engine benchmark: speed, accuracy, memory and scaling of tdsim's compiled integrators.
 
-    cd /work/main && PYTHONPATH=. python benchmarks/engine.py [--quick]
+    python benchmarks/engine.py [--quick]
 
 Sections (see benchmarks/README.md for the method):
   1-2  the 2+1-edge twin run and the twin CLLN 4x4: x real time, steps and gate error of
@@ -703,8 +703,8 @@ def section_large(sizes, span):
 def section_cache(quick):
     hr("7. Numba on-disk cache: a fresh process must not recompile")
     code = ("import time; t=time.perf_counter(); import tdsim; "
-            "from tdsim.spec import load_run; from tdsim.build import build; "
-            "from tdsim.segments import table; from tdsim.simulate import Options, simulate; "
+            "from tdsim.io.spec import load_run; from tdsim.compile.build import build; "
+            "from tdsim.compile.table import table; from tdsim.simulation.simulate import Options, simulate; "
             "t1=time.perf_counter(); "
             f"s=load_run({str(ROOT / 'runs' / 'two_plus_one.toml')!r}); c=build(s.circuit, s.twins); "
             "tab=table(s.segments[:1], c); "

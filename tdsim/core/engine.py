@@ -1,7 +1,8 @@
 """The compiled event loop: one call integrates a segment table until it ends or a recording
-buffer fills. Three integrators share the loop, step control and recording:
+buffer fills. Five integrators (explicit, rosenbrock, ros2, rodas4, quasistatic) in four families
+share the loop, step control and recording:
 
-- EXPLICIT    Dormand–Prince 5(4) (or Bogacki–Shampine 3(2)) on node voltages and gates
+- EXPLICIT    Dormand–Prince 5(4) (or Bogacki–Shampine 3(2), Heun–Euler 2(1)) on node voltages and gates
               (reference; needs steps ≲ RC);
 - ROSENBROCK  a Rosenbrock W-method (ROS34PW2, order 3, or ROS2, order 2), L-stable: steps far
               beyond RC;

@@ -297,6 +297,20 @@ _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", 
                  "w_reuse": "dimensionless"}
 
 
+def options_from_dict(sim: dict, where: str = "simulation", allowed=None) -> Options:
+    """The integrator options of a ``[simulation]`` table, with units (``atol = "1 nV"``);
+    ``allowed``: the keys a caller takes (default: every option)."""
+    kinds = _OPTION_KINDS if allowed is None else {k: _OPTION_KINDS[k] for k in allowed}
+    kw = fields_from_dict(sim, kinds, where)
+    if "chunk" in kw:
+        kw["chunk"] = int(kw["chunk"])
+    if "w_reuse" in kw and float(kw["w_reuse"]).is_integer():
+        kw["w_reuse"] = int(kw["w_reuse"])
+    opt = Options(**kw)
+    opt.validate()
+    return opt
+
+
 def _segments(sched: dict) -> Schedule:
     check_keys(sched, {"repeat", "segments"}, "schedule")
     repeat = sched.get("repeat", 1)
@@ -370,20 +384,55 @@ def _generated_task(d: dict, key: str) -> Task:
     check_keys(d, {"generator", "radius", "split", "n", "label"}, key)
     if "radius" not in d:
         raise SpecError(key + ".radius", "missing")
-    return ring_task(quantity(d["radius"], "voltage", key + ".radius"), _int0(d.get("split", 0), key + ".split"),
+    return ring_task(quantity(d["radius"], "voltage", key + ".radius"), integer(d.get("split", 0), key + ".split"),
                      _int(d.get("n", 8), key + ".n"), quantity(d.get("label", "18 mV"), "voltage", key + ".label"))
-
-
-def _int0(x, key):
-    if not isinstance(x, int) or isinstance(x, bool) or x < 0:
-        raise SpecError(key, f"must be a non-negative integer, got {x!r}")
-    return x
 
 
 def merge(base: dict, over: dict) -> dict:
     out = dict(base)
     for k, v in over.items():
         out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def overrides(params, where: str = "parameters") -> dict:
+    """A run spec's ``parameters`` as a nested table to merge into its protocol: each key dotted
+    (``"nudge.gamma" = "1 S"``) or nested (``nudge = { gamma = "1 S" }``, what a sweep axis
+    ``parameters.nudge.gamma`` makes)."""
+    if not isinstance(params, dict):
+        raise SpecError(where, f"expected a table, got {type(params).__name__}")
+    nested = {}
+    for k, v in params.items():
+        for head in reversed(k.split(".")):
+            v = {head: v}
+        nested = merge(nested, v)
+    return nested
+
+
+def integer(x, key: str, least: int = 0) -> int:
+    """An integer of at least ``least`` (TOML booleans are not integers)."""
+    if isinstance(x, bool) or not isinstance(x, int) or x < least:
+        what = {0: "a non-negative integer", 1: "a positive integer"}.get(least, f"an integer >= {least}")
+        raise SpecError(key, f"must be {what}, got {x!r}")
+    return x
+
+
+def fields_from_dict(d: dict, kinds: dict, where: str) -> dict:
+    """The fields of table ``d`` read by their kind (``kinds``: key -> bool, str, int (>= 0), list,
+    dict (a table, read by the caller) or a dimension of tdsim.model.units, whose value takes a unit); an unknown key is refused
+    naming it. Keys ``d`` does not give are absent from the result."""
+    check_keys(d, set(kinds), where)
+    out = {}
+    for k, raw in d.items():
+        kind, key = kinds[k], f"{where}.{k}" if where else k
+        if kind is int:
+            out[k] = integer(raw, key)
+        elif kind in (list, dict):
+            if not isinstance(raw, kind):
+                raise SpecError(key, f"expected a {'list' if kind is list else 'table'}, got {raw!r}")
+            out[k] = raw
+        else:
+            out[k] = _value(raw, kind, key)
     return out
 
 
@@ -466,8 +515,8 @@ def _imperfections(d: dict, circuit: Circuit) -> Imperfections:
 
 
 def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec:
-    """The engine run a run spec's table describes (outer-loop trainers' specs are read by
-    tdsim.runs.jobs, which hands engine runs here)."""
+    """The engine run a run spec's table describes (tdsim.runs.jobs reads every run spec, the
+    outer-loop trainers' too, and hands engine runs here)."""
     check_keys(d, {"name", "description", "model", "protocol", "parameters", "twins", "imperfections", "seed",
                     "output", "simulation", "schedule"}, "")
     if "model" not in d:
@@ -480,23 +529,14 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
         model = d["model"]
         circuit = model_from_dict(model)
     resolved = {**d, "model": model}
-    sim = d.get("simulation", {})
-    check_keys(sim, set(_OPTION_KINDS), "simulation")
-    kw = {k: _value(v, _OPTION_KINDS[k], f"simulation.{k}") for k, v in sim.items()}
-    if "chunk" in kw:
-        kw["chunk"] = int(kw["chunk"])
-    if "w_reuse" in kw and float(kw["w_reuse"]).is_integer():
-        kw["w_reuse"] = int(kw["w_reuse"])
-    opt = Options(**kw)
-    opt.validate()
+    opt = options_from_dict(d.get("simulation", {}))
     tasks, differential = [], []
     if ("schedule" in d) == ("protocol" in d):
         raise SpecError("protocol", "give exactly one of 'protocol' (a protocol file) and 'schedule'")
     if "protocol" in d:
         proto = d["protocol"]
-        params = d.get("parameters", {})
         proto = read(base / proto) if isinstance(proto, str) else proto
-        prot = protocol_from_dict(merge(proto, params))
+        prot = protocol_from_dict(merge(proto, overrides(d.get("parameters", {}))))
         resolved["protocol"] = proto
         segments, tasks, differential = prot.segments(), prot.tasks, prot.differential
     else:
@@ -504,12 +544,24 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
             raise SpecError("parameters", "only with a protocol")
         segments = _segments(d["schedule"])
     twins = tuple(d.get("twins", ["free", "clamped"]))
-    seed = d.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise SpecError("seed", f"must be a non-negative integer, got {seed!r}")
-    out = base / d["output"] if "output" in d else base / "out" / f"{d.get('name', name)}.zarr"
-    return RunSpec(circuit, segments, opt, twins, _imperfections(d.get("imperfections", {}), circuit), seed, out, d,
-                   tasks, differential, resolved)
+    seed = integer(d.get("seed", 0), "seed")
+    return RunSpec(circuit, segments, opt, twins, _imperfections(d.get("imperfections", {}), circuit), seed,
+                   default_output(d, base, name), d, tasks, differential, resolved)
+
+
+def default_output(d: dict, base: Path, name: str) -> Path:
+    """A run spec's store: ``output`` (relative to the spec), else ``out/<name>.zarr`` beside the
+    spec. The name is a plain file name: no folders, no '..', so a default output never lands
+    outside the spec's own out/ folder."""
+    if "output" in d:
+        if not isinstance(d["output"], str) or not d["output"].strip():
+            raise SpecError("output", f"a path (a string), got {d['output']!r}")
+        return base / d["output"]
+    n = d.get("name", name)
+    if not isinstance(n, str) or not n.strip() or n in (".", "..") or any(c in n for c in "/\\\0"):
+        raise SpecError("name", f"must be a plain name (no '/', '\\', '..'), got {n!r}: it names the default "
+                                "output out/<name>.zarr beside the spec")
+    return base / "out" / f"{n}.zarr"
 
 
 def load_run(path) -> RunSpec:
