@@ -312,7 +312,7 @@ for key, bad, needle in [
         ("imperfections.bias_function", "math.sqrt(3.2 - G)", "G2"),
         ("imperfections.A0_spread", "-1", "A0_spread"), ("imperfections.A0_spread", "1 V", "A0_spread"),
         ("imperfections.mismatch", {"R": 0.1}, "mismatch"), ("imperfections.mismatch", {"S": -2}, "S"),
-        ("imperfections.mismatch", {"capacitance": 5}, "capacitance"),
+        ("imperfections.mismatch", {"S": "5 V"}, "S"),
         ("imperfections.noise_read", "-1 V", "noise_read"), ("imperfections.noise_update", "1 V", "noise_update"),
         ("imperfections.drainage", {"nowhere": "1 MOhm"}, "nowhere"),
         ("imperfections.drainage", {"G1": "-1 MOhm"}, "G1"), ("imperfections.output_offset", {"V1": "1 mV"}, "V1"),
@@ -339,10 +339,15 @@ for key, bad, needle in [
         ("schedule.segments[0].waveforms", "sin", "waveforms"), ("schedule.segments", 5, "segments"),
         ("parameters", {"tau": "1 ms"}, "parameters")]:
     run_case(f"{key}={_val(bad) if bad is not DEL else 'missing'}", key, bad, needle, base=DIVIDER_RUN)
-# a conductance driven through zero with at_zero = "cross": the node voltages run away
-run_case("at_zero=cross-runaway", "model", mutate(mutate(MODELS["voltage_divider"], "defaults.conductance.at_zero",
-                                                         "cross"), "A0", "1e6 S/(V^2*s)"),
-         "k", base=DIVIDER_RUN)
+# a conductance driven through zero with at_zero = "cross" (by an update bias of -0.74 S/s on κ2 =
+# 0.5 mS, no nudge): κ1 + κ2 = 1.5 mS - 0.74 S/s t nears 0 at the end of the 2 ms and the output
+# w = κ1/(κ1 + κ2) runs to ~50 V, 50 times the 1 V source: a passive network never leaves [0, 1] V
+case("run-divider-at_zero=cross-runaway",
+     run_files(mutate(mutate(DIVIDER_RUN, "imperfections", {"bias": {"k2": "-0.74 S/s"}}), "schedule.segments[0].eta", 0.0),
+               mutate(MODELS["voltage_divider"], "defaults.conductance.at_zero", "cross"), None), RUN_ARGV, "'k2'")
+# a mismatch σ of 500 % draws negative capacitances on the CLLN's clamped twin
+case("run-clln-mismatch-capacitance=5", run_files(mutate(RING_RUN, "imperfections", {"mismatch": {"capacitance": 5}}),
+                                                  MODELS["clln_4x4"], FIG5), RUN_ARGV, "capacitance")
 
 # spec files themselves (the run spec and the CLI's spec argument)
 case("run-spec-missing", {}, RUN_ARGV, "run.toml")
@@ -402,7 +407,7 @@ export_case("waveforms", run_files(protocol=mutate(FIG2B, "waveforms", {"V1": {"
                                                                              "frequency": "1 kHz"}})), [], "waveforms")
 export_case("model-unknown-node", {"model.toml": mutate(MODELS["two_plus_one"], "edges[0].a", "nowhere")}, [],
             "nowhere", spec="model.toml")
-export_case("model-empty", {"model.toml": ""}, [], "model.toml", spec="model.toml")
+export_case("model-empty", {"model.toml": ""}, [], "has no edges", spec="model.toml")
 export_case("model-missing-capacitance", {"model.toml": mutate(MODELS["two_plus_one"], "capacitance", DEL)}, [],
             "capacitance", spec="model.toml")
 export_case("spec-missing", {}, [], "nothing.toml", spec="nothing.toml")
