@@ -189,7 +189,7 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
         leak[names_e.index(name)] = 1.0 / (Rd * el.C0)
 
     bias_function = compile_bias(imp.bias_function) if imp.bias_function is not None else None
-    for e in np.flatnonzero(learn) if bias_function is not None else ():
+    for e in np.flatnonzero(learn) if bias_function is not None else []:    # the NaN named by its edge
         v = bias_function.ctypes(theta0[e], 0.1, 0.1)
         if not np.isfinite(v):
             raise SpecError("imperfections.bias_function", f"gives {v} on edge {edges[e].name!r} at its initial "

@@ -368,7 +368,7 @@ def _segments(sched: dict) -> Schedule:
                             beta=quantity(sd.get("beta", 0.0), "conductance", key + ".beta")))
     if not segs:
         raise SpecError("schedule.segments", "at least one segment is needed")
-    check_span(segs, repeat, "schedule.repeat", "schedule.segments")
+    check_span(segs, repeat, "schedule.repeat")
     return Schedule(segs, repeat)
 
 

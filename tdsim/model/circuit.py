@@ -181,9 +181,9 @@ def _check_element(key, el) -> None:
     for name in positive & set(vars(el)):
         if getattr(el, name) <= 0:
             raise SpecError(f"{key}.{name}", f"must be > 0, got {getattr(el, name)!r}")
-    if isinstance(el, Mosfet) and el.g_off < 0:
-        raise SpecError(f"{key}.g_off", f"a leak conductance must be >= 0, got {el.g_off!r}")
     if isinstance(el, Mosfet):
+        if el.g_off < 0:
+            raise SpecError(f"{key}.g_off", f"a leak conductance must be >= 0, got {el.g_off!r}")
         if not el.G_min < el.G_max:
             raise SpecError(f"{key}.G_max", f"G_min ({el.G_min}) must be below G_max ({el.G_max})")
         if not el.G_min <= el.G <= el.G_max:

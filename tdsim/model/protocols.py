@@ -117,7 +117,7 @@ class Cycling(_Schedule):
         count("passes", self.passes)
         one = points(self.task, self.t_h, None, self.nudge, self.learn, self.waveforms,
                       {"record": True, "period_end": True})
-        check_span(one, self.passes, "passes", "t_h")
+        check_span(one, self.passes, "passes")
         return Schedule(one, self.passes)
 
 
@@ -146,7 +146,7 @@ class TwoTask(_Schedule):
         a = points(self.alpha, self.t_h, self.tau / 2, self.nudge, self.learn, self.waveforms, {"record": True})
         b = points(self.beta, self.t_h, self.tau / 2, self.nudge, self.learn, self.waveforms,
                     {"record": True, "period_end": True})
-        check_span(a + b, self.periods, "periods", "t_h" if self.t_h < self.tau / 2 else "tau")
+        check_span(a + b, self.periods, "periods")
         return Schedule(a + b, self.periods)
 
 
