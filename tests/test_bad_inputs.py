@@ -491,9 +491,10 @@ def test_valid_run(run, model, protocol, tmp_path, capsys):
 def test_valid_ring_and_sweep_specs_load(tmp_path):
     from tdsim.runs.jobs import load_run
     from tdsim.runs.sweep import load_sweep
-    _write(tmp_path, {**run_files(RING_RUN, MODELS["clln_4x4"], FIG5)})
+    _write(tmp_path, run_files(RING_RUN, MODELS["clln_4x4"], FIG5))
     assert load_run(tmp_path / "run.toml").segments.repeat == 1
-    _write(tmp_path / "sub" if (tmp_path / "sub").mkdir() is None else tmp_path, {**run_files(), "sweep.toml": SWEEP})
+    (tmp_path / "sub").mkdir()
+    _write(tmp_path / "sub", {**run_files(), "sweep.toml": SWEEP})
     assert len(load_sweep(tmp_path / "sub" / "sweep.toml").points) == 2
 
 
