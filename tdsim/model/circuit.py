@@ -142,6 +142,8 @@ class Circuit:
                                     "needed for time-domain runs (set it, or a default capacitance)")
         if self.capacitance is not None:
             _finite("circuit.capacitance", self.capacitance, positive=True)
+        if not self.edges:
+            raise SpecError("edges", f"model {self.name!r} has no edges: nothing to simulate")
         self._check_connected(held)
 
     def _check_connected(self, held: set) -> None:
@@ -180,6 +182,8 @@ def _check_element(key, el) -> None:
         if getattr(el, name) <= 0:
             raise SpecError(f"{key}.{name}", f"must be > 0, got {getattr(el, name)!r}")
     if isinstance(el, Mosfet):
+        if el.g_off < 0:
+            raise SpecError(f"{key}.g_off", f"a leak conductance must be >= 0, got {el.g_off!r}")
         if not el.G_min < el.G_max:
             raise SpecError(f"{key}.G_max", f"G_min ({el.G_min}) must be below G_max ({el.G_max})")
         if not el.G_min <= el.G <= el.G_max:
@@ -192,3 +196,9 @@ def _check_element(key, el) -> None:
         if el.at_zero == "remove" and el.parametrization == "rho":
             raise SpecError(f"{key}.at_zero", "ρ reaching 0 is a short circuit, not a removal: use "
                             "'reflect' or 'cross' with the rho parametrization")
+        if not el.theta_min < el.theta_max:
+            raise SpecError(f"{key}.theta_max", f"theta_min ({el.theta_min:g}) must be below theta_max "
+                            f"({el.theta_max:g})")
+        if not el.theta_min <= el.theta0() <= el.theta_max:
+            raise SpecError(f"{key}.kappa", f"initial θ = {el.theta0():g} ({el.parametrization}) outside "
+                            f"[theta_min, theta_max] = [{el.theta_min:g}, {el.theta_max:g}]")
