@@ -73,6 +73,8 @@ def _run(args) -> int:
 
 def _sweep(args) -> int:
     from tdsim.runs.sweep import load_sweep, run_sweep, summary
+    if args.workers is not None and args.workers < 1:
+        raise SpecError("--workers", f"local worker processes: at least 1, got {args.workers}")
     spec = load_sweep(args.spec)
     index = run_sweep(spec, args.scheduler, args.workers, progress=not args.quiet, output=args.output,
                       ensemble=args.ensemble)
@@ -81,6 +83,15 @@ def _sweep(args) -> int:
 
 
 def _export(args) -> int:
+    import math
+    if args.tstep is not None and not (args.tstep > 0 and math.isfinite(args.tstep)):
+        raise SpecError("--tstep", f"the print step must be a positive time in s, got {args.tstep!r}")
+    if args.output:
+        out = Path(args.output)
+        if out.is_dir():
+            raise SpecError(f"-o {out}", "is a folder; give the netlist's file path")
+        if not out.parent.is_dir():
+            raise SpecError(f"-o {out}", f"the folder {out.parent} does not exist")
     from tdsim.io.spec import RunSpec, model_from_dict, read
     from tdsim.model.schedule import Segment
     from tdsim.runs.jobs import EngineRun, load_run
@@ -94,7 +105,10 @@ def _export(args) -> int:
                                    ("free", "clamped") if circuit.outputs else ("free",)))
     deck = job.netlist(args.tstep)
     if args.output:
-        Path(args.output).write_text(deck)
+        try:
+            Path(args.output).write_text(deck)
+        except OSError as exc:
+            raise SpecError(f"-o {args.output}", f"cannot write: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(deck)
     return 0

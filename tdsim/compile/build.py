@@ -159,7 +159,17 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
 
     imp = imperfections
     if imp.mismatch:
-        _apply_mismatch(imp.mismatch, seed, cap, par, [isinstance(e.element, GatedChannel) for e in edges], hold)
+        gated = np.array([isinstance(e.element, GatedChannel) for e in edges], dtype=np.bool_)
+        _apply_mismatch(imp.mismatch, seed, cap, par, gated, hold)
+        for field, bad in (("capacitance", (cap <= 0) & (hold == HOLD_NONE)),
+                           ("S", (par[:, :, 0] <= 0) & gated[None])):
+            if bad.any():
+                t, i = np.argwhere(bad)[0]
+                what = f"node {names[i]!r}" if field == "capacitance" else f"edge {edges[i].name!r}"
+                raise SpecError(f"imperfections.mismatch.{field}",
+                                f"σ = {imp.mismatch[field]:g} draws a non-positive {field} for {what} of the "
+                                f"{twins[t]} twin ({(cap[t, i] if field == 'capacitance' else par[t, i, 0]):.3g}): "
+                                "a relative spread this large is not a device mismatch")
     names_e = [e.name for e in edges]
     for name, b in imp.bias.items():
         B[names_e.index(name)] += b
@@ -177,6 +187,13 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
         if not isinstance(el, GatedChannel):
             raise SpecError(f"imperfections.drainage.{name}", "drainage applies to MOSFET gates")
         leak[names_e.index(name)] = 1.0 / (Rd * el.C0)
+
+    bias_function = compile_bias(imp.bias_function) if imp.bias_function is not None else None
+    for e in np.flatnonzero(learn) if bias_function is not None else []:    # the NaN named by its edge
+        v = bias_function.ctypes(theta0[e], 0.1, 0.1)
+        if not np.isfinite(v):
+            raise SpecError("imperfections.bias_function", f"gives {v} on edge {edges[e].name!r} at its initial "
+                                                           f"θ = {theta0[e]:g} (dvf = dvc = 0.1 V)")
 
     unk_nodes = np.array([n for n in range(N) if hold[0, n] not in (HOLD_SOURCE, HOLD_GROUND)], dtype=np.int64)
     unk = np.full(N, -1, dtype=np.int64)
@@ -201,7 +218,7 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
     return Compiled(circuit, twins, names, [e.name for e in edges], source_nodes, list(circuit.outputs),
                     cap, hold, hidx, inj, nudge, out_node, ea, eb, code, par, learn, theta0, A0, B, gmin, gmax,
                     pair, scale, unk_nodes, pattern, s_ab, s_ba, s_aa, s_bb, diag_slot, leak,
-                    compile_bias(imp.bias_function) if imp.bias_function is not None else None,
+                    bias_function,
                     seed, imp.noise_update, imp.noise_read, dict(imp.output_offset),
                     [type(e.element).__name__ for e in edges], bool(force_nudge))
 

@@ -11,7 +11,7 @@ from tdsim.core.elements import ELEMENTS
 from tdsim.errors import SpecError
 from tdsim.model.imperfections import Imperfections
 from tdsim.model.protocols import Cycling, DataPoint, Nudge, Task, TwoTask, count
-from tdsim.model.schedule import Schedule, Segment, Waveform, period
+from tdsim.model.schedule import Schedule, Segment, Waveform, check_span, period
 from tdsim.simulation.simulate import Options
 from tdsim.model.units import DIMENSIONS, example, quantity, quantity_any
 
@@ -25,6 +25,12 @@ def read(path) -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         raise SpecError(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise SpecError(str(path), "is a folder, not a TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(str(path), f"not UTF-8 text (byte {exc.start}): TOML files are UTF-8") from None
+    except OSError as exc:
+        raise SpecError(str(path), f"cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(str(path), f"not valid TOML: {exc}") from None
 
@@ -191,6 +197,12 @@ def _element(kind: str, fields: dict, key: str):
 def model_from_dict(d: dict, name: str = "model") -> Circuit:
     check_keys(d, {"name", "description", "ground", "capacitance", "A0", "defaults", "nodes", "sources",
                     "edges", "outputs"}, "")
+    for k in ("name", "description", "ground"):
+        if k in d:
+            _value(d[k], str, k)
+    for k in ("nodes", "sources", "edges"):
+        if not isinstance(d.get(k, []), list):
+            raise SpecError(k, f"expected a list of tables ([[{k}]]), got {d[k]!r}")
     c = Circuit(name=d.get("name", name), ground=d.get("ground", "gnd"))
     if "capacitance" in d:
         c.capacitance = quantity(d["capacitance"], "capacitance", "capacitance")
@@ -303,6 +315,8 @@ def options_from_dict(sim: dict, where: str = "simulation", allowed=None) -> Opt
     kinds = _OPTION_KINDS if allowed is None else {k: _OPTION_KINDS[k] for k in allowed}
     kw = fields_from_dict(sim, kinds, where)
     if "chunk" in kw:
+        if not float(kw["chunk"]).is_integer():
+            raise SpecError(f"{where}.chunk", f"records per buffer: a whole number, got {kw['chunk']!r}")
         kw["chunk"] = int(kw["chunk"])
     if "w_reuse" in kw and float(kw["w_reuse"]).is_integer():
         kw["w_reuse"] = int(kw["w_reuse"])
@@ -317,6 +331,9 @@ def _segments(sched: dict) -> Schedule:
     if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
         raise SpecError("schedule.repeat", f"must be a positive integer, got {repeat!r}")
     segs = []
+    if not isinstance(sched.get("segments", []), list):
+        raise SpecError("schedule.segments", f"expected a list of tables ([[schedule.segments]]), "
+                                             f"got {sched['segments']!r}")
     for i, sd in enumerate(sched.get("segments", [])):
         key = f"schedule.segments[{i}]"
         check_keys(sd, {"duration", "sources", "labels", "eta", "beta", "learn", "nudge", "waveforms"}, key)
@@ -332,6 +349,7 @@ def _segments(sched: dict) -> Schedule:
                             beta=quantity(sd.get("beta", 0.0), "conductance", key + ".beta")))
     if not segs:
         raise SpecError("schedule.segments", "at least one segment is needed")
+    check_span(segs, repeat, "schedule.repeat")
     return Schedule(segs, repeat)
 
 
@@ -342,6 +360,8 @@ def _volts(d: dict, key: str) -> dict:
 
 
 def _waveforms(d: dict, key: str) -> dict:
+    if not isinstance(d, dict):
+        raise SpecError(key, f"expected a table of node = {{kind, amplitude, frequency}}, got {d!r}")
     out = {}
     for node, w in d.items():
         k = f"{key}.{node}"
@@ -355,6 +375,8 @@ def _waveforms(d: dict, key: str) -> dict:
 
 
 def _task(d: dict, key: str) -> Task:
+    if not isinstance(d, dict):
+        raise SpecError(key, f"expected a table (a task: points or a generator), got {d!r}")
     if "generator" in d:
         return _generated_task(d, key)
     check_keys(d, {"name", "classification", "points"}, key)
@@ -455,7 +477,7 @@ def protocol_from_dict(d: dict):
     common = dict(t_h=quantity(d.get("t_h", "100 us"), "time", "t_h"), nudge=nudge,
                   learn=_value(d.get("learn", True), bool, "learn"),
                   waveforms=_waveforms(d.get("waveforms", {}), "waveforms"),
-                  differential=[tuple(p) for p in d.get("differential", [])])
+                  differential=_pairs(d.get("differential", []), "differential"))
     if kind == "two_task":
         for k in ("alpha", "beta", "tau"):
             if k not in d:
@@ -473,6 +495,14 @@ def protocol_from_dict(d: dict):
                 raise SpecError(k, "belongs to a two_task protocol, not cycling")
         return Cycling(_task(d["task"], "task"), passes=_int(d.get("passes", 1), "passes"), **common)
     raise SpecError("kind", f"unknown protocol kind {kind!r} (two_task or cycling)")
+
+
+def _pairs(x, key: str) -> list:
+    """Differential outputs: a list of [O+, O-] node-name pairs."""
+    if not isinstance(x, list) or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(n, str) for n in p)
+                                          for p in x):
+        raise SpecError(key, f"expected a list of [O+, O-] node-name pairs, got {x!r}")
+    return [tuple(p) for p in x]
 
 
 def load_protocol(path, parameters: dict | None = None):
@@ -500,8 +530,14 @@ def _imperfections(d: dict, circuit: Circuit) -> Imperfections:
         need = _theta_field(el, "bias")
         return quantity(v, "voltage_rate", key) if need is None else _edge_quantity(v, *need, key, where, "bias")
 
+    for table in ("bias", "drainage"):
+        if not isinstance(d.get(table, {}), dict):
+            raise SpecError(f"{k}.{table}", f"expected a table of edge = value, got {d[table]!r}")
     mm = d.get("mismatch", {})
     check_keys(mm, {"S", "VT", "capacitance"}, k + ".mismatch")
+    for m, v in mm.items():
+        if quantity(v, "voltage" if m == "VT" else "dimensionless", f"{k}.mismatch.{m}") < 0:
+            raise SpecError(f"{k}.mismatch.{m}", f"a spread (σ) must be >= 0, got {v!r}")
     return Imperfections(
         bias={str(e): bias(str(e), v) for e, v in d.get("bias", {}).items()},
         bias_function=_value(d["bias_function"], str, k + ".bias_function") if "bias_function" in d else None,
@@ -521,6 +557,8 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
                     "output", "simulation", "schedule"}, "")
     if "model" not in d:
         raise SpecError("model", "missing: path of a model TOML file (relative to the spec)")
+    if not isinstance(d["model"], (str, dict)):
+        raise SpecError("model", f"expected the path of a model TOML file or a [model] table, got {d['model']!r}")
     if isinstance(d["model"], str):
         model = read(base / d["model"])
         circuit = model_from_dict(model, Path(d["model"]).stem)
@@ -535,6 +573,9 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
         raise SpecError("protocol", "give exactly one of 'protocol' (a protocol file) and 'schedule'")
     if "protocol" in d:
         proto = d["protocol"]
+        if not isinstance(proto, (str, dict)):
+            raise SpecError("protocol", f"expected the path of a protocol TOML file or a [protocol] table, "
+                                        f"got {proto!r}")
         proto = read(base / proto) if isinstance(proto, str) else proto
         prot = protocol_from_dict(merge(proto, overrides(d.get("parameters", {}))))
         resolved["protocol"] = proto
@@ -543,9 +584,11 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
         if "parameters" in d:
             raise SpecError("parameters", "only with a protocol")
         segments = _segments(d["schedule"])
-    twins = tuple(d.get("twins", ["free", "clamped"]))
+    twins = d.get("twins", ["free", "clamped"])
+    if not isinstance(twins, list) or not all(isinstance(t, str) for t in twins) or len(set(twins)) != len(twins):
+        raise SpecError("twins", f"expected a list of distinct twin names, e.g. [\"free\", \"clamped\"], got {twins!r}")
     seed = integer(d.get("seed", 0), "seed")
-    return RunSpec(circuit, segments, opt, twins, _imperfections(d.get("imperfections", {}), circuit), seed,
+    return RunSpec(circuit, segments, opt, tuple(twins), _imperfections(d.get("imperfections", {}), circuit), seed,
                    default_output(d, base, name), d, tasks, differential, resolved)
 
 

@@ -190,6 +190,18 @@ def _check_exportable(tab: Table) -> None:
             raise SpecError("export-spice", f"{what} are not exported to SPICE yet")
 
 
+def _check_exportable_circuit(comp: Compiled) -> None:
+    """Gate drainage, a state-dependent bias and noise are not in the deck yet: refuse, as for
+    waveforms, rather than write a deck that silently simulates another circuit."""
+    from tdsim.errors import SpecError
+    for key, present in (("imperfections.drainage", np.any(comp.leak != 0)),
+                         ("imperfections.bias_function", comp.bias_function is not None),
+                         ("imperfections.noise_update", comp.noise_update != 0),
+                         ("imperfections.noise_read", comp.noise_read != 0)):
+        if present:
+            raise SpecError("export-spice", f"{key} is not exported to SPICE yet")
+
+
 def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, abstol: float = 1e-12,
             vntol: float = 1e-9, title: str | None = None, initial_V=None, theta0=None,
             tmax: float | None = None, transition: float | None = None, chgtol: float | None = None,
@@ -208,6 +220,7 @@ def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, a
         raise ValueError(f"tstep must be a positive time, got {tstep!r}")
     tab = unrolled(tab)
     _check_exportable(tab)
+    _check_exportable_circuit(comp)
     T, N, E = comp.T, comp.N, comp.E
     names = spice_names(comp)
     theta0 = np.asarray(comp.theta0 if theta0 is None else theta0, dtype=np.float64)

@@ -142,6 +142,8 @@ class Circuit:
                                     "needed for time-domain runs (set it, or a default capacitance)")
         if self.capacitance is not None:
             _finite("circuit.capacitance", self.capacitance, positive=True)
+        if not self.edges:
+            raise SpecError("edges", f"model {self.name!r} has no edges: nothing to simulate")
         self._check_connected(held)
 
     def _check_connected(self, held: set) -> None:
@@ -169,4 +171,3 @@ def _finite(key, x, positive=False, nonzero=False):
     if nonzero and x == 0:
         raise SpecError(key, "must be nonzero (a negative A0 reverses the update: the learning rate "
                         "α/η of McGinnis Eq. 2.4 with η < 0)")
-

@@ -97,3 +97,32 @@ def period(segments) -> tuple:
     return list(segments), 1
 
 
+SEGMENT_COUNTER_LIMIT = 2**62      # the engine counts the run's segments in an int64
+
+
+def check_span(segments: list, repeat: int, repeat_key: str) -> None:
+    """Refuse a repeat count that float64 time or the engine's segment counter cannot hold: S·repeat
+    segments overflow the counter, or the run ends where the time axis no longer resolves one
+    period (4 ulp of the end time, the engine's step floor)."""
+    S = len(segments)
+    if S * repeat >= SEGMENT_COUNTER_LIMIT:
+        raise SpecError(repeat_key, f"{repeat} x {S} segments overflow the engine's segment counter (2^62)")
+    one = float(sum(s.duration for s in segments))
+    if not one > 0:                 # refused where durations are checked, naming the segment
+        return
+    end = one * repeat
+    if not (np.isfinite(end) and one > 4 * np.spacing(end)):
+        raise SpecError(repeat_key, f"{repeat} periods of {one:.3g} s would end at t = {end:.3g} s, where float64 "
+                                    f"time resolves only steps of {4 * np.spacing(end):.3g} s")
+
+
+def check_memory(nbytes: float, key: str, what: str) -> None:
+    """Refuse, with the figure, what would need more memory than this machine has free."""
+    import os
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):       # not on this platform: no estimate to compare
+        return
+    if nbytes > free:
+        raise SpecError(key, f"{what} would need about {nbytes / 2**30:.3g} GiB of memory; "
+                             f"{free / 2**30:.3g} GiB are free")

@@ -94,6 +94,11 @@ def expand(grid: dict, zips: list) -> list:
         if len(lengths) > 1:
             raise SpecError(f"zip[{i}]", f"zipped axes need equal lengths, got {sorted(lengths)}")
         axes.append((list(cols), [list(row) for row in zip(*cols.values())]))
+    paths = [k for keys, _ in axes for k in keys]
+    for k in paths:
+        inner = [j for j in paths if j.startswith(k + ".")]
+        if inner:
+            raise SpecError(f"grid.{inner[0]}", f"lies inside axis {k!r}: one axis would overwrite the other")
     points = []
     for combo in itertools.product(*[rows for _, rows in axes]):
         p = {}
@@ -109,8 +114,14 @@ def load_sweep(path) -> SweepSpec:
     check_keys(d, {"name", "description", "run", "output", "retries", "ensemble", "grid", "zip"}, "")
     if "run" not in d:
         raise SpecError("run", "missing: the base run spec (relative to the sweep spec)")
+    if not isinstance(d["run"], str):
+        raise SpecError("run", f"expected the path of the base run spec, got {d['run']!r}")
     run_path = path.parent / d["run"]
     base = read(run_path)
+    if not isinstance(d.get("grid", {}), dict):
+        raise SpecError("grid", f"expected a table of \"dotted.path\" = axis, got {d['grid']!r}")
+    if not isinstance(d.get("zip", []), list) or not all(isinstance(z, dict) for z in d.get("zip", [])):
+        raise SpecError("zip", f"expected a list of tables ([[zip]]), got {d['zip']!r}")
     points = expand(d.get("grid", {}), d.get("zip", []))
     name = d.get("name", path.stem)
     out = default_output(d, path.parent, path.stem)
@@ -269,6 +280,10 @@ def run_sweep(spec: SweepSpec, scheduler: str | None = None, workers: int | None
     """Run every point not yet complete; returns the index (id -> record). ``ensemble``: points
     per worker task (default: the spec's ``ensemble``, 1)."""
     k = _ensemble(spec.ensemble if ensemble is None else ensemble, "ensemble")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SpecError("workers", f"local worker processes: an integer >= 1, got {workers!r}")
+    if scheduler:
+        _check_scheduler(scheduler)
     out = Path(output or spec.output)
     check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -341,6 +356,26 @@ def _run_sweep(spec: SweepSpec, scheduler, workers, progress: bool, out: Path, k
             warm.join(reraise=False)
     _consolidate(out)
     return index
+
+
+def _check_scheduler(address: str, timeout: float = 5.0) -> None:
+    """Refuse, within ``timeout``, a scheduler address that is malformed or where nothing listens
+    (dask's own connect retries for 30 s and then raises OSError)."""
+    import socket
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+    try:
+        protocol, loc = parse_address(address)
+        host, port = parse_host_port(loc) if protocol in ("tcp", "tls") else (None, None)
+    except (ValueError, TypeError) as exc:
+        raise SpecError("--scheduler", f"{address!r} is not a scheduler address ({exc})") from None
+    if host is None:
+        return                          # another transport: dask reports it
+    try:
+        socket.create_connection((host, port or 8786), timeout=timeout).close()   # dask's default port
+    except OSError as exc:
+        raise SpecError("--scheduler", f"nothing answers at {address} ({exc.strerror or exc}): start a "
+                                       "dask scheduler there, or leave --scheduler out for a local cluster") from None
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from tdsim.core import tableaus
 from tdsim.compile.build import Compiled
 from tdsim.errors import SimulationError, SpecError
 from tdsim.compile.table import Table
+from tdsim.model.schedule import check_memory
 
 _FAILURE = {engine.NAN: "the state became non-finite", engine.HMIN: "the step size fell below h_min (or below 4 ulp of t, "
             "the shortest step the time axis resolves there)",
@@ -70,8 +71,8 @@ class Options:
         if self.integrator == "rodas4" and self.w_reuse not in (None, 1):
             raise SpecError("w_reuse", "rodas4 needs the exact Jacobian at every step (only the W-methods "
                                        "rosenbrock and ros2 can reuse W)")
-        if self.chunk < 1:
-            raise SpecError("chunk", "must be >= 1")
+        if isinstance(self.chunk, bool) or not isinstance(self.chunk, (int, np.integer)) or self.chunk < 1:
+            raise SpecError("chunk", f"records per buffer: an integer >= 1, got {self.chunk!r}")
 
 
 @dataclass
@@ -190,6 +191,7 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     st = initial_state(c, tab, opt, theta0, V0) if state is None else state.copy()
     method = engine.METHODS[opt.integrator]
     K = opt.chunk
+    check_memory(8.0 * K * (3 + 2 * c.T * c.N + 2 * c.E), "chunk", f"buffers of chunk = {K} records")
     bufs = (np.zeros(K), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)),
             np.zeros(K), np.zeros(K, dtype=np.int64), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)))
     parts = []
@@ -203,6 +205,9 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     args = tab.args()
     drive_class = _drive_classes(tab, args, c.T * (c.N + c.pattern.nnz)) if method == engine.QUASISTATIC \
         else _NO_CLASSES
+    V0, theta0 = st.V.copy(), st.theta.copy()
+    v_bound = RUNAWAY * max(1.0, float(np.max(np.abs(tab.src), initial=0.0)), float(np.max(np.abs(tab.amp), initial=0.0)),
+                            float(np.nanmax(np.abs(tab.labels), initial=0.0)))
     while True:
         status = engine.integrate(method, opt.dt is None, tol, opt.dt or 0.0, opt.h_min,
                                   opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, cpl, lrn, noise, ros, erk,
@@ -210,6 +215,7 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
         nrec, nev = st.istate[engine.I_NREC], st.istate[engine.I_NEV]
         chunk = (bufs[0][:nrec], bufs[1][:nrec], bufs[2][:nrec], bufs[3][:nev], bufs[4][:nev], bufs[5][:nev],
                  bufs[6][:nev])
+        _check_runaway(c, chunk[1], st, v_bound)
         if on_chunk is not None:
             on_chunk(*chunk, st)
         if keep or status != engine.FULL:
@@ -224,7 +230,7 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
                                  "periods": int(istate[engine.I_PERIODS]), "r0": float(fstate[engine.F_R0])},
                           state=st)
         if status not in (engine.DONE, engine.CONVERGED):
-            err = SimulationError(_FAILURE[status], float(fstate[engine.F_T]),
+            err = SimulationError(_FAILURE[status] + _fastest_cause(c, V0, theta0), float(fstate[engine.F_T]),
                                   _where(c, int(istate[engine.I_WHERE])))
             err.trajectory = traj
             raise err
@@ -282,6 +288,55 @@ def drive_classes(args: tuple, per_class: int, budget: int = 1 << 22) -> np.ndar
 def _tableau(name: str) -> tuple:
     """The engine arguments of a tableau, built once per process (read-only in the engine)."""
     return getattr(tableaus, name)().args()
+
+
+RUNAWAY = 10.0       # node voltages beyond this many times the largest source or label: the network is active
+FASTEST = 1e-12      # s; a relaxation or learning time below this is no device of these circuits
+
+
+def _check_runaway(c: Compiled, V: np.ndarray, st: State, bound: float) -> None:
+    """Stop a run whose node voltages leave the range a passive network allows (the sources and
+    labels, RUNAWAY times over) because a conductance crossed zero (at_zero = "cross"): a
+    negative conductance makes the network active and its voltages grow without bound."""
+    from tdsim.core.codes import CONDUCTANCE, PARAM_LOGKAPPA, ZERO_CROSS
+    v = max(float(np.max(np.abs(V), initial=0.0)), float(np.max(np.abs(st.V))))
+    if not v > bound:
+        return
+    negative = [e for e in range(c.E) if c.code[e] == CONDUCTANCE and c.par[0, e, 1] == ZERO_CROSS
+                and c.par[0, e, 0] != PARAM_LOGKAPPA and st.theta[e] < 0]
+    if negative:
+        e = negative[0]
+        raise SimulationError(f"node voltages reached {v:.3g} V, beyond {RUNAWAY:g}x the sources and labels: "
+                              f"edge {c.edge_names[e]!r} crossed zero (at_zero = 'cross', θ = {st.theta[e]:.3g}) "
+                              "and its negative conductance drives the network", float(st.fstate[engine.F_T]),
+                              f"edge {c.edge_names[e]!r}")
+
+
+def _fastest_cause(c: Compiled, V: np.ndarray, theta: np.ndarray) -> str:
+    """The likely cause of a numerical failure: a node relaxation C/g or a gate's learning time
+    (1 V of θ at ΔV = 0.1 V) at the start of the run shorter than FASTEST, named with the field
+    that makes it so; "" when every time scale is plausible."""
+    from tdsim.core.kernels import edge_current
+    worst = (np.inf, "")
+    for t in range(c.T):
+        g, strongest = np.zeros(c.N), np.zeros((c.N, 2))          # sum of |dI/dV|; (largest, its edge)
+        for e in range(c.E):
+            _, dia, _ = edge_current(c.code[e], *c.par[t, e, :4], theta[e], V[t, c.ea[e]], V[t, c.eb[e]])
+            for n in (c.ea[e], c.eb[e]):
+                g[n] += abs(dia)
+                if abs(dia) >= strongest[n, 0]:
+                    strongest[n] = abs(dia), e
+        for n in range(c.N):
+            if c.hold[t, n] == 0 and g[n] > 0 and c.cap[t, n] / g[n] < worst[0]:
+                worst = (c.cap[t, n] / g[n], f"node {c.node_names[n]!r} relaxes in {c.cap[t, n] / g[n]:.3g} s: "
+                         f"its capacitance {c.cap[t, n]:.3g} F against {g[n]:.3g} S, most of it through edge "
+                         f"{c.edge_names[int(strongest[n, 1])]!r} (check the capacitance and that edge's fields)")
+    for e in np.flatnonzero(c.learn):
+        rate = abs(c.A0[e]) * 0.01
+        if rate > 0 and 1.0 / rate < worst[0]:
+            worst = (1.0 / rate, f"edge {c.edge_names[e]!r} learns 1 unit of θ in {1.0 / rate:.3g} s at ΔV = 0.1 V "
+                                 f"(A0 = {c.A0[e]:.3g}: check the edge's A0)")
+    return f"; likely cause: {worst[1]}" if worst[0] < FASTEST else ""
 
 
 def _where(c: Compiled, idx: int) -> str:

@@ -165,6 +165,8 @@ class GatedChannel(Element):
 
     def validate(self, key):
         super().validate(key)
+        if self.g_off < 0:
+            raise SpecError(f"{key}.g_off", f"a leak conductance must be >= 0, got {self.g_off!r}")
         if not self.G_min < self.G_max:
             raise SpecError(f"{key}.G_max", f"G_min ({self.G_min}) must be below G_max ({self.G_max})")
         if not self.G_min <= self.G <= self.G_max:

@@ -76,6 +76,12 @@ class Conductance(Element):
         if self.at_zero == "remove" and self.parametrization == "rho":
             raise SpecError(f"{key}.at_zero", "ρ reaching 0 is a short circuit, not a removal: use "
                             "'reflect' or 'cross' with the rho parametrization")
+        if not self.theta_min < self.theta_max:
+            raise SpecError(f"{key}.theta_max", f"theta_min ({self.theta_min:g}) must be below theta_max "
+                            f"({self.theta_max:g})")
+        if not self.theta_min <= self.theta0() <= self.theta_max:
+            raise SpecError(f"{key}.kappa", f"initial θ = {self.theta0():g} ({self.parametrization}) outside "
+                            f"[theta_min, theta_max] = [{self.theta_min:g}, {self.theta_max:g}]")
 
     # SPICE: κ(θ) and the rule's dκ/dθ, the expressions of kappa_of and slope below
     @classmethod
