@@ -1,12 +1,8 @@
-"""Protocol schedules as segments: what the engine walks once compiled (tdsim.compile.table): consecutive segments with sources (constant or a waveform),
-labels, η, the nudge rule and learning on/off. Protocols compile to this; the engine never sees
-Python objects.
-
-A schedule is periodic: one period (or pass) of segments run ``repeat`` times (``Schedule``); the
-table holds the arrays of one period and the repeat count, and the engine reads row
-``seg % S`` for the global segment counter ``seg`` (0 … S·repeat). A plain list of segments is a
-schedule with repeat = 1. A period may list one Segment object several times (a point held
-again and again): it is compiled once, so long periods cost one list entry per hold.
+"""Protocol schedules as the user writes them: ``Segment`` (one stretch of constant drive: sources or
+waveforms, labels, η, the nudge rule, learning on or off), ``Waveform`` (a sinusoidal or |sin|
+source) and ``Schedule`` (one period of segments run ``repeat`` times), with the names of the
+nudge rules, waveforms and segment timings mapped to the engine's codes (tdsim.core.codes).
+tdsim.compile.table turns a schedule into the arrays the compiled loop walks.
 """
 from __future__ import annotations
 

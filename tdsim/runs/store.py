@@ -168,13 +168,19 @@ class RunWriter:
             "fstate": state.fstate.tolist(), "istate": state.istate.tolist()}
 
     def finish(self, stats: dict, complete: bool = True):
-        try:
-            self.root.update_attributes({"complete": complete, "stats": _jsonable(stats)})
-            with warnings.catch_warnings():   # consolidated metadata is not yet in the v3 spec; xarray reads it
-                warnings.simplefilter("ignore")
-                zarr.consolidate_metadata(str(self.path))
-        finally:
-            self.lock.release()
+        finish_store(self, stats, complete)
+
+
+def finish_store(writer, stats: dict, complete: bool) -> None:
+    """Mark a writer's store complete (or not), record its stats, consolidate its metadata, and
+    free its lock whatever happens."""
+    try:
+        writer.root.update_attributes({"complete": complete, "stats": _jsonable(stats)})
+        with warnings.catch_warnings():   # consolidated metadata is not yet in the v3 spec; xarray reads it
+            warnings.simplefilter("ignore")
+            zarr.consolidate_metadata(str(writer.path))
+    finally:
+        writer.lock.release()
 
 
 def state_from_checkpoint(ck: dict):

@@ -11,7 +11,6 @@ killed part-way; it restarts from scratch: trainers keep no checkpoint). Layout:
 from __future__ import annotations
 
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from tdsim.version import __version__
 from tdsim.errors import SpecError
 from tdsim.runs.claim import (StoreLock, aborted_creation, check_output, is_store, open_existing,
                               refuse_overwrite_of_non_store)
-from tdsim.runs.store import _jsonable
+from tdsim.runs.store import _jsonable, finish_store
 
 
 class TrainerWriter:
@@ -64,13 +63,7 @@ class TrainerWriter:
             a[...] = values
 
     def finish(self, stats: dict) -> None:
-        try:
-            self.root.update_attributes({"complete": True, "stats": _jsonable(stats)})
-            with warnings.catch_warnings():   # consolidated metadata is not yet in the v3 spec; xarray reads it
-                warnings.simplefilter("ignore")
-                zarr.consolidate_metadata(str(self.path))
-        finally:
-            self.lock.release()
+        finish_store(self, stats, complete=True)
 
 
 def write_freqprop(w: TrainerWriter, trainer, hist: dict) -> None:
