@@ -1,7 +1,7 @@
 """Dillavou Fig. 1G/H on the hardware-sized CLLN (32 MOSFET edges): Ē and D against τ for the
 square-grid classification trained as two alternated tasks, with a device-to-device update bias.
 
-    python analysis/fig1_clln.py        # sweep runs/fig1_clln_tau_sweep.toml -> docs/fig1_clln_tau.png
+    python analysis/fig1_clln.py        # sweep sweeps/fig1_clln_tau_sweep.toml -> docs/fig1_clln_tau.png
 """
 from pathlib import Path
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main():
-    sweep = load_sweep(ROOT / "runs" / "fig1_clln_tau_sweep.toml")
+    sweep = load_sweep(ROOT / "sweeps" / "fig1_clln_tau_sweep.toml")
     run_sweep(sweep, workers=2, progress=False)
     table = an.tau_table(open_sweep(sweep.output))
     tau_figure({"CLLN 4x4, grid classification, bias spread 0.5 V/s": (table, None)},

@@ -1,14 +1,14 @@
 """Dillavou Fig. 5: ring classification, overclamping against standard clamping.
 
-Runs the sweep runs/fig5_ring_sweep.toml (5 ring radii x 8 splits x 2 rules on one biased CLLN;
-complete runs are skipped on a rerun) into runs/out/fig5_ring_sweep.zarr, then writes
+Runs the sweep sweeps/fig5_ring_sweep.toml (5 ring radii x 8 splits x 2 rules on one biased CLLN;
+complete runs are skipped on a rerun) into sweeps/out/fig5_ring_sweep.zarr, then writes
   docs/fig5_ring.png   accuracy and hinge loss (Eq. A2) against eps, mean ± s.e. over the 8 splits
                        (Fig. 5B/C)
   docs/fig5_maps.png   output maps with the training points for two splits, three radii and both
                        rules (Fig. 5A)
-and prints the table of docs/analysis-classification.md.
+and prints the table of docs/results/fig5-ring.md.
 
-    PYTHONPATH=$PWD python analysis/fig5_ring.py [--workers 2]
+    python analysis/fig5_ring.py [--workers 2]
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tdsim.analysis import plots_classify as plots
 from tdsim.runs.sweep import load_sweep, run_sweep, summary
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEP = ROOT / "runs" / "fig5_ring_sweep.toml"
+SWEEP = ROOT / "sweeps" / "fig5_ring_sweep.toml"
 NAMES = {"parameters.nudge.rule": "rule", "parameters.task.radius": "eps", "parameters.task.split": "split"}
 MAP_SPLITS = (0, 2)            # two of the eight divisions, as in Fig. 5A
 MAP_HALF_WIDTH = 0.5           # V around the ring centre: the largest ring (417 mV) fits

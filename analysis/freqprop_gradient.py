@@ -3,7 +3,7 @@ Eq. 5.1, Remark 1): (a) vs the nudge amplitude γ, quasi-static (no lag), on net
 diodes; (b) vs ω·τ, full RC (Rosenbrock), on linear networks, with the phasor prediction for the
 sine lock-in. Writes docs/freqprop_gradient.png and prints the numbers.
 
-    PYTHONPATH=$PWD python analysis/freqprop_gradient.py runs/freqprop_gradient.toml
+    python analysis/freqprop_gradient.py analysis/freqprop_gradient.toml
 """
 import sys
 import time
@@ -17,14 +17,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))      # the numpy references the tests use
-
-import nonlinear_ref as nr  # noqa: E402
-from laplacian import fd_gradient, kappa, laplacian, loss, random_net, solve  # noqa: E402
 
 from tdsim import Options  # noqa: E402
-from tdsim.rules.freqprop import Evaluator, FreqProp  # noqa: E402
 from tdsim.model.units import quantity  # noqa: E402
+from tdsim.rules.freqprop import Evaluator, FreqProp  # noqa: E402
+from tdsim.testing import nonlinear as nr  # noqa: E402  (independent numpy references)
+from tdsim.testing.laplacian import fd_gradient, kappa, laplacian, loss, random_net, solve  # noqa: E402
 
 
 def rel_error(net, ref_loss, fp, opt):
@@ -148,4 +146,4 @@ def main(spec_path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else ROOT / "runs" / "freqprop_gradient.toml")
+    main(sys.argv[1] if len(sys.argv) > 1 else ROOT / "analysis" / "freqprop_gradient.toml")

@@ -3,7 +3,7 @@ through `tdsim run`'s path into a Zarr store (runs/out/<name>.zarr, or --store=;
 of the same spec is read back instead of retrained), then prints the per-epoch RMS error and
 accuracies from the store and writes docs/freqprop_iris.png (or --out).
 
-    PYTHONPATH=$PWD python analysis/freqprop_iris.py runs/freqprop_iris.toml [key=value ...]
+    python analysis/freqprop_iris.py runs/freqprop_iris.toml [key=value ...]
 
 key=value overrides protocol keys (TOML values), e.g. epochs=20 'nudge.waveform="abs_sin"'.
 """
@@ -17,10 +17,10 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tdsim.io.spec import read  # noqa: E402
+from tdsim.runs.jobs import run_from_dict  # noqa: E402
+from tdsim.runs.store import complete_store_of, open_run  # noqa: E402
 from tdsim.studies.freqprop_iris import IrisTrainer  # noqa: E402
-from tdsim.runs.runner import run_spec  # noqa: E402
-from tdsim.io.spec import read, run_from_dict  # noqa: E402
-from tdsim.runs.store import _jsonable, open_run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,8 +51,8 @@ def main(argv):
     print(f"# Iris, frequency propagation: {cfg.nodes} nodes, {cfg.edges} edges, seed {cfg.seed}, "
           f"{cfg.nudge.waveform} nudge γ = {cfg.nudge.gamma:g} S at {cfg.nudge.frequency:g} Hz, α = {cfg.alpha:g}, "
           f"{cfg.options.integrator}; slowest ωτ at start {tau_range(tr):.3g}")
-    if not _stored(store, d):
-        run_spec(run, store, progress=False)
+    if not complete_store_of(store, d):
+        run.run(store, progress=False)
     ds = open_run(store)
     print(f"# store {store}")
     h = {k: ds[k].values for k in ("epoch", "rms_error", "train_acc", "test_acc", "test_acc_test_prototypes")}
@@ -102,14 +102,6 @@ def tau_range(tr) -> float:
     Cn = c.cap[0, 1:]
     lam = np.linalg.eigvalsh(G / np.sqrt(np.outer(Cn, Cn)))[0]
     return 2 * np.pi * tr.cfg.nudge.frequency / lam
-
-
-def _stored(store, spec: dict) -> bool:
-    """A complete store of this very spec is there (read it back rather than retrain)."""
-    if not Path(store).exists():
-        return False
-    attrs = open_run(store).attrs
-    return bool(attrs.get("complete")) and attrs.get("spec") == _jsonable(spec)
 
 
 if __name__ == "__main__":

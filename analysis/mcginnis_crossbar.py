@@ -3,7 +3,7 @@ points, in the time domain (points cycled with t_h short against the learning ti
 flow of Eq. 4.13). Grey: each conductance; blue: the RMS √(2K/M). η = 0 keeps K (Thm 3.3);
 η = 1 drains it (Eq. 4.12) until every conductance has been removed.
 
-    PYTHONPATH=$PWD python analysis/mcginnis_crossbar.py   # runs/mcginnis_crossbar.toml -> docs/mcginnis_fig5.png
+    python analysis/mcginnis_crossbar.py   # analysis/mcginnis_crossbar.toml -> docs/mcginnis_fig5.png
 """
 import pathlib
 import time
@@ -30,7 +30,7 @@ def setup(cfg):
     return circuit, task
 
 
-def main(spec=ROOT / "runs" / "mcginnis_crossbar.toml", out=ROOT / "docs" / "mcginnis_fig5.png"):
+def main(spec=ROOT / "analysis" / "mcginnis_crossbar.toml", out=ROOT / "docs" / "mcginnis_fig5.png"):
     cfg = read(spec)
     circuit, task = setup(cfg)
     t_h = quantity(cfg["t_h"], "time", "t_h")

@@ -6,7 +6,7 @@ at ±0.5 (the η = 0 flow exactly, Eq. 4.4); the stream lines are the paper's cl
 η = 0 and η = 1 combined linearly in η; black lines are the simulated trajectories (start: black
 dot, end: white dot). Last panel: K(t)/K(0) against Eq. 4.12, K̇ = −η ⟨G(y)⟩.
 
-    PYTHONPATH=$PWD python analysis/mcginnis_divider.py   # runs/mcginnis_divider.toml -> docs/mcginnis_fig4.png
+    python analysis/mcginnis_divider.py   # runs/mcginnis_divider.toml -> docs/mcginnis_fig4.png
 """
 import pathlib
 import time

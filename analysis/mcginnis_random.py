@@ -4,7 +4,7 @@ removed. Top: each conductance (grey) and the RMS √(2K/M) (black) for η = 0 a
 number of edges left. Bottom: the network before training and after each run (edges touching an
 output green, the others blue; removed edges dotted).
 
-    PYTHONPATH=$PWD python analysis/mcginnis_random.py   # runs/mcginnis_random.toml -> docs/mcginnis_fig6.png
+    python analysis/mcginnis_random.py   # analysis/mcginnis_random.toml -> docs/mcginnis_fig6.png
 """
 import pathlib
 import time
@@ -59,7 +59,7 @@ def draw(ax, rc, g, pos, title):
     ax.axis("off")
 
 
-def main(spec=ROOT / "runs" / "mcginnis_random.toml", out=ROOT / "docs" / "mcginnis_fig6.png"):
+def main(spec=ROOT / "analysis" / "mcginnis_random.toml", out=ROOT / "docs" / "mcginnis_fig6.png"):
     cfg = read(spec)
     make, rc, task = setup(cfg)
     t_h = quantity(cfg["t_h"], "time", "t_h")

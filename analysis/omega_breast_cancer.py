@@ -2,7 +2,7 @@
 the Ω-projector gradient and the two-phase estimate, each a voltage-mode + current-mode (or free +
 clamped) pair of tdsim runs per mini-batch.
 
-    PYTHONPATH=$PWD python analysis/omega_breast_cancer.py runs/omega_breast_cancer.toml [--store=PATH]
+    python analysis/omega_breast_cancer.py runs/omega_breast_cancer.toml [--store=PATH]
 
 Runs the spec as `tdsim run` does into a Zarr store (default runs/out/omega_breast_cancer.zarr; a
 complete store of the same spec is read back instead of retrained), then prints the final and best
@@ -16,9 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
-from tdsim.runs.runner import run_spec  # noqa: E402
-from tdsim.io.spec import read, run_from_dict  # noqa: E402
-from tdsim.runs.store import _jsonable, open_run  # noqa: E402
+from tdsim.io.spec import read  # noqa: E402
+from tdsim.runs.jobs import run_from_dict  # noqa: E402
+from tdsim.runs.store import complete_store_of, open_run  # noqa: E402
 
 LABEL = {"omega": "Ω projector (Alg. 2)", "two_phase": "two-phase (Alg. 1)"}
 
@@ -29,8 +29,8 @@ def main(spec_path, *opts, out="docs/omega_breast_cancer.png"):
     run = run_from_dict(d, spec_path.parent, spec_path.stem)
     store = next((pathlib.Path(o[8:]) for o in opts if o.startswith("--store=")), run.output)
     net = run.config.protocol["network"]
-    if not (store.exists() and open_run(store).attrs.get("complete") and open_run(store).attrs.get("spec") == _jsonable(d)):
-        run_spec(run, store, progress=False)
+    if not complete_store_of(store, d):
+        run.run(store, progress=False)
     ds = open_run(store)
     ref = LogisticRegression(fit_intercept=False).fit(ds["X_train"].values, ds["Y_train"].values)
     best_linear = ref.score(ds["X_test"].values, ds["Y_test"].values)

@@ -2,7 +2,7 @@
 regression, without and with label noise: test loss (noiseless targets) and the Frobenius distance
 ‖W_R − M‖ between the learned input-output map (Eq. 121, measured with voltage-mode runs) and M.
 
-    PYTHONPATH=$PWD python analysis/omega_nanowire.py runs/omega_nanowire.toml
+    python analysis/omega_nanowire.py analysis/omega_nanowire.toml
 
 Writes docs/omega_nanowire.png and prints the final losses and distances."""
 import dataclasses

@@ -1,7 +1,7 @@
 """Lin 2026 Fig. 5: test accuracy against the probability p_freeze that an edge is frozen, for the
 Ω-projector and two-phase estimators, mean ± standard deviation over independent trials.
 
-    PYTHONPATH=$PWD python analysis/omega_pfreeze.py runs/omega_pfreeze_sweep.toml [--workers=N]
+    python analysis/omega_pfreeze.py sweeps/omega_pfreeze_sweep.toml [--workers=N]
 
 Runs the sweep's missing points (`tdsim sweep`: one stored training per estimator, p_freeze and
 trial seed; a rerun reads the finished ones back), then reads the final test accuracies from the

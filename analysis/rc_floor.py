@@ -3,7 +3,7 @@ on the joint solution (Ē, D at numerical zero); in full RC the transient after 
 leaves a limit cycle that grows with node capacitance C: an effective bias that no steady-state
 simulator can show.
 
-    python analysis/rc_floor.py        # sweep runs/rc_floor_sweep.toml -> docs/rc_floor.png
+    python analysis/rc_floor.py        # sweep sweeps/rc_floor_sweep.toml -> docs/rc_floor.png
 """
 from pathlib import Path
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main():
-    sweep = load_sweep(ROOT / "runs" / "rc_floor_sweep.toml")
+    sweep = load_sweep(ROOT / "sweeps" / "rc_floor_sweep.toml")
     run_sweep(sweep, workers=2, progress=False)
     table = an.tau_table(open_sweep(sweep.output))
     df = table.to_dataframe()

@@ -1,6 +1,6 @@
 """Engine benchmark: speed, accuracy, memory and scaling of tdsim's compiled integrators.
 
-    cd /work/main && PYTHONPATH=. python benchmarks/engine.py [--quick]
+    python benchmarks/engine.py [--quick]
 
 Sections (see benchmarks/README.md for the method):
   1-2  the 2+1-edge twin run and the twin CLLN 4x4: x real time, steps and gate error of

@@ -4,7 +4,7 @@
 AC segment integrated without recording (what an in-loop accumulator would integrate). Prints
 ratios and memory; never fails.
 
-    PYTHONPATH=$PWD python benchmarks/freqprop_lockin.py
+    python benchmarks/freqprop_lockin.py
 """
 import time
 import tracemalloc

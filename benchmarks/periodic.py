@@ -1,4 +1,4 @@
-"""Memory and time of a long schedule: Dillavou Fig. 3 at τ = 50 s (runs/fig3_tau_sweep.toml's
+"""Memory and time of a long schedule: Dillavou Fig. 3 at τ = 50 s (sweeps/fig3_tau_sweep.toml's
 longest point, 1500 periods = 375 million segments) as one period plus a repeat count, against the
 unrolled representation (one Segment and one table row per segment, as before periodic tables)
 measured over a few periods and scaled to 1500.
@@ -42,7 +42,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--periods", type=int, default=2, help="periods of the unrolled peer")
     args = ap.parse_args()
-    path = ROOT / "runs" / "fig3_tau_sweep.toml"
+    path = ROOT / "sweeps" / "fig3_tau_sweep.toml"
     sweep, wall, peak = measured(lambda: load_sweep(path))
     print(f"load_sweep({path.name}): {len(sweep.points)} points validated in {wall:.2f} s, peak {peak:.1f} MiB")
     taus = [quantity(p["parameters.tau"], "time", "tau") for p in sweep.points]

@@ -1,4 +1,4 @@
-"""Runs per minute of the 32-point τ sweep of the 2+1-edge case (runs/tau_sweep.toml, full RC
+"""Runs per minute of the 32-point τ sweep of the 2+1-edge case (sweeps/tau_sweep.toml, full RC
 here so each run has real work): serial in one process, dask LocalCluster(2) with one task per
 run, and the ensemble mode (K points per task) on the same cluster; their ratios and peak memory.
 
@@ -62,7 +62,7 @@ class PeakRSS:
 
 
 def sweep_spec(args):
-    spec = load_sweep(ROOT / "runs" / "tau_sweep.toml")
+    spec = load_sweep(ROOT / "sweeps" / "tau_sweep.toml")
     taus = spec.points                     # more than 32 points: the τ values again (separate runs)
     spec.points = [{**taus[i % len(taus)], "simulation.integrator": args.integrator,
                     "parameters.periods": args.periods, "simulation.cycle_tol": "0 V"}

@@ -51,33 +51,30 @@ def main(argv=None) -> int:
     except (SpecError, SimulationError) as exc:
         print(f"tdsim: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        kept = {"run": "the store keeps everything up to its last checkpoint; rerun the same command to resume",
+                "sweep": "finished runs are kept and unfinished ones resume from their checkpoints; rerun the same "
+                         "command to continue"}.get(args.cmd, "nothing was written")
+        print(f"tdsim: interrupted: {kept}", file=sys.stderr)
+        return 130
 
 
 def _run(args) -> int:
-    from tdsim.runs.runner import run_spec
     from tdsim.runs.jobs import load_run
-    from tdsim.runs.trainers import TrainerSpec
-    spec = load_run(args.spec)
-    if isinstance(spec, TrainerSpec):
-        path, res = run_spec(spec, args.output, args.overwrite, progress=not args.quiet)
-        print(f"wrote {path}  ({spec.kind} training, {res.stats['wall_s']:.1f} s)")
-        if not args.no_figures:
-            from tdsim.analysis.plots import trainer_figures
-            for f in trainer_figures(path):
-                print(f"wrote {f}")
-        return 0
-    path, traj = run_spec(spec, args.output, args.overwrite, progress=not args.quiet, resume=not args.no_resume)
-    note = " (limit cycle reached)" if traj.stats.get("converged") else ""
-    print(f"wrote {path}  ({traj.stats['steps']} steps, {traj.stats['rejected']} rejected){note}")
+    job = load_run(args.spec)
+    path, result = job.run(args.output, overwrite=args.overwrite, progress=not args.quiet, resume=not args.no_resume)
+    print(f"wrote {path}  {job.summary(result)}")
     if not args.no_figures:
-        from tdsim.analysis.plots import run_figures
-        for f in run_figures(path):
+        from tdsim.analysis import plots
+        for f in getattr(plots, job.figures)(path):
             print(f"wrote {f}")
     return 0
 
 
 def _sweep(args) -> int:
     from tdsim.runs.sweep import load_sweep, run_sweep, summary
+    if args.workers is not None and args.workers < 1:
+        raise SpecError("--workers", f"local worker processes: at least 1, got {args.workers}")
     spec = load_sweep(args.spec)
     index = run_sweep(spec, args.scheduler, args.workers, progress=not args.quiet, output=args.output,
                       ensemble=args.ensemble)
@@ -86,28 +83,32 @@ def _sweep(args) -> int:
 
 
 def _export(args) -> int:
-    from tdsim.compile.build import build
+    import math
+    if args.tstep is not None and not (args.tstep > 0 and math.isfinite(args.tstep)):
+        raise SpecError("--tstep", f"the print step must be a positive time in s, got {args.tstep!r}")
+    if args.output:
+        out = Path(args.output)
+        if out.is_dir():
+            raise SpecError(f"-o {out}", "is a folder; give the netlist's file path")
+        if not out.parent.is_dir():
+            raise SpecError(f"-o {out}", f"the folder {out.parent} does not exist")
+    from tdsim.io.spec import RunSpec, model_from_dict, read
     from tdsim.model.schedule import Segment
-    from tdsim.compile.table import table
-    from tdsim.io.spec import read, model_from_dict
-    from tdsim.runs.jobs import load_run
-    from tdsim.io.spice import netlist
+    from tdsim.runs.jobs import EngineRun, load_run
+    from tdsim.simulation.simulate import Options
     d = read(args.spec)
     if "model" in d:                                   # a run spec
-        spec = load_run(args.spec)
-        if not hasattr(spec, "circuit"):
-            raise SpecError("protocol.kind", f"{spec.kind!r}: a trainer spec has no one circuit to export")
-        c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed, force_nudge=spec.force_nudge)
-        segs = spec.segments
-    else:
+        job = load_run(args.spec)
+    else:                                              # a model file: 1 ms at its sources
         circuit = model_from_dict(d, Path(args.spec).stem)
-        twins = ("free", "clamped") if circuit.outputs else ("free",)
-        c = build(circuit, twins)
-        segs = [Segment(1e-3)]
-    tab = table(segs, c)
-    deck = netlist(c, tab, tstep=args.tstep or float(tab.duration) / 1000)
+        job = EngineRun.of(RunSpec(circuit, [Segment(1e-3)], Options(),
+                                   ("free", "clamped") if circuit.outputs else ("free",)))
+    deck = job.netlist(args.tstep)
     if args.output:
-        Path(args.output).write_text(deck)
+        try:
+            Path(args.output).write_text(deck)
+        except OSError as exc:
+            raise SpecError(f"-o {args.output}", f"cannot write: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(deck)
     return 0

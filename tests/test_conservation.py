@@ -16,7 +16,7 @@ from tdsim import build
 from tdsim import simulate
 from tdsim.compile.table import table
 
-from laplacian import energy, mass, random_net, response, solve
+from tdsim.testing.laplacian import energy, mass, random_net, response, solve
 
 T_RUN = 2e-3
 ONE_SIDED, SYMMETRIC = ("free", "nudged"), ("free", "plus", "minus")

@@ -14,7 +14,7 @@ from tdsim.compile.table import table
 from tdsim.io.spec import model_from_dict, protocol_from_dict
 from tdsim.runs.jobs import run_from_dict
 
-from laplacian import random_net
+from tdsim.testing.laplacian import random_net
 
 
 def divider(at_zero, param="kappa"):

@@ -19,8 +19,8 @@ from tdsim import Circuit, Conductance, Mosfet, Options, SpecError
 from tdsim.rules.freqprop import Evaluator, FreqProp, extract_abs_sin, lockin_sin
 from tdsim.studies.freqprop_iris import IrisConfig, IrisTrainer, load_config
 
-import nonlinear_ref as nr
-from laplacian import fd_gradient, laplacian, kappa, loss, random_net, solve
+from tdsim.testing import nonlinear as nr
+from tdsim.testing.laplacian import fd_gradient, laplacian, kappa, loss, random_net, solve
 
 GAMMAS = np.array([1.6, 0.8, 0.4, 0.2])          # S (κ ~ 1 S)
 QS = Options(integrator="quasistatic")

@@ -246,3 +246,60 @@ def test_mosfet_imperfection_units_unchanged():
         msg = exc.value.message
         assert "edge edges[0] (k1)" in msg and "MOSFET gate" in msg and \
             ("V/s^0.5" if field == "noise_update" else "needs " + field + " in V/s") in msg, msg
+
+
+# A spec file never runs code: a bias expression is parsed into a syntax tree and checked against a
+# whitelist (arithmetic, comparisons, conditional expressions, math functions on G, dvf, dvc)
+# before anything is compiled. Each attempt below would create `pwned` in the test folder.
+_ATTACKS = ('G\nimport os; os.system("touch {p}")',
+            '__import__("os").system("touch {p}")',
+            'open("{p}", "w").close() or 0.0',
+            '(lambda: __import__("os").system("touch {p}"))()',
+            'math.__loader__.load_module("os").system("touch {p}")',
+            '[c for c in ().__class__.__base__.__subclasses__()][0]',
+            'G if __import__("pathlib").Path("{p}").touch() else 0.0',
+            'eval("1")',
+            'G; __import__("os").system("touch {p}")',
+            'G.__class__')
+
+
+@pytest.mark.parametrize("attack", _ATTACKS)
+def test_bias_expression_that_runs_code_is_refused_at_load(tmp_path, attack):
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    target = tmp_path / "pwned"
+    spec = {"model": str(root / "models" / "two_plus_one.toml"), "protocol": BASE,
+            "imperfections": {"bias_function": attack.format(p=target)}}
+    with pytest.raises(SpecError) as exc:
+        run_from_dict(spec, root)
+    assert exc.value.key == "imperfections.bias_function"
+    assert not target.exists()
+
+
+def test_bias_expression_attack_through_the_cli_is_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    target = tmp_path / "pwned"
+    (tmp_path / "spec.toml").write_text(
+        f'model = "{root / "models" / "two_plus_one.toml"}"\nprotocol = "{root / "protocols" / "fig2b_two_task.toml"}"\n'
+        f'[imperfections]\nbias_function = """__import__("os").system("touch {target}")"""\n')
+    r = subprocess.run([sys.executable, "-m", "tdsim.cli", "run", str(tmp_path / "spec.toml"), "-q", "--no-figures"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode != 0 and not target.exists()
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "imperfections.bias_function" in r.stderr and "not allowed" in r.stderr
+
+
+def test_whitelisted_bias_expressions_compute_what_they_say():
+    """The checked expressions evaluate as Python would evaluate them (the reference)."""
+    import math
+    from tdsim.model.imperfections import compile_bias
+    G, dvf, dvc = 3.0, 0.1, -0.2
+    for expr, ref in (("-0.5*(G-3.5) + 2*dvf*dvc", -0.5 * (G - 3.5) + 2 * dvf * dvc),
+                      ("0.3*math.sin(G) + exp(-G)", 0.3 * math.sin(G) + math.exp(-G)),
+                      ("dvf**2 - dvc**2 if G > 2.5 else 0.0", dvf ** 2 - dvc ** 2),
+                      ("max(G - 4, 0) + abs(dvc) * pi", max(G - 4, 0) + abs(dvc) * math.pi),
+                      ("math.tanh(G) * (dvf < 0 or dvc < 0)", math.tanh(G))):
+        assert compile_bias(expr).ctypes(G, dvf, dvc) == pytest.approx(ref, rel=1e-15, abs=1e-300)

@@ -8,7 +8,7 @@ import networkx as nx
 
 ROOT = Path(__file__).resolve().parent.parent / "tdsim"
 # lowest first; modules of one layer may import each other (io and rules are one floor)
-LAYERS = [("errors", "version", "_cache"), ("core",), ("model",), ("compile",), ("simulation",), ("io", "rules"),
+LAYERS = [("errors", "version", "_cache"), ("core",), ("model",), ("compile",), ("simulation",), ("io", "rules"), ("testing",),
           ("studies",), ("runs",), ("analysis",), ("cli", "__init__")]
 
 

@@ -19,7 +19,7 @@ from tdsim.compile.table import table
 from tdsim.simulation import gate_rates
 from tdsim.simulation.simulate import dc_solve
 
-from laplacian import fd_gradient, loss, output_resistance, random_net, solve
+from tdsim.testing.laplacian import fd_gradient, loss, output_resistance, random_net, solve
 
 ONE_SIDED, SYMMETRIC = ("free", "nudged"), ("free", "plus", "minus")
 AMPLITUDES = np.array([3e-2, 1e-2, 3e-3, 1e-3])     # η, or β in S (κ ~ 1 S)

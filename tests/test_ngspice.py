@@ -310,10 +310,7 @@ def test_netlist_names_and_errors(dillavou):
 @pytest.mark.parametrize("integrator", ["rosenbrock", "rodas4"])
 @pytest.mark.parametrize("rule", ["force", "force_from_free"])
 def test_force_nudge(rule, integrator):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parent))
-    from laplacian import random_net
+    from tdsim.testing.laplacian import random_net
     net = random_net(2, "kappa", A0=1e6)
     comp = build(net.circuit, twins=("free", "plus", "minus"), force_nudge=True)
     segs = [Segment(20e-6, net.sources, net.labels, learn=True, nudge=rule, beta=0.3),

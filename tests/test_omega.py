@@ -14,7 +14,7 @@ import pytest
 from tdsim.errors import SpecError
 from tdsim.rules.omega import EdgeNetwork, EdgeSimulator, hinge_loss, omega_gradient, squared_loss, two_phase_gradient
 
-from cycle_ref import (drops, fd_gradient, mean_hinge_loss, mean_squared_loss, omega, outputs, phi,
+from tdsim.testing.cycles import (drops, fd_gradient, mean_hinge_loss, mean_squared_loss, omega, outputs, phi,
                        random_edge_net)
 
 BETAS = np.array([1e-1, 3e-2, 1e-2, 3e-3])

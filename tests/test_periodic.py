@@ -117,7 +117,7 @@ def test_fig3_at_50_s_is_one_period_of_shared_holds():
     contains that point validates all its points."""
     from tdsim.runs.sweep import load_sweep, point_spec
     from tdsim.model.units import quantity
-    sweep = load_sweep(ROOT / "runs" / "fig3_tau_sweep.toml")
+    sweep = load_sweep(ROOT / "sweeps" / "fig3_tau_sweep.toml")
     taus = [quantity(p["parameters.tau"], "time", "tau") for p in sweep.points]
     spec = point_spec(sweep, sweep.points[int(np.argmax(taus))])
     sched = spec.segments

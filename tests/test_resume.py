@@ -86,7 +86,7 @@ def test_complete_store_is_not_rerun_and_other_spec_is_not_resumed(tmp_path):
     g = zarr.open_group(str(out), mode="r+")
     g.attrs["complete"] = False
     spec.write_text(text.replace("periods = 150", "periods = 3"))
-    with pytest.raises(SpecError, match=r"different spec \(spec: stored parameters\.periods = '\d+', asked '3'\)"):
+    with pytest.raises(SpecError, match=r"different spec.*\(spec: stored parameters\.periods = '\d+', asked '3'"):
         run_spec(load_run(spec), out, progress=False)
 
 

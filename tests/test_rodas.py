@@ -18,7 +18,7 @@ from tdsim.compile.table import table
 from tdsim.core.tableaus import rodas4
 
 from helpers import two_plus_one
-from laplacian import random_net
+from tdsim.testing.laplacian import random_net
 
 
 def test_tableau_is_order_4_and_l_stable():

@@ -35,7 +35,7 @@ edges = 60
 [simulation]
 integrator = "rosenbrock"
 rtol = 1e-6
-atol = 1e-9
+atol = "1 nV"
 """
 
 # the breast-cancer protocol, 2 estimators x 2 variants, 10 updates of 4 examples: ~1 s
@@ -145,6 +145,8 @@ def test_same_spec_and_seed_give_identical_stores(tmp_path, text):
     (OMEGA, ("freeze_outputs = true", "freeze_output = true"), "variants[1].freeze_output"),
     (OMEGA, ("\"omega\", \"two_phase\"", "\"omega\", \"three_phase\""), "estimators"),
     (OMEGA, ("training = {", "network = { rows = 1 }\ntraining = {"), "protocol.mesh"),
+    (FREQPROP, ('atol = "1 nV"', "atol = 1e-9"), "simulation.atol"),                # a voltage needs its unit
+    (OMEGA, ("training = {", '"training.margin" = 0.1\ntraining = {'), "protocol.training.margin"),
 ], ids=lambda x: x if isinstance(x, str) and len(x) < 40 else "")
 def test_bad_keys_fail_before_work_and_name_the_key(tmp_path, text, change, key):
     spec = spec_file(tmp_path, text.replace(*change), "bad")
@@ -153,6 +155,22 @@ def test_bad_keys_fail_before_work_and_name_the_key(tmp_path, text, change, key)
     assert err.value.key == key
     assert main(["run", str(spec), "-o", str(tmp_path / "x.zarr"), "-q"]) == 2
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_trainer_specs_take_units_as_engine_specs_do(tmp_path):
+    """Quantities in any unit of their dimension: the Ω training's margin (100 mV = 0.1 V),
+    resistance bound (2 kOhm = 2000 Ohm) and probe scale (5 mS = 0.005 S); frequency
+    propagation's integrator tolerance (2 uV) and nudge amplitude (500 mS = 0.5 S)."""
+    job = load_run(spec_file(tmp_path, OMEGA.replace("training = {", '"training.margin" = "100 mV"\n'
+                                                     '"training.r_max" = "2 kOhm"\n"training.eta" = "5 mS"\n'
+                                                     "training = {"), "units"))
+    for _, cfg in job.config.trainings:
+        assert cfg.margin == pytest.approx(0.1, rel=1e-15) and cfg.r_max == pytest.approx(2000.0, rel=1e-15)
+        assert cfg.eta == pytest.approx(5e-3, rel=1e-15)
+    fp = load_run(spec_file(tmp_path, FREQPROP.replace('atol = "1 nV"', 'atol = "2 uV"')
+                            .replace("epochs = 2", 'epochs = 2\n"nudge.gamma" = "500 mS"'), "fp_units"))
+    assert fp.config.options.atol == pytest.approx(2e-6, rel=1e-15)
+    assert fp.config.nudge.gamma == pytest.approx(0.5, rel=1e-15)
 
 
 def test_two_point_sweep_over_p_freeze_on_a_local_cluster(tmp_path):

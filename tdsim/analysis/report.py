@@ -15,9 +15,13 @@ def analyze(store, output=None, x: str = "parameters.tau", theory: bool = True) 
     store = Path(store)
     if not store.exists():
         raise SpecError(str(store), "no such store")
+    from tdsim.runs.claim import is_store, open_existing
+    root = open_existing(store) if store.is_dir() else None
+    if root is None or not (is_store(root) or "index" in root.attrs):
+        raise SpecError(str(store), "not a tdsim store (a run store of tdsim run or a sweep store of tdsim sweep)")
     out = Path(output) if output else store.parent
     out.mkdir(parents=True, exist_ok=True)
-    attrs = zarr.open_group(str(store), mode="r").attrs
+    attrs = root.attrs
     if "trainer" in attrs:
         raise SpecError(str(store), f"a trainer store ({attrs['trainer']}): read it with tdsim.open_run "
                                     "(layout: docs/storage.md); analyze takes engine runs and sweeps")

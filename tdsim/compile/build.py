@@ -14,7 +14,7 @@ import numpy as np
 
 from tdsim.core import linalg, records
 from tdsim.model.circuit import Circuit
-from tdsim.model.elements import LEARNABLE, Mosfet, Resistor
+from tdsim.core.elements import GatedChannel, Resistor
 from tdsim.errors import SpecError
 from tdsim.core.kernels import HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE
 
@@ -176,21 +176,31 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
     code = np.array([e.element.code for e in edges], dtype=np.int64)
     par1 = np.array([e.element.params() for e in edges], dtype=np.float64).reshape(E, 4)
     par = np.repeat(par1[None], T, axis=0)
-    learn = np.array([isinstance(e.element, LEARNABLE) and e.element.learn for e in edges], dtype=np.bool_)
-    theta0 = np.array([e.element.theta0() if isinstance(e.element, LEARNABLE) else 0.0 for e in edges])
+    learn = np.array([e.element.learns() for e in edges], dtype=np.bool_)
+    theta0 = np.array([e.element.theta0() for e in edges], dtype=np.float64)
     A0 = np.array([circuit.A0 if e.A0 is None else e.A0 for e in edges])
     B = np.array([e.B for e in edges], dtype=np.float64)
-    gmin = np.array([_limits(e.element)[0] for e in edges])
-    gmax = np.array([_limits(e.element)[1] for e in edges])
+    gmin = np.array([e.element.limits()[0] for e in edges], dtype=np.float64)
+    gmax = np.array([e.element.limits()[1] for e in edges], dtype=np.float64)
 
     imp = imperfections
     if imp.mismatch:
-        _apply_mismatch(imp.mismatch, seed, cap, par, code, hold)
+        gated = np.array([isinstance(e.element, GatedChannel) for e in edges], dtype=np.bool_)
+        _apply_mismatch(imp.mismatch, seed, cap, par, gated, hold)
+        for field, bad in (("capacitance", (cap <= 0) & (hold == HOLD_NONE)),
+                           ("S", (par[:, :, 0] <= 0) & gated[None])):
+            if bad.any():
+                t, i = np.argwhere(bad)[0]
+                what = f"node {names[i]!r}" if field == "capacitance" else f"edge {edges[i].name!r}"
+                raise SpecError(f"imperfections.mismatch.{field}",
+                                f"σ = {imp.mismatch[field]:g} draws a non-positive {field} for {what} of the "
+                                f"{twins[t]} twin ({(cap[t, i] if field == 'capacitance' else par[t, i, 0]):.3g}): "
+                                "a relative spread this large is not a device mismatch")
     names_e = [e.name for e in edges]
     for name, b in imp.bias.items():
         B[names_e.index(name)] += b
     if imp.bias_spread:                     # device-to-device bias, drawn per learning edge
-        learns = np.array([bool(getattr(e.element, "learn", False)) for e in edges])
+        learns = np.array([e.element.learns() for e in edges])
         B[learns] += imp.bias_spread * np.random.default_rng([seed, 2]).standard_normal(E)[learns]
     if imp.A0_spread:
         spread = 1.0 + imp.A0_spread * np.random.default_rng([seed, 1]).standard_normal(E)
@@ -200,9 +210,16 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
     leak = np.zeros(E)
     for name, Rd in imp.drainage.items():
         el = edges[names_e.index(name)].element
-        if not isinstance(el, Mosfet):
+        if not isinstance(el, GatedChannel):
             raise SpecError(f"imperfections.drainage.{name}", "drainage applies to MOSFET gates")
         leak[names_e.index(name)] = 1.0 / (Rd * el.C0)
+
+    bias_function = compile_bias(imp.bias_function) if imp.bias_function is not None else None
+    for e in np.flatnonzero(learn) if bias_function is not None else []:    # the NaN named by its edge
+        v = bias_function.ctypes(theta0[e], 0.1, 0.1)
+        if not np.isfinite(v):
+            raise SpecError("imperfections.bias_function", f"gives {v} on edge {edges[e].name!r} at its initial "
+                                                           f"θ = {theta0[e]:g} (dvf = dvc = 0.1 V)")
 
     unk_nodes = np.array([n for n in range(N) if hold[0, n] not in (HOLD_SOURCE, HOLD_GROUND)], dtype=np.int64)
     unk = np.full(N, -1, dtype=np.int64)
@@ -227,7 +244,7 @@ def build(circuit: Circuit, twins=("free", "clamped"), imperfections=None, seed:
     return Compiled(circuit, twins, names, [e.name for e in edges], source_nodes, list(circuit.outputs),
                     cap, hold, hidx, inj, nudge, out_node, ea, eb, code, par, learn, theta0, A0, B, gmin, gmax,
                     pair, scale, unk_nodes, pattern, s_ab, s_ba, s_aa, s_bb, diag_slot, leak,
-                    compile_bias(imp.bias_function) if imp.bias_function is not None else None,
+                    bias_function,
                     seed, imp.noise_update, imp.noise_read, dict(imp.output_offset),
                     [type(e.element).__name__ for e in edges], bool(force_nudge))
 
@@ -237,22 +254,15 @@ def _hidden_edge(hidden, node, R):
     return Edge(f"{node}:R", hidden, node, Resistor(R))
 
 
-def _limits(el):
-    if isinstance(el, Mosfet):
-        return el.G_min, el.G_max
-    if hasattr(el, "limits"):
-        return el.limits()
-    return -np.inf, np.inf
-
-
-def _apply_mismatch(mm: dict, seed: int, cap, par, code, hold):
-    from tdsim.model.elements import MOSFET
+def _apply_mismatch(mm: dict, seed: int, cap, par, gated, hold):
+    """Device mismatch of the nudged twins: S and V_T (p0, p1) of every gated channel, and node
+    capacitances."""
     unknown = set(mm) - {"S", "VT", "capacitance"}
     if unknown:
         raise SpecError(f"mismatch.{sorted(unknown)[0]}", "unknown mismatch parameter (S, VT, capacitance)")
     rng = np.random.default_rng(seed)
     T, E, _ = par.shape
-    mos = code == MOSFET
+    mos = np.asarray(gated, dtype=np.bool_)
     for t in range(1, T):
         par[t, mos, 0] *= 1.0 + mm.get("S", 0.0) * rng.standard_normal(mos.sum())
         par[t, mos, 1] += mm.get("VT", 0.0) * rng.standard_normal(mos.sum())

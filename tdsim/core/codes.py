@@ -4,7 +4,7 @@ The description layers map names to these (``tdsim.model.elements``, ``tdsim.mod
 ``tdsim.core.methods``); the kernels branch on them. Nothing here imports anything."""
 
 # edge elements (tdsim.core.elements registers each one's code)
-RESISTOR, CONDUCTANCE, MOSFET, IDEAL_DIODE, SHOCKLEY_DIODE = 0, 1, 2, 3, 4
+RESISTOR, CONDUCTANCE, MOSFET, IDEAL_DIODE, SHOCKLEY_DIODE, MOSFET_LEVEL1 = 0, 1, 2, 3, 4, 5
 # a trainable conductance's learning state θ: κ, ρ = 1/κ or log κ (McGinnis Thm 3.3/3.4)
 PARAM_KAPPA, PARAM_RHO, PARAM_LOGKAPPA = 0, 1, 2
 # what a conductance does when θ = κ (or ρ) reaches 0 (McGinnis §4)

@@ -1,7 +1,6 @@
-"""Compiled element physics: one small function per job, selected by integer codes.
-
-Adding an element means adding a branch to ``edge_current`` (and ``kappa_factor`` if it
-learns); the integrators never change. All functions are ``njit(cache=True)``.
+"""Compiled circuit physics: node currents, Jacobian stamps, held nodes, sources, the learning
+rule. The element physics is in tdsim.core.elements (one file per element, dispatched by code);
+the integrators never change when an element is added. All functions are ``njit(cache=True)``.
 """
 import math
 
@@ -10,93 +9,9 @@ from numba import njit
 
 from tdsim.core.jit import kernel
 
-from tdsim.core.codes import (CONDUCTANCE, HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, IDEAL_DIODE, MOSFET,
-                              NUDGE_FORCE, NUDGE_FORCE_FROM_FREE, NUDGE_HINGE, NUDGE_OVERCLAMP, NUDGE_STANDARD,
-                              PARAM_KAPPA, PARAM_RHO, RESISTOR, SHOCKLEY_DIODE, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN,
-                              ZERO_REMOVE)
-EXP_MAX = 40.0   # Shockley exponent beyond which the curve is continued linearly
-
-
-@njit(cache=True, inline="always")
-def kappa_of(theta, kind):
-    if kind == PARAM_KAPPA:
-        return theta
-    if kind == PARAM_RHO:
-        return 1.0 / theta
-    return math.exp(theta)
-
-
-@njit(cache=True, inline="always")
-def edge_current(code, p0, p1, p2, p3, theta, va, vb):
-    """Current a -> b and its derivatives (dI/dVa, dI/dVb); p0..p2 the element's parameters."""
-    dv = va - vb
-    if code == RESISTOR:
-        return p0 * dv, p0, -p0
-    if code == CONDUCTANCE:
-        k = kappa_of(theta, int(p0))
-        return k * dv, k, -k
-    if code == MOSFET:       # p0 = S, p1 = V_T, p2 = g_off, p3 = smoothing width w
-        z = (theta - p1 - 0.5 * (va + vb)) / p3
-        if z > EXP_MAX:
-            k, sig = p0 * p3 * z, 1.0
-        elif z < -EXP_MAX:
-            k, sig = 0.0, 0.0
-        else:
-            ez = math.exp(z)
-            k, sig = p0 * p3 * math.log1p(ez), ez / (1.0 + ez)
-        k += p2
-        return k * dv, k - 0.5 * p0 * sig * dv, -k - 0.5 * p0 * sig * dv
-    if code == IDEAL_DIODE:
-        d = dv - p1
-        if d <= 0.0:
-            return 0.0, 0.0, 0.0
-        return p0 * d, p0, -p0
-    if code == SHOCKLEY_DIODE:
-        x = dv / p1
-        if x > EXP_MAX:
-            ex = math.exp(EXP_MAX)
-            g = p0 * ex / p1
-            return p0 * (ex - 1.0) + g * (dv - EXP_MAX * p1), g, -g
-        ex = math.exp(x)
-        g = p0 * ex / p1
-        return p0 * (ex - 1.0), g, -g
-    return 0.0, 0.0, 0.0
-
-
-@njit(cache=True, inline="always")
-def kappa_factor(code, p0, theta):
-    """d(conductance)/d(theta) in units of the rule: 1 for MOSFET gates (S is absorbed in A0,
-    Dillavou Eq. 3) and for κ; -κ² for ρ; κ for log κ."""
-    if code == CONDUCTANCE:
-        kind = int(p0)
-        if kind == PARAM_KAPPA:
-            return 1.0
-        k = kappa_of(theta, kind)
-        return -k * k if kind == PARAM_RHO else k
-    return 1.0
-
-
-@njit(cache=True, inline="always")
-def edge_dtheta(code, p0, theta, dv, dia, dib):
-    """d(current a -> b)/dθ from edge_current's derivatives: a MOSFET's K depends on θ − V̄, so
-    it is −(dI/dVa + dI/dVb) = S σ(z) ΔV; kappa_factor ΔV for a conductance; 0 otherwise."""
-    if code == MOSFET:
-        return -(dia + dib)
-    if code == CONDUCTANCE:
-        return kappa_factor(code, p0, theta) * dv
-    return 0.0
-
-
-@njit(cache=True, inline="always")
-def dkappa_factor(code, p0, theta):
-    """d(kappa_factor)/dθ: 2/ρ³ for ρ (kappa_factor = −1/ρ²), κ for log κ, else 0."""
-    if code == CONDUCTANCE:
-        kind = int(p0)
-        if kind == PARAM_RHO:
-            return 2.0 / (theta * theta * theta)
-        if kind != PARAM_KAPPA:
-            return math.exp(theta)
-    return 0.0
+from tdsim.core.codes import (HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, NUDGE_FORCE, NUDGE_FORCE_FROM_FREE,
+                              NUDGE_HINGE, NUDGE_OVERCLAMP, NUDGE_STANDARD, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN)
+from tdsim.core.elements import dkappa_factor, edge_current, edge_dtheta, kappa_factor, removed  # noqa: F401 (rodas)
 
 
 @njit(cache=True, inline="always")
@@ -268,12 +183,6 @@ def source_values(base, amp, omega, wave, t, out):
 def drive_sources(drv, t, out):
     """The source values of drive ``drv`` (records.Drive) at absolute time t."""
     source_values(drv.base, drv.amp, drv.omega, drv.wave, t, out)
-
-
-@njit(cache=True, inline="always")
-def removed(code, p0, p1, theta):
-    """A conductance under the removal rule whose κ has reached 0 (McGinnis §4): out for good."""
-    return code == CONDUCTANCE and int(p1) == ZERO_REMOVE and int(p0) == PARAM_KAPPA and theta <= 0.0
 
 
 @kernel

@@ -7,25 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tdsim.model.circuit import Circuit
-from tdsim.model.elements import ELEMENTS, Conductance, Mosfet
+from tdsim.core.elements import ELEMENTS
 from tdsim.errors import SpecError
 from tdsim.model.imperfections import Imperfections
 from tdsim.model.protocols import Cycling, DataPoint, Nudge, Task, TwoTask, count
-from tdsim.model.schedule import Schedule, Segment, Waveform, period
+from tdsim.model.schedule import Schedule, Segment, Waveform, check_span, period
 from tdsim.simulation.simulate import Options
 from tdsim.model.units import DIMENSIONS, example, quantity, quantity_any
 
-# element field -> dimension
-_FIELDS = {
-    "resistor": {"R": "resistance"},
-    "conductance": {"kappa": "conductance", "parametrization": str, "learn": bool,
-                    "theta_min": "theta", "theta_max": "theta", "at_zero": str},   # θ's unit: _theta_field
-    "mosfet": {"G": "voltage", "S": "transconductance", "VT": "voltage", "C0": "capacitance", "learn": bool,
-               "G_min": "voltage", "G_max": "voltage", "g_off": "conductance",
-               "smooth": "voltage"},
-    "ideal_diode": {"g": "conductance", "Vf": "voltage"},
-    "shockley_diode": {"Is": "current", "n": "dimensionless", "Vt": "voltage"},
-}
 _EDGE_KEYS = {"name", "a", "b", "element", "A0", "B"}
 
 
@@ -36,6 +25,12 @@ def read(path) -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         raise SpecError(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise SpecError(str(path), "is a folder, not a TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(str(path), f"not UTF-8 text (byte {exc.start}): TOML files are UTF-8") from None
+    except OSError as exc:
+        raise SpecError(str(path), f"cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(str(path), f"not valid TOML: {exc}") from None
 
@@ -54,46 +49,27 @@ def _value(raw, kind, key):
         if not isinstance(raw, bool):
             raise SpecError(key, f"expected true or false, got {raw!r}")
         return raw
-    if kind is str:
+    if kind is str or isinstance(kind, tuple):
         if not isinstance(raw, str):
             raise SpecError(key, f"expected a string, got {raw!r}")
+        if isinstance(kind, tuple) and raw not in kind:          # one of the allowed names
+            raise SpecError(key, f"unknown {raw!r} ({', '.join(kind)})")
         return raw
     return quantity(raw, kind, key)
 
 
 # the learning rate A0 of an edge, dθ/dt = A0 f(θ) (ΔV_F² − ΔV_C²) (kernels.gate_rates), has the
-# dimension of θ / (s V² f): θ = G (V, f = 1) for a MOSFET; for a conductance f = dκ/dθ
-# (kernels.kappa_factor): 1 for θ = κ (S), −κ² for θ = ρ (Ohm), κ for θ = log κ.
-_A0_KINDS = {"kappa": ("learning_rate_kappa", "dκ/dt = A0 (ΔV_F² − ΔV_C²)"),
-             "rho": ("learning_rate_rho", "dρ/dt = −A0 κ² (ΔV_F² − ΔV_C²)"),
-             "logkappa": ("learning_rate_logkappa", "d(log κ)/dt = A0 κ (ΔV_F² − ΔV_C²)")}
-
-
-def _parametrization(el, key: str) -> str:
-    if el.parametrization not in _A0_KINDS:
-        raise SpecError(key + ".parametrization", f"unknown {el.parametrization!r} (kappa, rho or logkappa)")
-    return el.parametrization
-
-
-def _a0_kind(el, key: str):
-    """(dimension kind, edge description, rule) that the edge's A0 must have; None for an element
-    that never learns (its A0 is unused: the MOSFET unit is kept, as before)."""
-    if isinstance(el, Mosfet):
-        return "learning_rate", "a MOSFET gate", "dG/dt = A0 (ΔV_F² − ΔV_C²)"
-    if isinstance(el, Conductance):
-        kind, rule = _A0_KINDS[_parametrization(el, key)]
-        return kind, f"a conductance with parametrization {el.parametrization!r}", rule
-    return None
+# dimension of θ / (s V² f), f the element's dκ/dθ (kernels.kappa_factor): the element says which
+# (Element.a0_unit; None for one that never learns: its A0 is unused and keeps the MOSFET unit).
+_A0_UNITS = {kind: what for cls in ELEMENTS.values() for kind, what in cls.a0_units()}
 
 
 # The other learning fields act on θ itself, so their unit is θ's (kernels.gate_rates, the update
 # noise of engine._loop, the limits of kernels.clip_gates): theta_min/theta_max bound θ; B (and
 # imperfections.bias, bias_spread) adds to dθ/dt: θ's unit per s; noise_update is the σ of a
-# random walk on θ: θ's unit per √s. θ is G (V) on a MOSFET gate; κ (S), ρ (Ohm) or log κ (1) on a
-# conductance (parametrization -> θ's kind). _THETA_FIELDS: what the field is of θ -> {θ's kind:
-# the field's kind}.
-_THETA = {"kappa": ("conductance", "θ = κ in S"), "rho": ("resistance", "θ = ρ = 1/κ in Ohm"),
-          "logkappa": ("dimensionless", "θ = log κ, dimensionless")}
+# random walk on θ: θ's unit per √s. θ's unit is the element's (Element.theta_unit: G in V on a
+# MOSFET gate; κ (S), ρ (Ohm) or log κ (1) on a conductance). _THETA_FIELDS: what the field is of
+# θ -> {θ's kind: the field's kind}.
 _THETA_FIELDS = {
     "theta": {"voltage": "voltage", "conductance": "conductance", "resistance": "resistance",
               "dimensionless": "dimensionless"},
@@ -106,17 +82,14 @@ _FIELD_IS = {"theta_min": "theta", "theta_max": "theta", "B": "rate", "bias": "r
              "noise_update": "noise"}
 
 
-def _theta_field(el, field: str, where: str):
+def _theta_field(el, field: str):
     """(dimension kind, edge description) that learning field ``field`` (theta_min, theta_max, B,
-    bias, bias_spread, noise_update) needs on edge ``where``'s element; None for an element without
-    θ (a resistor, a diode: the field is unused there and keeps the MOSFET unit, as before)."""
-    if isinstance(el, Mosfet):
-        theta, what = "voltage", "a MOSFET gate (θ = G in V)"
-    elif isinstance(el, Conductance):
-        p = _parametrization(el, where)
-        theta, what = _THETA[p][0], f"a conductance with parametrization {p!r} ({_THETA[p][1]})"
-    else:
+    bias, bias_spread, noise_update) needs on element ``el``; None for an element without θ (a
+    resistor, a diode: the field is unused there and keeps the MOSFET unit, as before)."""
+    need = el.theta_unit()
+    if need is None:
         return None
+    theta, what = need
     return _THETA_FIELDS[_FIELD_IS[field]][theta], what
 
 
@@ -154,9 +127,9 @@ def _model_wide(raw, field: str, key: str, circuit: Circuit) -> float:
     only take 0. Without learning edges it is unused: any of the field's units is accepted."""
     need = {}
     for i, e in enumerate(circuit.edges):
-        if getattr(e.element, "learn", False):
+        if e.element.learns():
             where = f"edges[{i}] ({e.name})"
-            kind, what = _theta_field(e.element, field, where)
+            kind, what = _theta_field(e.element, field)
             need.setdefault(kind, (where, what))
     if len(need) == 1:
         ((kind, (where, what)),) = need.items()
@@ -186,7 +159,7 @@ def _check_a0(a0, el, key: str, where: str) -> None:
     """Refuse an A0 (``a0`` from units.quantity_any) whose dimension is not the one edge ``where``
     needs, or that has no unit (like every dimensional field; 0 needs none)."""
     value, dims, unit = a0
-    need = _a0_kind(el, where)
+    need = el.a0_unit()
     kind, what, rule = need if need else ("learning_rate", "an element that does not learn", "")
     if dims is None and value != 0:
         raise SpecError(key, f"missing unit: edge {where} is {what}, whose A0 needs one, "
@@ -202,7 +175,7 @@ def _check_a0(a0, el, key: str, where: str) -> None:
 def _element(kind: str, fields: dict, key: str):
     if kind not in ELEMENTS:
         raise SpecError(key + ".element", f"unknown element {kind!r}; known: {', '.join(ELEMENTS)}")
-    schema = _FIELDS[kind]
+    schema = ELEMENTS[kind].units
     kw, theta = {}, {}
     for k, raw in fields.items():
         if k not in schema:
@@ -217,13 +190,19 @@ def _element(kind: str, fields: dict, key: str):
     except TypeError as exc:
         raise SpecError(key, f"{kind}: {exc}") from None
     for k, raw in theta.items():
-        setattr(el, k, _edge_quantity(raw, *_theta_field(el, k, key), f"{key}.{k}", key, k))
+        setattr(el, k, _edge_quantity(raw, *_theta_field(el, k), f"{key}.{k}", key, k))
     return el
 
 
 def model_from_dict(d: dict, name: str = "model") -> Circuit:
     check_keys(d, {"name", "description", "ground", "capacitance", "A0", "defaults", "nodes", "sources",
                     "edges", "outputs"}, "")
+    for k in ("name", "description", "ground"):
+        if k in d:
+            _value(d[k], str, k)
+    for k in ("nodes", "sources", "edges"):
+        if not isinstance(d.get(k, []), list):
+            raise SpecError(k, f"expected a list of tables ([[{k}]]), got {d[k]!r}")
     c = Circuit(name=d.get("name", name), ground=d.get("ground", "gnd"))
     if "capacitance" in d:
         c.capacitance = quantity(d["capacitance"], "capacitance", "capacitance")
@@ -234,7 +213,7 @@ def model_from_dict(d: dict, name: str = "model") -> Circuit:
     defaults = d.get("defaults", {})
     check_keys(defaults, set(ELEMENTS), "defaults")
     for kind, fields in defaults.items():
-        check_keys(fields, set(_FIELDS[kind]), f"defaults.{kind}")
+        check_keys(fields, set(ELEMENTS[kind].units), f"defaults.{kind}")
     for i, nd in enumerate(d.get("nodes", [])):
         key = f"nodes[{i}]"
         check_keys(nd, {"name", "capacitance"}, key)
@@ -275,21 +254,19 @@ def model_from_dict(d: dict, name: str = "model") -> Circuit:
             A0 = own[0]
         else:
             A0 = None
-            if a0 is not None and getattr(el, "learn", False):   # the model's A0 drives this edge
+            if a0 is not None and el.learns():   # the model's A0 drives this edge
                 _check_a0(a0, el, "A0", key)
                 a0_used = True
-        need = _theta_field(el, "B", key)
+        need = _theta_field(el, "B")
         B = (quantity(ed.get("B", 0), "voltage_rate", key + ".B") if need is None else
              _edge_quantity(ed.get("B", 0), *need, key + ".B", key, "B"))
         c.add_edge(name, str(ed["a"]), str(ed["b"]), el, A0, B)
     if a0 is not None and not a0_used and a0[1] is None and a0[0] != 0:
         raise SpecError("A0", f"missing unit in {a0[0]!r}: a learning rate needs one, e.g. "
                         f"\"{a0[0]:g} 1/(V*s)\" for MOSFET gates")
-    if a0 is not None and not a0_used and a0[1] is not None and \
-            a0[1] not in [_dims(k) for k in ("learning_rate", *(k for k, _ in _A0_KINDS.values()))]:
-        raise SpecError("A0", f"unit {a0[2]!r} is not a learning rate (1/(V*s) for MOSFET gates; "
-                        f"{', '.join(example(k) for k, _ in _A0_KINDS.values())} for conductances "
-                        "with parametrization kappa, rho, logkappa)")
+    if a0 is not None and not a0_used and a0[1] is not None and a0[1] not in [_dims(k) for k in _A0_UNITS]:
+        raise SpecError("A0", f"unit {a0[2]!r} is not a learning rate ("
+                        + "; ".join(f"{example(k)} for {what}" for k, what in _A0_UNITS.items()) + ")")
     outputs = d.get("outputs", [])
     if not isinstance(outputs, list):
         raise SpecError("outputs", "expected a list of node names")
@@ -332,12 +309,31 @@ _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", 
                  "w_reuse": "dimensionless"}
 
 
+def options_from_dict(sim: dict, where: str = "simulation", allowed=None) -> Options:
+    """The integrator options of a ``[simulation]`` table, with units (``atol = "1 nV"``);
+    ``allowed``: the keys a caller takes (default: every option)."""
+    kinds = _OPTION_KINDS if allowed is None else {k: _OPTION_KINDS[k] for k in allowed}
+    kw = fields_from_dict(sim, kinds, where)
+    if "chunk" in kw:
+        if not float(kw["chunk"]).is_integer():
+            raise SpecError(f"{where}.chunk", f"records per buffer: a whole number, got {kw['chunk']!r}")
+        kw["chunk"] = int(kw["chunk"])
+    if "w_reuse" in kw and float(kw["w_reuse"]).is_integer():
+        kw["w_reuse"] = int(kw["w_reuse"])
+    opt = Options(**kw)
+    opt.validate()
+    return opt
+
+
 def _segments(sched: dict) -> Schedule:
     check_keys(sched, {"repeat", "segments"}, "schedule")
     repeat = sched.get("repeat", 1)
     if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
         raise SpecError("schedule.repeat", f"must be a positive integer, got {repeat!r}")
     segs = []
+    if not isinstance(sched.get("segments", []), list):
+        raise SpecError("schedule.segments", f"expected a list of tables ([[schedule.segments]]), "
+                                             f"got {sched['segments']!r}")
     for i, sd in enumerate(sched.get("segments", [])):
         key = f"schedule.segments[{i}]"
         check_keys(sd, {"duration", "sources", "labels", "eta", "beta", "learn", "nudge", "waveforms"}, key)
@@ -353,6 +349,7 @@ def _segments(sched: dict) -> Schedule:
                             beta=quantity(sd.get("beta", 0.0), "conductance", key + ".beta")))
     if not segs:
         raise SpecError("schedule.segments", "at least one segment is needed")
+    check_span(segs, repeat, "schedule.repeat")
     return Schedule(segs, repeat)
 
 
@@ -363,6 +360,8 @@ def _volts(d: dict, key: str) -> dict:
 
 
 def _waveforms(d: dict, key: str) -> dict:
+    if not isinstance(d, dict):
+        raise SpecError(key, f"expected a table of node = {{kind, amplitude, frequency}}, got {d!r}")
     out = {}
     for node, w in d.items():
         k = f"{key}.{node}"
@@ -376,6 +375,8 @@ def _waveforms(d: dict, key: str) -> dict:
 
 
 def _task(d: dict, key: str) -> Task:
+    if not isinstance(d, dict):
+        raise SpecError(key, f"expected a table (a task: points or a generator), got {d!r}")
     if "generator" in d:
         return _generated_task(d, key)
     check_keys(d, {"name", "classification", "points"}, key)
@@ -405,20 +406,55 @@ def _generated_task(d: dict, key: str) -> Task:
     check_keys(d, {"generator", "radius", "split", "n", "label"}, key)
     if "radius" not in d:
         raise SpecError(key + ".radius", "missing")
-    return ring_task(quantity(d["radius"], "voltage", key + ".radius"), _int0(d.get("split", 0), key + ".split"),
+    return ring_task(quantity(d["radius"], "voltage", key + ".radius"), integer(d.get("split", 0), key + ".split"),
                      _int(d.get("n", 8), key + ".n"), quantity(d.get("label", "18 mV"), "voltage", key + ".label"))
-
-
-def _int0(x, key):
-    if not isinstance(x, int) or isinstance(x, bool) or x < 0:
-        raise SpecError(key, f"must be a non-negative integer, got {x!r}")
-    return x
 
 
 def merge(base: dict, over: dict) -> dict:
     out = dict(base)
     for k, v in over.items():
         out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def overrides(params, where: str = "parameters") -> dict:
+    """A run spec's ``parameters`` as a nested table to merge into its protocol: each key dotted
+    (``"nudge.gamma" = "1 S"``) or nested (``nudge = { gamma = "1 S" }``, what a sweep axis
+    ``parameters.nudge.gamma`` makes)."""
+    if not isinstance(params, dict):
+        raise SpecError(where, f"expected a table, got {type(params).__name__}")
+    nested = {}
+    for k, v in params.items():
+        for head in reversed(k.split(".")):
+            v = {head: v}
+        nested = merge(nested, v)
+    return nested
+
+
+def integer(x, key: str, least: int = 0) -> int:
+    """An integer of at least ``least`` (TOML booleans are not integers)."""
+    if isinstance(x, bool) or not isinstance(x, int) or x < least:
+        what = {0: "a non-negative integer", 1: "a positive integer"}.get(least, f"an integer >= {least}")
+        raise SpecError(key, f"must be {what}, got {x!r}")
+    return x
+
+
+def fields_from_dict(d: dict, kinds: dict, where: str) -> dict:
+    """The fields of table ``d`` read by their kind (``kinds``: key -> bool, str, int (>= 0), list,
+    dict (a table, read by the caller) or a dimension of tdsim.model.units, whose value takes a unit); an unknown key is refused
+    naming it. Keys ``d`` does not give are absent from the result."""
+    check_keys(d, set(kinds), where)
+    out = {}
+    for k, raw in d.items():
+        kind, key = kinds[k], f"{where}.{k}" if where else k
+        if kind is int:
+            out[k] = integer(raw, key)
+        elif kind in (list, dict):
+            if not isinstance(raw, kind):
+                raise SpecError(key, f"expected a {'list' if kind is list else 'table'}, got {raw!r}")
+            out[k] = raw
+        else:
+            out[k] = _value(raw, kind, key)
     return out
 
 
@@ -441,7 +477,7 @@ def protocol_from_dict(d: dict):
     common = dict(t_h=quantity(d.get("t_h", "100 us"), "time", "t_h"), nudge=nudge,
                   learn=_value(d.get("learn", True), bool, "learn"),
                   waveforms=_waveforms(d.get("waveforms", {}), "waveforms"),
-                  differential=[tuple(p) for p in d.get("differential", [])])
+                  differential=_pairs(d.get("differential", []), "differential"))
     if kind == "two_task":
         for k in ("alpha", "beta", "tau"):
             if k not in d:
@@ -459,6 +495,14 @@ def protocol_from_dict(d: dict):
                 raise SpecError(k, "belongs to a two_task protocol, not cycling")
         return Cycling(_task(d["task"], "task"), passes=_int(d.get("passes", 1), "passes"), **common)
     raise SpecError("kind", f"unknown protocol kind {kind!r} (two_task or cycling)")
+
+
+def _pairs(x, key: str) -> list:
+    """Differential outputs: a list of [O+, O-] node-name pairs."""
+    if not isinstance(x, list) or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(n, str) for n in p)
+                                          for p in x):
+        raise SpecError(key, f"expected a list of [O+, O-] node-name pairs, got {x!r}")
+    return [tuple(p) for p in x]
 
 
 def load_protocol(path, parameters: dict | None = None):
@@ -483,11 +527,17 @@ def _imperfections(d: dict, circuit: Circuit) -> Imperfections:
         if name not in index:
             raise SpecError(key, "no such edge")
         el, where = circuit.edges[index[name]].element, f"edges[{index[name]}] ({name})"
-        need = _theta_field(el, "bias", where)
+        need = _theta_field(el, "bias")
         return quantity(v, "voltage_rate", key) if need is None else _edge_quantity(v, *need, key, where, "bias")
 
+    for table in ("bias", "drainage"):
+        if not isinstance(d.get(table, {}), dict):
+            raise SpecError(f"{k}.{table}", f"expected a table of edge = value, got {d[table]!r}")
     mm = d.get("mismatch", {})
     check_keys(mm, {"S", "VT", "capacitance"}, k + ".mismatch")
+    for m, v in mm.items():
+        if quantity(v, "voltage" if m == "VT" else "dimensionless", f"{k}.mismatch.{m}") < 0:
+            raise SpecError(f"{k}.mismatch.{m}", f"a spread (σ) must be >= 0, got {v!r}")
     return Imperfections(
         bias={str(e): bias(str(e), v) for e, v in d.get("bias", {}).items()},
         bias_function=_value(d["bias_function"], str, k + ".bias_function") if "bias_function" in d else None,
@@ -501,12 +551,14 @@ def _imperfections(d: dict, circuit: Circuit) -> Imperfections:
 
 
 def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec:
-    """The engine run a run spec's table describes (outer-loop trainers' specs are read by
-    tdsim.runs.jobs, which hands engine runs here)."""
+    """The engine run a run spec's table describes (tdsim.runs.jobs reads every run spec, the
+    outer-loop trainers' too, and hands engine runs here)."""
     check_keys(d, {"name", "description", "model", "protocol", "parameters", "twins", "imperfections", "seed",
                     "output", "simulation", "schedule"}, "")
     if "model" not in d:
         raise SpecError("model", "missing: path of a model TOML file (relative to the spec)")
+    if not isinstance(d["model"], (str, dict)):
+        raise SpecError("model", f"expected the path of a model TOML file or a [model] table, got {d['model']!r}")
     if isinstance(d["model"], str):
         model = read(base / d["model"])
         circuit = model_from_dict(model, Path(d["model"]).stem)
@@ -515,36 +567,44 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
         model = d["model"]
         circuit = model_from_dict(model)
     resolved = {**d, "model": model}
-    sim = d.get("simulation", {})
-    check_keys(sim, set(_OPTION_KINDS), "simulation")
-    kw = {k: _value(v, _OPTION_KINDS[k], f"simulation.{k}") for k, v in sim.items()}
-    if "chunk" in kw:
-        kw["chunk"] = int(kw["chunk"])
-    if "w_reuse" in kw and float(kw["w_reuse"]).is_integer():
-        kw["w_reuse"] = int(kw["w_reuse"])
-    opt = Options(**kw)
-    opt.validate()
+    opt = options_from_dict(d.get("simulation", {}))
     tasks, differential = [], []
     if ("schedule" in d) == ("protocol" in d):
         raise SpecError("protocol", "give exactly one of 'protocol' (a protocol file) and 'schedule'")
     if "protocol" in d:
         proto = d["protocol"]
-        params = d.get("parameters", {})
+        if not isinstance(proto, (str, dict)):
+            raise SpecError("protocol", f"expected the path of a protocol TOML file or a [protocol] table, "
+                                        f"got {proto!r}")
         proto = read(base / proto) if isinstance(proto, str) else proto
-        prot = protocol_from_dict(merge(proto, params))
+        prot = protocol_from_dict(merge(proto, overrides(d.get("parameters", {}))))
         resolved["protocol"] = proto
         segments, tasks, differential = prot.segments(), prot.tasks, prot.differential
     else:
         if "parameters" in d:
             raise SpecError("parameters", "only with a protocol")
         segments = _segments(d["schedule"])
-    twins = tuple(d.get("twins", ["free", "clamped"]))
-    seed = d.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise SpecError("seed", f"must be a non-negative integer, got {seed!r}")
-    out = base / d["output"] if "output" in d else base / "out" / f"{d.get('name', name)}.zarr"
-    return RunSpec(circuit, segments, opt, twins, _imperfections(d.get("imperfections", {}), circuit), seed, out, d,
-                   tasks, differential, resolved)
+    twins = d.get("twins", ["free", "clamped"])
+    if not isinstance(twins, list) or not all(isinstance(t, str) for t in twins) or len(set(twins)) != len(twins):
+        raise SpecError("twins", f"expected a list of distinct twin names, e.g. [\"free\", \"clamped\"], got {twins!r}")
+    seed = integer(d.get("seed", 0), "seed")
+    return RunSpec(circuit, segments, opt, tuple(twins), _imperfections(d.get("imperfections", {}), circuit), seed,
+                   default_output(d, base, name), d, tasks, differential, resolved)
+
+
+def default_output(d: dict, base: Path, name: str) -> Path:
+    """A run spec's store: ``output`` (relative to the spec), else ``out/<name>.zarr`` beside the
+    spec. The name is a plain file name: no folders, no '..', so a default output never lands
+    outside the spec's own out/ folder."""
+    if "output" in d:
+        if not isinstance(d["output"], str) or not d["output"].strip():
+            raise SpecError("output", f"a path (a string), got {d['output']!r}")
+        return base / d["output"]
+    n = d.get("name", name)
+    if not isinstance(n, str) or not n.strip() or n in (".", "..") or any(c in n for c in "/\\\0"):
+        raise SpecError("name", f"must be a plain name (no '/', '\\', '..'), got {n!r}: it names the default "
+                                "output out/<name>.zarr beside the spec")
+    return base / "out" / f"{n}.zarr"
 
 
 def load_run(path) -> RunSpec:

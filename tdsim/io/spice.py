@@ -10,10 +10,12 @@ What the deck contains (all SI units):
   with its capacitance to ground (``comp.cap``, per twin, so twin mismatch is exported);
 - ideal voltage sources and current sources as PWL sources stepping at segment boundaries; a
   source with a series resistance is already a hidden held node plus a resistor edge in ``comp``;
-- edges, per twin with that twin's parameters: resistors as ``R``; everything else as behavioural
-  current sources ``B a b I=...`` (current a -> b), exactly the formulas of ``kernels.edge_current``
-  (MOSFET ``S*max(G-VT-(Va+Vb)/2,0)*(Va-Vb)``; ideal diode ``g*max(Va-Vb-Vf,0)``; Shockley
-  ``Is*(exp(dv/nVt)-1)`` continued linearly beyond dv/nVt = 40 like the engine);
+- edges, per twin with that twin's parameters, as each element writes itself
+  (``Element.spice_lines`` in its file of tdsim.core.elements): resistors as ``R``; most others as
+  behavioural current sources ``B a b I=...`` (current a -> b), exactly the formulas of their
+  compiled ``current`` (MOSFET ``S*max(G-VT-(Va+Vb)/2,0)*(Va-Vb)``, smoothed like the engine;
+  ideal diode ``g*max(Va-Vb-Vf,0)``; Shockley ``Is*(exp(dv/nVt)-1)`` continued linearly beyond
+  dv/nVt = 40 like the engine);
 - one gate node per learnable edge, shared by the twins: a MOSFET gate ``g_<edge>`` on its
   capacitor C0, a trainable conductance's parameter θ on ``th_<edge>`` (1 F, so V = θ), charged by
   ``C*learn(t)*(scale*A0*f(θ)*(ΔV_a² - ΔV_b²) + B)`` (``kernels.gate_rates``; f = 1 for MOSFETs
@@ -57,8 +59,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tdsim.compile.build import Compiled
-from tdsim.model.elements import CONDUCTANCE, IDEAL_DIODE, MOSFET, PARAM_KAPPA, PARAM_RHO, RESISTOR, SHOCKLEY_DIODE
-from tdsim.core.kernels import (HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, NUDGE_FORCE, NUDGE_FORCE_FROM_FREE, EXP_MAX,
+from tdsim.core.elements import BY_CODE, GATE, spice_num, spice_v
+from tdsim.core.kernels import (HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, NUDGE_FORCE, NUDGE_FORCE_FROM_FREE,
                                 fill_held)
 from tdsim.compile.table import Table
 from tdsim.simulation.probes import segment_drive
@@ -113,7 +115,7 @@ def spice_names(comp: Compiled) -> Names:
     gate = {}
     for e in range(comp.E):
         if comp.learn[e]:
-            prefix = "g" if comp.code[e] == MOSFET else "th"
+            prefix = "g" if BY_CODE[int(comp.code[e])].theta == GATE else "th"
             gate[e] = alloc(f"{prefix}_{_clean(comp.edge_names[e])}")
     label = [alloc(f"ctl_l_{_clean(comp.node_names[o])}") for o in comp.out_node]
     return Names(node, gate, label)
@@ -142,18 +144,6 @@ def gate_column(comp: Compiled, edge) -> str:
 # netlist
 
 
-def _num(x: float) -> str:
-    x = float(x)
-    if not math.isfinite(x):
-        raise ValueError(f"cannot write non-finite value {x!r} to a SPICE deck")
-    s = repr(x)
-    return f"({s})" if x < 0 else s
-
-
-def _v(name: str) -> str:
-    return "0" if name == "0" else f"V({name})"
-
-
 def _pwl(t_end: np.ndarray, values: np.ndarray, tr: float) -> str:
     """PWL of a piecewise-constant signal; each change is a ramp of width tr centred on the boundary."""
     pts = [(0.0, values[0])]
@@ -174,41 +164,6 @@ def _transition(t_end, transition) -> float:
     if not (0 < tr < durations.min()):
         raise ValueError(f"transition {tr!r} must be > 0 and shorter than the shortest segment")
     return tr
-
-
-def _theta_expr(e: int, comp: Compiled, names: Names, theta0: np.ndarray) -> str:
-    """Gate voltage / θ of edge e as a SPICE expression (node for learnable edges)."""
-    return _v(names.gate[e]) if e in names.gate else _num(theta0[e])
-
-
-def _kappa_expr(kind: int, th: str) -> str:
-    if kind == PARAM_KAPPA:
-        return th
-    if kind == PARAM_RHO:
-        return f"(1/{th})"
-    return f"exp({th})"
-
-
-def _edge_current(code, p0, p1, th, a, b, kind=None, p2=0.0, p3=1e-3):
-    """Current a -> b as an expression, mirroring kernels.edge_current."""
-    va, vb = _v(a), _v(b)
-    dv = f"({va}-{vb})"
-    if code == CONDUCTANCE:
-        return f"{_kappa_expr(kind, th)}*{dv}"
-    if code == MOSFET:
-        x = f"({th}-{_num(p1)}-({va}+{vb})/2)"
-        m = _num(EXP_MAX)
-        soft = (f"{_num(p3)}*ln(1+exp(max(min({x}/{_num(p3)},{m}),-{m})))"
-                f"+max({x}-{_num(EXP_MAX * p3)},0)")        # = kernels: w softplus(x/w)
-        return f"({_num(p0)}*({soft})+{_num(p2)})*{dv}"
-    if code == IDEAL_DIODE:
-        return f"{_num(p0)}*max({dv}-{_num(p1)},0)"
-    if code == SHOCKLEY_DIODE:
-        x = f"{dv}/{_num(p1)}"
-        g = p0 * math.exp(EXP_MAX) / p1
-        return (f"{_num(p0)}*(exp(min({x},{_num(EXP_MAX)}))-1)"
-                f"+{_num(g)}*max({dv}-{_num(EXP_MAX * p1)},0)")
-    raise ValueError(f"unknown element code {code}")
 
 
 def unrolled(tab: Table) -> Table:
@@ -236,6 +191,18 @@ def _check_exportable(tab: Table) -> None:
             raise SpecError("export-spice", f"{what} are not exported to SPICE yet")
 
 
+def _check_exportable_circuit(comp: Compiled) -> None:
+    """Gate drainage, a state-dependent bias and noise are not in the deck yet: refuse, as for
+    waveforms, rather than write a deck that silently simulates another circuit."""
+    from tdsim.errors import SpecError
+    for key, present in (("imperfections.drainage", np.any(comp.leak != 0)),
+                         ("imperfections.bias_function", comp.bias_function is not None),
+                         ("imperfections.noise_update", comp.noise_update != 0),
+                         ("imperfections.noise_read", comp.noise_read != 0)):
+        if present:
+            raise SpecError("export-spice", f"{key} is not exported to SPICE yet")
+
+
 def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, abstol: float = 1e-12,
             vntol: float = 1e-9, title: str | None = None, initial_V=None, theta0=None,
             tmax: float | None = None, transition: float | None = None, chgtol: float | None = None,
@@ -254,6 +221,7 @@ def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, a
         raise ValueError(f"tstep must be a positive time, got {tstep!r}")
     tab = unrolled(tab)
     _check_exportable(tab)
+    _check_exportable_circuit(comp)
     T, N, E = comp.T, comp.N, comp.E
     names = spice_names(comp)
     theta0 = np.asarray(comp.theta0 if theta0 is None else theta0, dtype=np.float64)
@@ -290,12 +258,12 @@ def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, a
                 L.append(f"Vsrc{t}_{n} {nm[n]} 0 {_pwl(t_end, tab.src[:, j], tr)}")
             elif h == HOLD_OUTPUT:
                 k = comp.hidx[t, n]
-                of = _v(names.node[0][comp.out_node[k]])
+                of = spice_v(names.node[0][comp.out_node[k]])
                 s = comp.nudge[t]
-                L.append(f"Bout{t}_{n} {nm[n]} 0 V={of}+{_num(s)}*{_v(names.eta)}*({_v(names.label[k])}-{of})")
+                L.append(f"Bout{t}_{n} {nm[n]} 0 V={of}+{spice_num(s)}*{spice_v(names.eta)}*({spice_v(names.label[k])}-{of})")
             elif h == HOLD_NONE:
                 if comp.cap[t, n] > 0:
-                    L.append(f"Cn{t}_{n} {nm[n]} 0 {_num(comp.cap[t, n])}")
+                    L.append(f"Cn{t}_{n} {nm[n]} 0 {spice_num(comp.cap[t, n])}")
                 if initial_V is not None:
                     ic[nm[n]] = float(np.asarray(initial_V).reshape(T, N)[t, n])
             if comp.inj[n] >= 0:
@@ -303,39 +271,29 @@ def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, a
         if getattr(comp, "force_nudge", False) and comp.nudge[t] != 0:
             own = not np.any(tab.mode == NUDGE_FORCE_FROM_FREE)
             for k, n in enumerate(comp.out_node):
-                o = _v(nm[n] if own else names.node[0][n])
-                L.append(f"Bforce{t}_{k} 0 {nm[n]} I={_num(comp.nudge[t])}*{_v(names.eta)}*({_v(names.label[k])}-{o})")
+                o = spice_v(nm[n] if own else names.node[0][n])
+                L.append(f"Bforce{t}_{k} 0 {nm[n]} I={spice_num(comp.nudge[t])}*{spice_v(names.eta)}*({spice_v(names.label[k])}-{o})")
         for e in range(E):
             a, b = nm[comp.ea[e]], nm[comp.eb[e]]
-            code = int(comp.code[e])
-            p0, p1, p2, p3 = comp.par[t, e]
-            if code == RESISTOR:
-                L.append(f"Re{t}_{e} {a} {b} {_num(1.0 / p0)}")
-                continue
-            th = _theta_expr(e, comp, names, theta0)
-            expr = _edge_current(code, p0, p1, th, a, b, int(p0) if code == CONDUCTANCE else None, p2, p3)
-            L.append(f"Be{t}_{e} {a} {b} I={expr}")
+            th = names.gate[e] if e in names.gate else float(theta0[e])    # a θ node, or fixed
+            L += BY_CODE[int(comp.code[e])].spice_lines(f"e{t}_{e}", a, b, th, comp.par[t, e])
         L.append("")
 
     # gates
     la, lb = comp.learn_pair
+    by_name = {ed.name: ed for ed in comp.circuit.edges}
     if names.gate:
         L.append("* learnable gates: C dG/dt = C learn(t) (scale A0 f (dV_a^2 - dV_b^2) + B)")
     for e, g in names.gate.items():
-        code = int(comp.code[e])
-        cg = _gate_cap(comp, e)
-        rate = _num(comp.learn_scale * comp.A0[e])
-        if code == CONDUCTANCE:
-            kind = int(comp.par[0, e, 0])
-            k = _kappa_expr(kind, _v(g))
-            f = "" if kind == PARAM_KAPPA else (f"*(-{k}*{k})" if kind == PARAM_RHO else f"*{k}")
-        else:
-            f = ""
-        da = f"({_v(names.node[la][comp.ea[e]])}-{_v(names.node[la][comp.eb[e]])})"
-        db = f"({_v(names.node[lb][comp.ea[e]])}-{_v(names.node[lb][comp.eb[e]])})"
-        L.append(f"Cg_{e} {g} 0 {_num(cg)}")
-        L.append(f"Bg_{e} 0 {g} I={_num(cg)}*{_v(names.learn)}*({rate}{f}*({da}*{da}-{db}*{db})"
-                 f"+{_num(comp.B[e])})")
+        el = by_name[comp.edge_names[e]].element
+        cg = el.gate_capacitance()
+        rate = spice_num(comp.learn_scale * comp.A0[e])
+        f = el.spice_slope(comp.par[0, e], spice_v(g))
+        da = f"({spice_v(names.node[la][comp.ea[e]])}-{spice_v(names.node[la][comp.eb[e]])})"
+        db = f"({spice_v(names.node[lb][comp.ea[e]])}-{spice_v(names.node[lb][comp.eb[e]])})"
+        L.append(f"Cg_{e} {g} 0 {spice_num(cg)}")
+        L.append(f"Bg_{e} 0 {g} I={spice_num(cg)}*{spice_v(names.learn)}*({rate}{f}*({da}*{da}-{db}*{db})"
+                 f"+{spice_num(comp.B[e])})")
         ic[g] = float(theta0[e])
     L.append("")
     if ic:
@@ -350,15 +308,6 @@ def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, a
     L.append(tran)
     L += [".control", "set filetype=ascii", "run", f"write {rawfile}", "quit 0", ".endc", ".end", ""]
     return "\n".join(L)
-
-
-def _gate_cap(comp: Compiled, e: int) -> float:
-    """C0 of a MOSFET edge's gate capacitor (from the circuit's element); 1 F for θ nodes."""
-    if comp.code[e] != MOSFET:
-        return 1.0
-    by_name = {ed.name: ed for ed in comp.circuit.edges}
-    el = by_name[comp.edge_names[e]].element
-    return float(el.C0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from tdsim.model.elements import ELEMENTS, LEARNABLE, ZERO_RULES, Conductance, Mosfet
+from tdsim.core.elements import ELEMENTS
 from tdsim.errors import SpecError
 
 
@@ -28,7 +28,7 @@ class Edge:
     a: str
     b: str
     element: object
-    A0: float | None = None   # learning rate 1/(V s) for a gate (spec._A0_KINDS); None: the circuit's A0
+    A0: float | None = None   # learning rate 1/(V s) for a gate (Element.a0_unit); None: the circuit's A0
     B: float = 0.0            # update bias, θ's unit per s: V/s for a gate (Dillavou Eq. 7)
 
 
@@ -93,7 +93,7 @@ class Circuit:
         return held
 
     def learnable_edges(self) -> list:
-        return [e.name for e in self.edges if isinstance(e.element, LEARNABLE) and e.element.learn]
+        return [e.name for e in self.edges if e.element.learns()]
 
     # ---- validation -----------------------------------------------------------------------
     def validate(self, need_capacitance: bool = True) -> None:
@@ -123,7 +123,7 @@ class Circuit:
                     raise SpecError(key, f"endpoint {end!r} is not a declared node")
             if e.a == e.b:
                 raise SpecError(key, f"both ends on node {e.a!r}")
-            _check_element(key, e.element)
+            e.element.validate(key)
             if e.A0 is not None:
                 _finite(key + ".A0", e.A0, nonzero=True)
             _finite(key + ".B", e.B)
@@ -142,6 +142,8 @@ class Circuit:
                                     "needed for time-domain runs (set it, or a default capacitance)")
         if self.capacitance is not None:
             _finite("circuit.capacitance", self.capacitance, positive=True)
+        if not self.edges:
+            raise SpecError("edges", f"model {self.name!r} has no edges: nothing to simulate")
         self._check_connected(held)
 
     def _check_connected(self, held: set) -> None:
@@ -169,26 +171,3 @@ def _finite(key, x, positive=False, nonzero=False):
     if nonzero and x == 0:
         raise SpecError(key, "must be nonzero (a negative A0 reverses the update: the learning rate "
                         "α/η of McGinnis Eq. 2.4 with η < 0)")
-
-
-def _check_element(key, el) -> None:
-    for name, val in vars(el).items():
-        if isinstance(val, (int, float)) and not isinstance(val, bool):
-            _finite(f"{key}.{name}", val)
-    positive = {"R", "S", "C0", "kappa", "g", "Is", "n", "Vt", "smooth"}
-    for name in positive & set(vars(el)):
-        if getattr(el, name) <= 0:
-            raise SpecError(f"{key}.{name}", f"must be > 0, got {getattr(el, name)!r}")
-    if isinstance(el, Mosfet):
-        if not el.G_min < el.G_max:
-            raise SpecError(f"{key}.G_max", f"G_min ({el.G_min}) must be below G_max ({el.G_max})")
-        if not el.G_min <= el.G <= el.G_max:
-            raise SpecError(f"{key}.G", f"initial gate voltage {el.G} outside [G_min, G_max]")
-    if isinstance(el, Conductance):
-        if el.parametrization not in ("kappa", "rho", "logkappa"):
-            raise SpecError(f"{key}.parametrization", f"unknown {el.parametrization!r} (kappa, rho or logkappa)")
-        if el.at_zero not in ZERO_RULES:
-            raise SpecError(f"{key}.at_zero", f"unknown rule {el.at_zero!r} ({', '.join(ZERO_RULES)})")
-        if el.at_zero == "remove" and el.parametrization == "rho":
-            raise SpecError(f"{key}.at_zero", "ρ reaching 0 is a short circuit, not a removal: use "
-                            "'reflect' or 'cross' with the rho parametrization")

@@ -20,6 +20,7 @@ on a conductance θ is κ in S, ρ in Ohm or log κ, so V becomes S, Ohm or 1; s
 """
 from __future__ import annotations
 
+import ast
 import math
 from dataclasses import dataclass, field
 
@@ -41,6 +42,10 @@ class Imperfections:
     noise_update: float = 0.0
     noise_read: float = 0.0
     drainage: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if isinstance(self.bias_function, str):     # refused as the spec is read, before any work
+            parse_bias(self.bias_function)
 
     def validate(self, edge_names, output_names):
         for key, d in (("bias", self.bias), ("drainage", self.drainage)):
@@ -93,17 +98,78 @@ def zero_bias(G, dvf, dvc):
     return 0.0
 
 
+# What a bias expression of a spec file may contain: arithmetic, comparisons and conditional
+# expressions on the state variables, number literals, and these functions of math (bare or as
+# math.f). Anything else (names, attributes, subscripts, lambdas, comprehensions, several
+# statements) is refused before anything is compiled: a spec file never runs code.
+BIAS_VARIABLES = ("G", "dvf", "dvc")
+BIAS_CONSTANTS = {"pi": math.pi, "e": math.e}
+BIAS_FUNCTIONS = ("exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "atan",
+                  "fabs", "copysign", "pow", "abs", "min", "max")
+_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd, ast.Lt, ast.LtE, ast.Gt, ast.GtE,
+        ast.And, ast.Or, ast.Not)
+
+
+def parse_bias(expr: str) -> ast.Expression:
+    """The syntax tree of a bias expression in G, dvf, dvc, checked against the whitelist above;
+    SpecError naming what is not allowed."""
+    key = "imperfections.bias_function"
+    if not isinstance(expr, str):
+        raise SpecError(key, f"must be an expression string, got {type(expr).__name__}")
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise SpecError(key, f"cannot parse {expr!r}: {exc.msg} (one expression in G, dvf, dvc)") from None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp,
+                             ast.Load)) or isinstance(node, _OPS):
+            continue
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            continue
+        if isinstance(node, ast.Name) and (node.id in BIAS_VARIABLES or node.id in BIAS_CONSTANTS
+                                           or node.id in BIAS_FUNCTIONS or node.id == "math"):
+            continue
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "math" \
+                and (node.attr in BIAS_FUNCTIONS or node.attr in BIAS_CONSTANTS):
+            continue
+        if isinstance(node, ast.Call) and not node.keywords and (
+                (isinstance(node.func, ast.Name) and node.func.id in BIAS_FUNCTIONS) or
+                (isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+                 and node.func.value.id == "math" and node.func.attr in BIAS_FUNCTIONS)):
+            continue
+        what = ast.get_source_segment(expr.strip(), node) or type(node).__name__
+        raise SpecError(key, f"{what!r} is not allowed in a bias expression (arithmetic on G, dvf, dvc, numbers, "
+                             f"comparisons, a if c else b, and {', '.join(BIAS_FUNCTIONS)})")
+    callee = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)} | \
+        {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    for node in ast.walk(tree):                 # "math" and the functions only as callee or math.f
+        if isinstance(node, ast.Name) and node.id not in BIAS_VARIABLES and node.id not in BIAS_CONSTANTS \
+                and id(node) not in callee:
+            raise SpecError(key, f"{node.id!r} is not a value (call it: {node.id}(...))"
+                            if node.id != "math" else "'math' is not a value (use math.f(...) or math.pi)")
+    return tree
+
+
+def _bias_from_expression(expr: str):
+    """The Python function b(G, dvf, dvc) of a checked expression, built from its syntax tree with
+    no builtins in reach."""
+    body = parse_bias(expr).body
+    fn = ast.FunctionDef(name="bias", args=ast.arguments(posonlyargs=[], args=[ast.arg(a) for a in BIAS_VARIABLES],
+                                                         kwonlyargs=[], kw_defaults=[], defaults=[]),
+                         body=[ast.Return(body)], decorator_list=[], returns=None)
+    module = ast.fix_missing_locations(ast.Module(body=[fn], type_ignores=[]))
+    namespace = {"__builtins__": {}, "math": math, "abs": abs, "min": min, "max": max, **BIAS_CONSTANTS,
+                 **{f: getattr(math, f) for f in BIAS_FUNCTIONS if hasattr(math, f)}}
+    exec(compile(module, "<bias_function>", "exec"), namespace)
+    return namespace["bias"]
+
+
 def compile_bias(fn):
-    """A numba cfunc b(G, dvf, dvc) -> V/s from a Python function or an expression string."""
+    """A numba cfunc b(G, dvf, dvc) -> V/s from a Python function (the API: your own code) or an
+    expression string (a spec file: checked against a whitelist by ``parse_bias`` first)."""
     from numba import cfunc
     if isinstance(fn, str):
-        expr = fn
-        namespace = {"math": math}
-        try:
-            exec(compile(f"def bias(G, dvf, dvc):\n    return {expr}\n", "<bias_function>", "exec"), namespace)
-        except SyntaxError as exc:
-            raise SpecError("imperfections.bias_function", f"cannot parse {expr!r}: {exc.msg}") from None
-        fn = namespace["bias"]
+        fn = _bias_from_expression(fn)
     try:
         compiled = cfunc(BIAS_SIGNATURE, cache=False)(fn)
     except Exception as exc:  # numba typing errors are many kinds

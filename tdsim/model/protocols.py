@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tdsim.errors import SpecError
-from tdsim.model.schedule import Schedule, Segment, Waveform
+from tdsim.model.schedule import Schedule, Segment, Waveform, check_memory, check_span
 
 
 @dataclass
@@ -67,6 +67,10 @@ def points(task: Task, t_h: float, span: float | None, nudge: Nudge, learn: bool
         full, rest = divmod(span, t_h)
         full, rest = int(full), (rest if rest > 1e-12 * t_h else None)
     count = full + (rest is not None)
+    row = 8 * (16 + 4 * len(task.points[0].inputs) + 2 * len(task.points[0].labels))  # list entry + table row
+    if span is not None:
+        check_memory(count * row, "t_h", f"holding each point for t_h = {t_h:.3g} s over {span:.3g} s "
+                                         f"({count:.3g} holds)")
 
     def hold(i, d):
         p = task.points[i % n]
@@ -113,6 +117,7 @@ class Cycling(_Schedule):
         count("passes", self.passes)
         one = points(self.task, self.t_h, None, self.nudge, self.learn, self.waveforms,
                       {"record": True, "period_end": True})
+        check_span(one, self.passes, "passes")
         return Schedule(one, self.passes)
 
 
@@ -141,6 +146,7 @@ class TwoTask(_Schedule):
         a = points(self.alpha, self.t_h, self.tau / 2, self.nudge, self.learn, self.waveforms, {"record": True})
         b = points(self.beta, self.t_h, self.tau / 2, self.nudge, self.learn, self.waveforms,
                     {"record": True, "period_end": True})
+        check_span(a + b, self.periods, "periods")
         return Schedule(a + b, self.periods)
 
 

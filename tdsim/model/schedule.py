@@ -1,12 +1,8 @@
-"""Protocol schedules as segments: what the engine walks once compiled (tdsim.compile.table): consecutive segments with sources (constant or a waveform),
-labels, η, the nudge rule and learning on/off. Protocols compile to this; the engine never sees
-Python objects.
-
-A schedule is periodic: one period (or pass) of segments run ``repeat`` times (``Schedule``); the
-table holds the arrays of one period and the repeat count, and the engine reads row
-``seg % S`` for the global segment counter ``seg`` (0 … S·repeat). A plain list of segments is a
-schedule with repeat = 1. A period may list one Segment object several times (a point held
-again and again): it is compiled once, so long periods cost one list entry per hold.
+"""Protocol schedules as the user writes them: ``Segment`` (one stretch of constant drive: sources or
+waveforms, labels, η, the nudge rule, learning on or off), ``Waveform`` (a sinusoidal or |sin|
+source) and ``Schedule`` (one period of segments run ``repeat`` times), with the names of the
+nudge rules, waveforms and segment timings mapped to the engine's codes (tdsim.core.codes).
+tdsim.compile.table turns a schedule into the arrays the compiled loop walks.
 """
 from __future__ import annotations
 
@@ -97,3 +93,32 @@ def period(segments) -> tuple:
     return list(segments), 1
 
 
+SEGMENT_COUNTER_LIMIT = 2**62      # the engine counts the run's segments in an int64
+
+
+def check_span(segments: list, repeat: int, repeat_key: str) -> None:
+    """Refuse a repeat count that float64 time or the engine's segment counter cannot hold: S·repeat
+    segments overflow the counter, or the run ends where the time axis no longer resolves one
+    period (4 ulp of the end time, the engine's step floor)."""
+    S = len(segments)
+    if S * repeat >= SEGMENT_COUNTER_LIMIT:
+        raise SpecError(repeat_key, f"{repeat} x {S} segments overflow the engine's segment counter (2^62)")
+    one = float(sum(s.duration for s in segments))
+    if not one > 0:                 # refused where durations are checked, naming the segment
+        return
+    end = one * repeat
+    if not (np.isfinite(end) and one > 4 * np.spacing(end)):
+        raise SpecError(repeat_key, f"{repeat} periods of {one:.3g} s would end at t = {end:.3g} s, where float64 "
+                                    f"time resolves only steps of {4 * np.spacing(end):.3g} s")
+
+
+def check_memory(nbytes: float, key: str, what: str) -> None:
+    """Refuse, with the figure, what would need more memory than this machine has free."""
+    import os
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):       # not on this platform: no estimate to compare
+        return
+    if nbytes > free:
+        raise SpecError(key, f"{what} would need about {nbytes / 2**30:.3g} GiB of memory; "
+                             f"{free / 2**30:.3g} GiB are free")

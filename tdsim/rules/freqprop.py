@@ -44,7 +44,8 @@ import numpy as np
 
 from tdsim.compile.build import build
 from tdsim.model.circuit import Circuit
-from tdsim.model.elements import CONDUCTANCE, PARAM_KAPPA, PARAM_RHO
+from tdsim.core.codes import CONDUCTANCE
+from tdsim.core.elements import kappa_factor
 from tdsim.errors import SpecError
 from tdsim.model.schedule import Segment, Waveform
 from tdsim.compile.table import table
@@ -233,15 +234,10 @@ class Evaluator:
 
 
 def kappa_slope(comp, theta) -> np.ndarray:
-    """g'(θ) = dκ/dθ per edge: 1 (κ), −κ² (ρ), κ (log κ); 1 for other edges."""
-    kind = comp.par[0, :, 0].astype(int)
-    out = np.ones_like(theta)
-    conductance = comp.code == CONDUCTANCE
-    rho = conductance & (kind == PARAM_RHO)
-    log = conductance & (kind != PARAM_KAPPA) & (kind != PARAM_RHO)
-    out[rho] = -1.0 / theta[rho] ** 2
-    out[log] = np.exp(theta[log])
-    return out
+    """g'(θ) = dκ/dθ per edge, the element's own (tdsim.core.elements.kappa_factor): 1 (κ), −κ² (ρ),
+    κ (log κ); 1 for other edges."""
+    theta = np.asarray(theta, dtype=np.float64)
+    return np.array([kappa_factor(int(c), p0, th) for c, p0, th in zip(comp.code, comp.par[0, :, 0], theta)])
 
 
 __all__ = ["FreqProp", "Evaluator", "Response", "lockin_sin", "extract_abs_sin", "with_nudge_sources",

@@ -1,20 +1,72 @@
-"""What ``tdsim run`` and ``tdsim sweep`` accept: a run spec of the engine (tdsim.io.spec.RunSpec)
-or of an outer-loop trainer (tdsim.runs.trainers.TrainerSpec, recognised by its protocol's
-``kind``). One reader for both, so nothing above this layer dispatches on the kind."""
+"""What ``tdsim run`` and ``tdsim sweep`` accept: a job, read from a run spec. A job is an engine
+run (EngineRun: the io layer's RunSpec and how to run it) or an outer-loop trainer's run
+(tdsim.runs.trainers.TrainerSpec, recognised by its protocol's ``kind``). Both answer the same
+interface, so nothing above this layer asks which it holds:
+
+- ``run(output=None, overwrite=False, progress=True, resume=True)`` -> (store path, result with
+  ``.stats``);
+- ``warm()``: compile (or load) the kernels it needs, in this process;
+- ``integrator`` (the method it integrates with) and ``work`` (its size: the sweep's
+  longest-first ordering key);
+- ``output``, ``seed``, ``source``; ``summary(result)`` (one line for the command line),
+  ``figures`` (its figure writer in tdsim.analysis.plots), ``netlist(tstep)`` (its ngspice deck;
+  a trainer has none and says so)."""
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from pathlib import Path
 
+from tdsim.compile.build import build
+from tdsim.compile.table import table
 from tdsim.io import spec
+from tdsim.io.spice import netlist
 from tdsim.runs import trainers
+from tdsim.runs.runner import run_engine
+
+
+@dataclasses.dataclass
+class EngineRun(spec.RunSpec):
+    """An engine run spec as a job: simulated by runner.run_engine into a resumable store."""
+    figures = "run_figures"
+
+    @classmethod
+    def of(cls, run: spec.RunSpec) -> "EngineRun":
+        return cls(**{f.name: getattr(run, f.name) for f in dataclasses.fields(spec.RunSpec)})
+
+    @property
+    def integrator(self) -> str:
+        return self.options.integrator
+
+    @property
+    def work(self) -> float:
+        """The scheduled time span, s."""
+        return float(sum(s.duration for s in self.segments))
+
+    def run(self, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
+        return run_engine(self, output, overwrite, progress, resume)
+
+    def warm(self) -> None:
+        """Two segments of this run into a temporary store: every kernel its integrator calls."""
+        with tempfile.TemporaryDirectory() as tmp:
+            run_engine(dataclasses.replace(self, segments=self.segments[:2]), Path(tmp) / "warm.zarr", progress=False)
+
+    def summary(self, traj) -> str:
+        note = " (limit cycle reached)" if traj.stats.get("converged") else ""
+        return f"({traj.stats['steps']} steps, {traj.stats['rejected']} rejected){note}"
+
+    def netlist(self, tstep=None) -> str:
+        c = build(self.circuit, self.twins, self.imperfections, self.seed, force_nudge=self.force_nudge)
+        tab = table(self.segments, c)
+        return netlist(c, tab, tstep=tstep or float(tab.duration) / 1000)
 
 
 def run_from_dict(d: dict, base: Path = Path("."), name: str = "run"):
     """The job a run spec's table describes: a trainer's spec if its protocol has a trainer
-    ``kind`` (trainers.KINDS), else an engine RunSpec."""
+    ``kind`` (trainers.KINDS), else an engine run."""
     if trainers.protocol_kind(d, base) in trainers.KINDS:
         return trainers.trainer_from_dict(d, base, name)
-    return spec.run_from_dict(d, base, name)
+    return EngineRun.of(spec.run_from_dict(d, base, name))
 
 
 def load_run(path):

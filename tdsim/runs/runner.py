@@ -6,7 +6,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tdsim.compile.build import build
-from tdsim.errors import SimulationError
+from tdsim.errors import SimulationError, SpecError
 from tdsim.simulation.measure import TaskMeter
 from tdsim.compile.table import table
 from tdsim.simulation.simulate import simulate
@@ -14,14 +14,17 @@ from tdsim.io.spec import RunSpec
 from tdsim.runs.store import RunWriter, state_from_checkpoint
 
 
-def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
-    """Simulate ``spec`` into a Zarr store; an unfinished store of the same spec is resumed from
-    its last checkpoint. Returns (path, Trajectory with the run's stats and its last chunk; read
-    the whole run with open_run(path)). A trainer spec (tdsim.trainers) is run by its trainer:
-    (path, TrainerResult with .stats)."""
-    if not isinstance(spec, RunSpec):
-        from tdsim.runs.trainers import run_trainer
-        return run_trainer(spec, output, overwrite, progress)
+def run_spec(spec, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
+    """Run a job (what tdsim.runs.jobs reads from a run spec: an engine run or an outer-loop
+    trainer's) into its Zarr store (``output``, default the spec's): (path, result with .stats).
+    An engine run returns its Trajectory (stats and last chunk; read the whole run with
+    open_run(path)) and resumes an unfinished store of the same spec from its last checkpoint."""
+    return spec.run(output, overwrite=overwrite, progress=progress, resume=resume)
+
+
+def run_engine(spec: RunSpec, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
+    """Simulate the engine run ``spec`` into a Zarr store; an unfinished store of the same spec is
+    resumed from its last checkpoint. Returns (path, Trajectory)."""
     c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed,
               force_nudge=spec.force_nudge)
     tab = table(spec.segments, c, differential=spec.differential)
@@ -51,6 +54,14 @@ def run_spec(spec: RunSpec, output=None, overwrite: bool = False, progress: bool
         writer.finish({**(traj.stats if traj is not None else {}), "error": str(err)}, complete=False)
         bar.close()
         raise
+    except OSError as err:                   # a full disk, a store removed under the run
+        bar.close()
+        try:
+            writer.finish({"error": f"writing the store failed: {err}"}, complete=False)
+        except OSError:
+            writer.lock.release()
+        raise SpecError("output", f"writing {path} failed ({err.strerror or err}); the store keeps every "
+                                  "committed checkpoint: free the space and rerun to resume") from None
     bar.close()
     writer.finish({**traj.stats, "wall_s": time.perf_counter() - t0,
                    "resumed_from_t": float(state.fstate[0]) if state is not None else None})

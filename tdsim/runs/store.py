@@ -1,4 +1,4 @@
-"""One run = one Zarr group, appended chunk by chunk while the run goes (DESIGN.md §4).
+"""One run = one Zarr group, appended chunk by chunk while the run goes (docs/storage.md).
 
 Layout (docs/storage.md): dimensions ``time`` (decimated samples), ``event`` (recorded segment
 ends: half-period ends for two-task protocols), ``twin``, ``node``, ``edge``, ``output``, ``task``.
@@ -24,6 +24,8 @@ import zarr
 from tdsim.version import __version__
 from tdsim.compile.build import Compiled
 from tdsim.errors import SpecError
+from tdsim.runs.claim import (StoreLock, aborted_creation, check_output, is_store, open_existing,
+                              refuse_overwrite_of_non_store)
 
 _SERIES = {  # name: (dims after the append dim, units, long name)
     "V": (("twin", "node"), "V", "node voltage"),
@@ -42,11 +44,21 @@ class RunWriter:
         self.c = c
         self.tasks = list(tasks)
         self.resumed_from = None
-        if resume and _aborted_creation(self.path):
+        check_output(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = StoreLock(self.path)             # held until finish(): one writer per store
+        try:
+            self._claim(attrs, chunk, overwrite, resume)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _claim(self, attrs, chunk, overwrite, resume):
+        if resume and aborted_creation(self.path):
             shutil.rmtree(self.path)                 # killed before the group existed: nothing to keep
         if self.path.exists():
-            root = _open_existing(self.path)
-            if root is not None and resume and not root.attrs.get("complete", False) and not overwrite:
+            root = open_existing(self.path)
+            if is_store(root) and resume and not root.attrs.get("complete", False) and not overwrite:
                 if root.attrs.get("checkpoint") is None and _same_run(root, attrs, partial=True):
                     shutil.rmtree(self.path)         # killed before its first commit: nothing to keep
                     self._create(attrs, chunk)
@@ -54,14 +66,15 @@ class RunWriter:
                 self._reopen(root, attrs)
                 return
             if not overwrite:
-                if root is not None and root.attrs.get("complete"):
+                if is_store(root) and root.attrs.get("complete"):
                     state = "complete"
-                elif root is None:
-                    state = "not a readable zarr group: holds " + ", ".join(sorted(p.name for p in self.path.iterdir())[:8])
+                elif not is_store(root):
+                    state = "not a tdsim store: holds " + ", ".join(sorted(p.name for p in self.path.iterdir())[:8])
                 else:
                     state = "an unfinished run, not resumable here"
                 raise SpecError("output", f"{self.path} exists ({state}); refusing to overwrite it "
-                                          "(pass --overwrite)")
+                                          + ("(pass --overwrite)" if is_store(root) else "(choose another output)"))
+            refuse_overwrite_of_non_store(self.path, root)
             shutil.rmtree(self.path)
         self._create(attrs, chunk)
 
@@ -105,12 +118,13 @@ class RunWriter:
                                            **({"coordinates": coords} if coords else {})})
 
     def _reopen(self, root, attrs):
-        same = {k: root.attrs.get(k) for k in ("spec", "seed", "integrator")}
-        want = {k: _jsonable(attrs).get(k) for k in same}
+        same = {k: root.attrs.get(k) for k in RESUME_KEYS}
+        want = {k: _wanted(attrs).get(k) for k in same}
         if same != want:
             diff = [k for k in same if same[k] != want[k]]
             detail = "; ".join(f"{k}: stored {_first_difference(same[k], want[k])}" for k in diff)
-            raise SpecError("output", f"{self.path} holds an unfinished run of a different spec "
+            raise SpecError("output", f"{self.path} holds an unfinished run of a different spec, model, protocol "
+                                      "or tdsim version "
                                       f"({detail}); pass --overwrite to replace it")
         self.root = root
         ck = root.attrs.get("checkpoint")
@@ -154,10 +168,19 @@ class RunWriter:
             "fstate": state.fstate.tolist(), "istate": state.istate.tolist()}
 
     def finish(self, stats: dict, complete: bool = True):
-        self.root.update_attributes({"complete": complete, "stats": _jsonable(stats)})
+        finish_store(self, stats, complete)
+
+
+def finish_store(writer, stats: dict, complete: bool) -> None:
+    """Mark a writer's store complete (or not), record its stats, consolidate its metadata, and
+    free its lock whatever happens."""
+    try:
+        writer.root.update_attributes({"complete": complete, "stats": _jsonable(stats)})
         with warnings.catch_warnings():   # consolidated metadata is not yet in the v3 spec; xarray reads it
             warnings.simplefilter("ignore")
-            zarr.consolidate_metadata(str(self.path))
+            zarr.consolidate_metadata(str(writer.path))
+    finally:
+        writer.lock.release()
 
 
 def state_from_checkpoint(ck: dict):
@@ -167,41 +190,72 @@ def state_from_checkpoint(ck: dict):
                  np.array(ck["istate"], dtype=np.int64))
 
 
-def _aborted_creation(path: Path) -> bool:
-    """A directory left by a run killed while creating its group: nothing in it but zarr's
-    temporary '*.partial' files (never a user's folder with content)."""
-    if not path.is_dir() or (path / "zarr.json").exists():
-        return False
-    return all(p.is_file() and p.name.endswith(".partial") for p in path.iterdir())
+# What must match for a rerun to resume a store: the spec with its model and protocol files inlined
+# (an edited model.toml is another run), the seed, the integrator settings and the tdsim version.
+RESUME_KEYS = ("spec", "resolved_spec", "seed", "integrator", "tdsim_version")
+
+
+def _wanted(attrs) -> dict:
+    return {**_jsonable(attrs), "tdsim_version": __version__}
 
 
 def _same_run(root, attrs, partial: bool = False) -> bool:
-    """The stored run is this spec, seed and integrator; with ``partial``, keys not stored yet
-    count as equal (a group whose creation was killed before all its attributes were written:
-    stores made before attributes were written in one piece wrote them one key at a time)."""
-    want = _jsonable(attrs)
-    return all(root.attrs.get(k) == want.get(k) for k in ("spec", "seed", "integrator")
-               if not (partial and k not in root.attrs))
-
-
-def _open_existing(path: Path):
-    try:
-        return zarr.open_group(str(path), mode="r+")
-    except Exception:
-        return None
+    """The stored run is this resolved spec, seed, integrator and version; with ``partial``, keys
+    not stored yet count as equal (a group whose creation was killed before all its attributes
+    were written: stores made before attributes were written in one piece wrote them one key at
+    a time)."""
+    want = _wanted(attrs)
+    return all(root.attrs.get(k) == want.get(k) for k in RESUME_KEYS if not (partial and k not in root.attrs))
 
 
 def open_run(path):
     """The run at ``path`` as an xarray.Dataset (lazy, dask-backed). An unfinished run is trimmed
-    to its last committed flush."""
+    to its last committed flush, also when a kill left its arrays of one dimension at different
+    lengths (appended one after the other, cut between two appends)."""
     import xarray as xr
+    path = Path(path)
+    root = zarr.open_group(str(path), mode="r")
+    ck = root.attrs.get("checkpoint")
+    if not root.attrs.get("complete", False):
+        n = {"time": ck["n_time"], "event": ck["n_event"]} if ck else {"time": 0, "event": 0}
+        appended = [k for k in root.array_keys() if (root[k].metadata.dimension_names or (None,))[0] in n]
+        if any(root[k].shape[0] != n[root[k].metadata.dimension_names[0]] for k in appended):
+            return _open_trimmed(xr, path, appended, n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)
         ds = xr.open_zarr(str(path), consolidated=None)
-    ck = ds.attrs.get("checkpoint")
     if not ds.attrs.get("complete", False) and ck:
         ds = ds.isel(time=slice(0, ck["n_time"]), event=slice(0, ck["n_event"]))
     return ds
+
+
+def _open_trimmed(xr, path: Path, appended: list, n: dict):
+    """The store without its appended arrays, then each of them cut to the committed length (lazy)
+    and put back, as coordinate where an array's ``coordinates`` attribute names it."""
+    import dask.array as da
+    root = zarr.open_group(str(path), mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        ds = xr.open_zarr(str(path), consolidated=False, drop_variables=appended)
+    coords = set()
+    for k in root.array_keys():
+        coords.update(str(root[k].attrs.get("coordinates", "")).split())
+    for k in appended:
+        a = root[k]
+        dims = tuple(a.metadata.dimension_names)
+        attrs = {key: v for key, v in a.attrs.items() if key != "coordinates"}
+        var = xr.Variable(dims, da.from_array(a, chunks=a.chunks)[:n[dims[0]]], attrs)
+        ds = ds.assign_coords({k: var}) if (k in coords or k == dims[0]) else ds.assign({k: var})
+    return ds.set_coords([c for c in coords if c in ds.data_vars])
+
+
+def complete_store_of(path, source: dict) -> bool:
+    """Whether ``path`` holds a finished run of the run spec ``source`` (the table as read): what
+    a script reads back instead of running it again."""
+    if not Path(path).exists():
+        return False
+    attrs = open_run(path).attrs
+    return bool(attrs.get("complete")) and attrs.get("spec") == _jsonable(source)
 
 
 def _first_difference(a, b, path="") -> str:

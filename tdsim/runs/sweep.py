@@ -1,6 +1,6 @@
 """Batch sweeps: a grid of parameter points over a base run spec, run as tasks on dask.distributed.
 
-A sweep spec (``runs/*sweep*.toml``) names a base run spec and the axes to vary, by dotted path
+A sweep spec (``sweeps/*.toml``) names a base run spec and the axes to vary, by dotted path
 into the run spec (``parameters.tau``, ``imperfections.bias.G1``, ``simulation.rtol``, ``seed``).
 ``[grid]`` axes are crossed; each ``[[zip]]`` table holds axes varied together. Values: a list,
 ``{linspace = [a, b], num = n}``, ``{logspace = [a, b], num = n}`` (endpoints with one unit) or,
@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from tdsim.errors import SimulationError, SpecError
-from tdsim.io.spec import check_keys, read
+from tdsim.io.spec import check_keys, default_output, read
+from tdsim.runs.claim import StoreLock, check_output
 
 
 @dataclass
@@ -37,7 +38,7 @@ class SweepSpec:
     retries: int = 2
     source: dict = field(default_factory=dict)
     ensemble: int = 1              # parameter points per worker task (1: one task per run)
-    durations: dict = field(default_factory=dict)   # point (JSON) -> scheduled time span, s
+    durations: dict = field(default_factory=dict)   # point (JSON) -> its job's work (ordering key)
 
 
 def _axis(values, key: str) -> list:
@@ -93,6 +94,11 @@ def expand(grid: dict, zips: list) -> list:
         if len(lengths) > 1:
             raise SpecError(f"zip[{i}]", f"zipped axes need equal lengths, got {sorted(lengths)}")
         axes.append((list(cols), [list(row) for row in zip(*cols.values())]))
+    paths = [k for keys, _ in axes for k in keys]
+    for k in paths:
+        inner = [j for j in paths if j.startswith(k + ".")]
+        if inner:
+            raise SpecError(f"grid.{inner[0]}", f"lies inside axis {k!r}: one axis would overwrite the other")
     points = []
     for combo in itertools.product(*[rows for _, rows in axes]):
         p = {}
@@ -108,18 +114,24 @@ def load_sweep(path) -> SweepSpec:
     check_keys(d, {"name", "description", "run", "output", "retries", "ensemble", "grid", "zip"}, "")
     if "run" not in d:
         raise SpecError("run", "missing: the base run spec (relative to the sweep spec)")
+    if not isinstance(d["run"], str):
+        raise SpecError("run", f"expected the path of the base run spec, got {d['run']!r}")
     run_path = path.parent / d["run"]
     base = read(run_path)
+    if not isinstance(d.get("grid", {}), dict):
+        raise SpecError("grid", f"expected a table of \"dotted.path\" = axis, got {d['grid']!r}")
+    if not isinstance(d.get("zip", []), list) or not all(isinstance(z, dict) for z in d.get("zip", [])):
+        raise SpecError("zip", f"expected a list of tables ([[zip]]), got {d['zip']!r}")
     points = expand(d.get("grid", {}), d.get("zip", []))
     name = d.get("name", path.stem)
-    out = path.parent / d["output"] if "output" in d else path.parent / "out" / f"{name}.zarr"
+    out = default_output(d, path.parent, path.stem)
     retries = d.get("retries", 2)
     if not isinstance(retries, int) or retries < 0:
         raise SpecError("retries", f"must be a non-negative integer, got {retries!r}")
     ensemble = _ensemble(d.get("ensemble", 1), "ensemble")
     spec = SweepSpec(name, base, run_path.parent, points, out, retries, d, ensemble)
     for i, p in enumerate(points):             # every point must make a valid run spec before any work
-        spec.durations[_point_key(p)] = _span(point_spec(spec, p, f"points[{i}]"))
+        spec.durations[_point_key(p)] = point_spec(spec, p, f"points[{i}]").work
     return spec
 
 
@@ -148,6 +160,7 @@ def apply_point(base: dict, point: dict, base_dir=".") -> dict:
 
 
 def point_spec(spec: SweepSpec, point: dict, where: str = "point"):
+    """The job (tdsim.runs.jobs) of one point of the sweep."""
     from tdsim.runs.jobs import run_from_dict
     try:
         return run_from_dict(apply_point(spec.base, point, spec.base_dir), spec.base_dir, spec.name)
@@ -157,7 +170,6 @@ def point_spec(spec: SweepSpec, point: dict, where: str = "point"):
 
 def run_point(base: dict, base_dir: str, point: dict, output: str) -> dict:
     """Run one point (on a worker). Never raises for a failed simulation: the error is returned."""
-    from tdsim.runs.runner import run_spec
     from tdsim.runs.jobs import run_from_dict
     t0 = time.time()
     if _complete(Path(output)):                  # a retry after the run finished: nothing to do
@@ -165,9 +177,9 @@ def run_point(base: dict, base_dir: str, point: dict, output: str) -> dict:
         stats = zarr.open_group(output, mode="r").attrs.get("stats", {})
         return {"status": "complete", "wall_s": stats.get("wall_s", 0.0), "pid": os.getpid(), "stats": stats}
     try:
-        spec = run_from_dict(apply_point(base, point, base_dir), Path(base_dir), "run")
-        _, traj = run_spec(spec, output, progress=False)
-        return {"status": "complete", "wall_s": time.time() - t0, "pid": os.getpid(), "stats": traj.stats}
+        job = run_from_dict(apply_point(base, point, base_dir), Path(base_dir), "run")
+        _, result = job.run(output, progress=False)
+        return {"status": "complete", "wall_s": time.time() - t0, "pid": os.getpid(), "stats": result.stats}
     except (SimulationError, SpecError) as exc:
         return {"status": "failed", "wall_s": time.time() - t0, "pid": os.getpid(), "error": str(exc)}
 
@@ -193,25 +205,19 @@ def run_id(i: int) -> str:
 
 
 def warm_cache(spec: SweepSpec) -> None:
-    """Compile (or load) the engine once in this process, so workers start from a warm cache."""
-    from tdsim.runs.runner import run_spec
-    import tempfile
-    integrators, first = _warm_inputs(spec)
-    if not hasattr(point_spec(spec, first), "segments"):       # an outer-loop trainer (tdsim.trainers)
-        from tdsim.runs.trainers import warm
-        warm(point_spec(spec, first))
-        return
-    for integ in integrators:
-        s = point_spec(spec, first)
-        s.options.integrator = integ
-        s.segments = s.segments[:2]
-        with tempfile.TemporaryDirectory() as tmp:
-            run_spec(s, Path(tmp) / "warm.zarr", progress=False)
+    """Compile (or load) the engine once in this process, so workers start from a warm cache: one
+    point of each integrator the sweep uses warms it."""
+    for _, job in _warm_jobs(spec):
+        job.warm()
 
 
-def _warm_inputs(spec: SweepSpec):
-    runs = [point_spec(spec, p) for p in spec.points]
-    return sorted({r.options.integrator if hasattr(r, "options") else r.integrator for r in runs}), spec.points[0]
+def _warm_jobs(spec: SweepSpec) -> list:
+    """(point, job) of the first point of each integrator the sweep uses, by integrator."""
+    first = {}
+    for p in spec.points:
+        job = point_spec(spec, p)
+        first.setdefault(job.integrator, (p, job))
+    return [first[k] for k in sorted(first)]
 
 
 def warm_marker(spec: SweepSpec) -> Path:
@@ -226,9 +232,9 @@ def warm_marker(spec: SweepSpec) -> Path:
     import numba
     from tdsim import _cache
     stamps = [(str(f.relative_to(_cache.CORE)), f.stat().st_mtime_ns, f.stat().st_size) for f in _cache.sources()]
-    integrators, first = _warm_inputs(spec)
-    key = json.dumps([stamps, numba.__version__, sys.version, os.environ.get("NUMBA_CACHE_DIR"), integrators,
-                      apply_point(spec.base, first, spec.base_dir)], sort_keys=True, default=str)
+    warms = [(job.integrator, apply_point(spec.base, p, spec.base_dir)) for p, job in _warm_jobs(spec)]
+    key = json.dumps([stamps, numba.__version__, sys.version, os.environ.get("NUMBA_CACHE_DIR"), warms],
+                     sort_keys=True, default=str)
     return _cache.CACHE / f"tdsim-warm-{hashlib.sha256(key.encode()).hexdigest()[:20]}"
 
 
@@ -246,21 +252,16 @@ def warm_once(spec: SweepSpec) -> None:
 
 
 def nominal_duration(spec: SweepSpec, point: dict) -> float:
-    """The point's scheduled time span, s: the ordering key that starts the longest runs first
-    (kept from the validation in load_sweep; computed for points set since)."""
+    """The point's size (an engine run's scheduled time span, s; a trainer's count of updates):
+    the ordering key that starts the longest runs first (kept from the validation in load_sweep;
+    computed for points set since)."""
     key = _point_key(point)
     if key not in spec.durations:
         try:
-            spec.durations[key] = _span(point_spec(spec, point))
+            spec.durations[key] = point_spec(spec, point).work
         except SpecError:
             spec.durations[key] = 0.0
     return spec.durations[key]
-
-
-def _span(run) -> float:
-    if not hasattr(run, "segments"):            # a trainer: its count of updates orders it
-        return run.work
-    return float(sum(s.duration for s in run.segments))
 
 
 def _point_key(point: dict) -> str:
@@ -278,10 +279,24 @@ def run_sweep(spec: SweepSpec, scheduler: str | None = None, workers: int | None
               progress: bool = True, output=None, ensemble: int | None = None) -> dict:
     """Run every point not yet complete; returns the index (id -> record). ``ensemble``: points
     per worker task (default: the spec's ``ensemble``, 1)."""
+    k = _ensemble(spec.ensemble if ensemble is None else ensemble, "ensemble")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SpecError("workers", f"local worker processes: an integer >= 1, got {workers!r}")
+    if scheduler:
+        _check_scheduler(scheduler)
+    out = Path(output or spec.output)
+    check_output(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = StoreLock(out)              # one driver per sweep store (its runs take their own locks)
+    try:
+        return _run_sweep(spec, scheduler, workers, progress, out, k)
+    finally:
+        lock.release()
+
+
+def _run_sweep(spec: SweepSpec, scheduler, workers, progress: bool, out: Path, k: int) -> dict:
     import zarr
     from dask.distributed import as_completed
-    k = _ensemble(spec.ensemble if ensemble is None else ensemble, "ensemble")
-    out = Path(output or spec.output)
     root = zarr.open_group(str(out), mode="a")
     root.require_group("runs")
     index = dict(root.attrs.get("index", {}))
@@ -341,6 +356,26 @@ def run_sweep(spec: SweepSpec, scheduler: str | None = None, workers: int | None
             warm.join(reraise=False)
     _consolidate(out)
     return index
+
+
+def _check_scheduler(address: str, timeout: float = 5.0) -> None:
+    """Refuse, within ``timeout``, a scheduler address that is malformed or where nothing listens
+    (dask's own connect retries for 30 s and then raises OSError)."""
+    import socket
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+    try:
+        protocol, loc = parse_address(address)
+        host, port = parse_host_port(loc) if protocol in ("tcp", "tls") else (None, None)
+    except (ValueError, TypeError) as exc:
+        raise SpecError("--scheduler", f"{address!r} is not a scheduler address ({exc})") from None
+    if host is None:
+        return                          # another transport: dask reports it
+    try:
+        socket.create_connection((host, port or 8786), timeout=timeout).close()   # dask's default port
+    except OSError as exc:
+        raise SpecError("--scheduler", f"nothing answers at {address} ({exc.strerror or exc}): start a "
+                                       "dask scheduler there, or leave --scheduler out for a local cluster") from None
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
-"""The Zarr store of an outer-loop training run (tdsim.trainers): one group, written once the
+"""The Zarr store of an outer-loop training run (tdsim.runs.trainers): one group, written once the
 training has finished, readable with ``xarray.open_zarr`` or ``tdsim.open_run``.
 
-Same conventions as the engine's run stores (tdsim.store): the spec as read and as resolved, the
+Same conventions as the engine's run stores (tdsim.runs.store): the spec as read and as resolved, the
 seed and the tdsim version are group attributes; ``complete`` turns true at the end and the
 metadata are consolidated then. The group is created (``complete = false``) before the training
 starts, so the path is claimed and a refusal comes before any work: an existing store is
@@ -11,7 +11,6 @@ killed part-way; it restarts from scratch: trainers keep no checkpoint). Layout:
 from __future__ import annotations
 
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,25 +18,35 @@ import zarr
 
 from tdsim.version import __version__
 from tdsim.errors import SpecError
-from tdsim.runs.store import _aborted_creation, _jsonable, _open_existing
+from tdsim.runs.claim import (StoreLock, aborted_creation, check_output, is_store, open_existing,
+                              refuse_overwrite_of_non_store)
+from tdsim.runs.store import _jsonable, finish_store
 
 
 class TrainerWriter:
     def __init__(self, path, attrs: dict, overwrite: bool = False):
         self.path = Path(path)
         attrs = _jsonable(attrs)
-        if self.path.exists():
-            root = _open_existing(self.path)
-            ours = (root is not None and not root.attrs.get("complete", False)
-                    and all(root.attrs.get(k) == attrs.get(k) for k in ("trainer", "spec", "seed")))
-            if not (overwrite or ours or _aborted_creation(self.path)):
-                state = "complete" if root is not None and root.attrs.get("complete") else \
-                    "an unfinished store of another spec" if root is not None else "not a store"
-                raise SpecError("output", f"{self.path} exists ({state}); refusing to overwrite it "
-                                          "(pass --overwrite)")
-            shutil.rmtree(self.path)
-        self.root = zarr.open_group(str(self.path), mode="w-")
-        self.root.update_attributes({"tdsim_version": __version__, "complete": False, **attrs})
+        check_output(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = StoreLock(self.path)             # held until finish(): one writer per store
+        try:
+            if self.path.exists():
+                root = open_existing(self.path)
+                ours = (is_store(root) and not root.attrs.get("complete", False)
+                        and all(root.attrs.get(k) == attrs.get(k) for k in ("trainer", "resolved_spec", "seed")))
+                if not (overwrite or ours or aborted_creation(self.path)):
+                    state = "complete" if is_store(root) and root.attrs.get("complete") else \
+                        "an unfinished store of another spec" if is_store(root) else "not a tdsim store"
+                    raise SpecError("output", f"{self.path} exists ({state}); refusing to overwrite it "
+                                    + ("(pass --overwrite)" if is_store(root) else "(choose another output)"))
+                refuse_overwrite_of_non_store(self.path, root)
+                shutil.rmtree(self.path)
+            self.root = zarr.open_group(str(self.path), mode="w-")
+            self.root.update_attributes({"tdsim_version": __version__, "complete": False, **attrs})
+        except BaseException:
+            self.lock.release()
+            raise
 
     def array(self, name: str, dims, values, units: str | None = None, long_name: str | None = None,
               coordinates: str | None = None) -> None:
@@ -54,10 +63,7 @@ class TrainerWriter:
             a[...] = values
 
     def finish(self, stats: dict) -> None:
-        self.root.update_attributes({"complete": True, "stats": _jsonable(stats)})
-        with warnings.catch_warnings():   # consolidated metadata is not yet in the v3 spec; xarray reads it
-            warnings.simplefilter("ignore")
-            zarr.consolidate_metadata(str(self.path))
+        finish_store(self, stats, complete=True)
 
 
 def write_freqprop(w: TrainerWriter, trainer, hist: dict) -> None:

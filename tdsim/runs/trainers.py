@@ -1,14 +1,15 @@
 """Run specs of the outer-loop trainers, recognised by their protocol's ``kind``:
 
-- ``freqprop``: frequency propagation on Iris (tdsim.freqprop_iris; run spec keys as
+- ``freqprop``: frequency propagation on Iris (tdsim.studies.freqprop_iris; run spec keys as
   runs/freqprop_iris.toml: ``[model]`` generator table, ``[simulation]``, ``parameters``);
-- ``omega_training``: Ω-projector / two-phase training of edge networks (tdsim.omega_train; run
-  spec keys: ``estimator`` or ``estimators``, ``variants``, ``seed``, ``parameters``).
+- ``omega_training``: Ω-projector / two-phase training of edge networks (tdsim.studies.omega_train;
+  run spec keys: ``estimator`` or ``estimators``, ``variants``, ``seed``, ``parameters``).
 
-``spec.run_from_dict`` hands such specs here and ``runner.run_spec`` runs them with
-``run_trainer``, so ``tdsim run`` and ``tdsim sweep`` take them as they take engine runs. In both,
-``parameters`` overrides protocol keys, dotted (``"training.p_freeze" = 0.2``) or nested (what
-a sweep axis ``parameters.training.p_freeze`` makes)."""
+tdsim.runs.jobs hands such specs here; a TrainerSpec is a job as an engine run is (``run``,
+``warm``, ``integrator``, ``work``), so ``tdsim run`` and ``tdsim sweep`` take it as they take
+engine runs. Read as engine run specs are (tdsim.io.spec: units, named unknown keys);
+``parameters`` overrides protocol keys, dotted (``"training.p_freeze" = 0.2``) or nested (what a
+sweep axis ``parameters.training.p_freeze`` makes)."""
 from __future__ import annotations
 
 import dataclasses
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tdsim.errors import SpecError
-from tdsim.io.spec import check_keys, merge, read
+from tdsim.io.spec import check_keys, default_output, integer, merge, overrides, read
 
 KINDS = ("freqprop", "omega_training")
 _OMEGA_RUN_KEYS = {"name", "description", "protocol", "parameters", "seed", "output", "estimator", "estimators",
@@ -32,6 +33,7 @@ class TrainerSpec:
     output: Path
     source: dict = field(default_factory=dict)      # the spec as read, stored with the run
     resolved: dict = field(default_factory=dict)    # with the protocol file inlined
+    figures = "trainer_figures"    # its figure writer in tdsim.analysis.plots
 
     @property
     def integrator(self) -> str:
@@ -43,6 +45,32 @@ class TrainerSpec:
         if self.kind == "freqprop":
             return float(self.config.epochs * 3 * self.config.per_class_train)
         return float(sum(cfg.steps for _, cfg in self.config.trainings))
+
+    def run(self, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
+        """Train and store the history: (path, TrainerResult). A trainer keeps no checkpoint: an
+        unfinished store of the same spec is trained again from the start (``resume`` is for the
+        engine's runs), a complete one is replaced only with ``overwrite``."""
+        return run_trainer(self, output, overwrite, progress)
+
+    def warm(self) -> None:
+        """Compile (or load) the engine kernels the trainer uses, in this process: one evaluation."""
+        import numpy as np
+        if self.kind == "freqprop":
+            from tdsim.studies.freqprop_iris import IrisTrainer
+            tr = IrisTrainer(dataclasses.replace(self.config, epochs=0))
+            labels = dict(zip(tr.ev.names, np.zeros(len(tr.ev.names))))
+            tr.ev.evaluate(tr.theta, tr.inputs(tr.Xtr[0]), labels)
+        else:
+            from tdsim.rules.omega import EdgeSimulator
+            net = self.config.protocol["network"]
+            EdgeSimulator(net).infer(np.ones(net.E), self.config.protocol["data"]["X_train"][:1])
+
+    def summary(self, result) -> str:
+        """The command line's note on a finished run."""
+        return f"({self.kind} training, {result.stats['wall_s']:.1f} s)"
+
+    def netlist(self, tstep=None) -> str:
+        raise SpecError("protocol.kind", f"{self.kind!r}: a trainer spec has no one circuit to export")
 
 
 @dataclass
@@ -79,38 +107,28 @@ def trainer_from_dict(d: dict, base=Path("."), name: str = "run") -> TrainerSpec
         cfg, seed = _omega_plan(d, proto)
     else:
         raise SpecError("protocol.kind", f"not a trainer protocol: {kind!r} ({', '.join(KINDS)})")
-    out = base / d["output"] if "output" in d else base / "out" / f"{d.get('name', name)}.zarr"
-    return TrainerSpec(kind, cfg, seed, out, d, resolved)
+    return TrainerSpec(kind, cfg, seed, default_output(d, base, name), d, resolved)
 
 
 def _omega_plan(d: dict, proto: dict):
     from tdsim.studies.omega_train import ESTIMATORS, TrainConfig, protocol_from_dict
     check_keys(d, _OMEGA_RUN_KEYS, "")
-    params = d.get("parameters", {})
-    check_keys(params, set(params), "parameters")
-    nested = {}
-    for k, v in params.items():
-        for h in reversed(k.split(".")):
-            v = {h: v}
-        nested = merge(nested, v)
-    p = protocol_from_dict(merge(proto, nested), "protocol.")
+    raw = merge(proto, overrides(d.get("parameters", {})))
+    p = protocol_from_dict(raw, "protocol.")
     if "estimator" in d and "estimators" in d:
         raise SpecError("estimators", "give estimator or estimators, not both")
     ests = d.get("estimators", [d.get("estimator", p["training"].estimator)])
     if not isinstance(ests, list) or not ests:
         raise SpecError("estimators", f"a non-empty list of {', '.join(ESTIMATORS)}")
-    for i, e in enumerate(ests):
+    for e in ests:
         if e not in ESTIMATORS:
             raise SpecError("estimators" if "estimators" in d else "estimator",
                             f"unknown {e!r} ({', '.join(ESTIMATORS)})")
-    seed = d.get("seed", p["training"].seed)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SpecError("seed", f"must be a non-negative integer, got {seed!r}")
+    seed = integer(d.get("seed", p["training"].seed), "seed")
     variants = d.get("variants", [{"name": ""}])
     if not isinstance(variants, list) or not variants:
         raise SpecError("variants", "a non-empty list of tables (name + training keys)")
     trainings = []
-    base_cfg = dataclasses.asdict(p["training"])
     for i, var in enumerate(variants):
         if not isinstance(var, dict):
             raise SpecError(f"variants[{i}]", "expected a table")
@@ -119,14 +137,14 @@ def _omega_plan(d: dict, proto: dict):
         for key in ("estimator", "seed"):
             if key in var:
                 raise SpecError(f"variants[{i}].{key}", "set at the top level of the run spec")
-        for e in ests:
-            cfg = TrainConfig.from_dict({**base_cfg, **var, "estimator": e, "seed": seed}, f"variants[{i}]")
+        for e in ests:        # the protocol's [training] as written, with the variant's keys over it
+            cfg = TrainConfig.from_dict({**raw["training"], **var, "estimator": e, "seed": seed}, f"variants[{i}]")
             trainings.append((vname, cfg))
     return OmegaPlan(p, trainings), seed
 
 
 def run_trainer(spec: TrainerSpec, output=None, overwrite: bool = False, progress: bool = True):
-    """Train as ``spec`` says and store the history (tdsim.trainer_store); returns (path,
+    """Train as ``spec`` says and store the history (tdsim.runs.trainer_store); returns (path,
     TrainerResult). The path is claimed (or refused) before the training starts."""
     from tdsim.runs.trainer_store import TrainerWriter, write_freqprop, write_omega
     path = Path(output or spec.output)
@@ -160,17 +178,3 @@ def run_trainer(spec: TrainerSpec, output=None, overwrite: bool = False, progres
                  "tdsim_runs": int(sum(h.runs for h in hist))}
     w.finish(stats)
     return path, TrainerResult(hist, stats)
-
-
-def warm(spec: TrainerSpec) -> None:
-    """Compile (or load) the engine kernels the trainer uses, in this process: one evaluation."""
-    import numpy as np
-    if spec.kind == "freqprop":
-        from tdsim.studies.freqprop_iris import IrisTrainer
-        tr = IrisTrainer(dataclasses.replace(spec.config, epochs=0))
-        labels = dict(zip(tr.ev.names, np.zeros(len(tr.ev.names))))
-        tr.ev.evaluate(tr.theta, tr.inputs(tr.Xtr[0]), labels)
-    else:
-        from tdsim.rules.omega import EdgeSimulator
-        net = spec.config.protocol["network"]
-        EdgeSimulator(net).infer(np.ones(net.E), spec.config.protocol["data"]["X_train"][:1])

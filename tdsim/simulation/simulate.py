@@ -17,6 +17,7 @@ from tdsim.core.records import (F_H, F_HEVENT, F_R0, F_T, I_FACT, I_NEV, I_NEWSE
                                 I_WHERE, N_FSTATE, N_ISTATE)
 from tdsim.errors import SimulationError, SpecError
 from tdsim.simulation.probes import FAILURE, kirchhoff_solve
+from tdsim.model.schedule import check_memory
 
 
 @dataclass
@@ -66,8 +67,8 @@ class Options:
         if method.exact_jacobian and self.w_reuse not in (None, 1):
             raise SpecError("w_reuse", f"{self.integrator} needs the exact Jacobian at every step (only the W-methods "
                                        f"{' and '.join(m.name for m in METHODS.values() if m.reuse_w)} can reuse W)")
-        if self.chunk < 1:
-            raise SpecError("chunk", "must be >= 1")
+        if isinstance(self.chunk, bool) or not isinstance(self.chunk, (int, np.integer)) or self.chunk < 1:
+            raise SpecError("chunk", f"records per buffer: an integer >= 1, got {self.chunk!r}")
 
 
 @dataclass
@@ -146,6 +147,7 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     st = initial_state(c, tab, opt, theta0, V0) if state is None else state.copy()
     method = METHODS[opt.integrator]
     K = opt.chunk
+    check_memory(8.0 * K * (3 + 2 * c.T * c.N + 2 * c.E), "chunk", f"buffers of chunk = {K} records")
     rec = records.Recording(np.zeros(K), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)), np.zeros(K),
                             np.zeros(K, dtype=np.int64), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)))
     parts = []
@@ -158,6 +160,9 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     tol = records.tolerances(opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol, w_reuse(c, opt))
     rows = tab.arrays()
     drive_class = _drive_classes(tab, rows, c.T * (c.N + c.pattern.nnz)) if method.quasistatic else _NO_CLASSES
+    V0, theta0 = st.V.copy(), st.theta.copy()
+    v_bound = RUNAWAY * max(1.0, float(np.max(np.abs(tab.src), initial=0.0)), float(np.max(np.abs(tab.amp), initial=0.0)),
+                            float(np.nanmax(np.abs(tab.labels), initial=0.0)))
     while True:
         status = loop.integrate(method.family, opt.dt is None, tol, opt.dt or 0.0, opt.h_min,
                                 opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, cpl, lrn, noise, ros, erk,
@@ -165,6 +170,7 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
         nrec, nev = st.istate[I_NREC], st.istate[I_NEV]
         chunk = records.Recording(rec.t[:nrec], rec.V[:nrec], rec.theta[:nrec], rec.ev_t[:nev], rec.ev_seg[:nev],
                                   rec.ev_V[:nev], rec.ev_theta[:nev])
+        _check_runaway(c, chunk.V, st, v_bound)
         if on_chunk is not None:
             on_chunk(*chunk, st)
         if keep or status != FULL:
@@ -179,7 +185,8 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
                                  "periods": int(istate[I_PERIODS]), "r0": float(fstate[F_R0])},
                           state=st)
         if status not in (DONE, CONVERGED):
-            err = SimulationError(FAILURE[status], float(fstate[F_T]), _where(c, int(istate[I_WHERE])))
+            err = SimulationError(FAILURE[status] + _fastest_cause(c, V0, theta0), float(fstate[F_T]),
+                                  _where(c, int(istate[I_WHERE])))
             err.trajectory = traj
             raise err
         return traj
@@ -236,6 +243,55 @@ def _tableau(make) -> tuple:
     """The engine record of a tableau (``make``: a factory of tableaus.py), built once per
     process (read-only in the engine)."""
     return make().args()
+
+
+RUNAWAY = 10.0       # node voltages beyond this many times the largest source or label: the network is active
+FASTEST = 1e-12      # s; a relaxation or learning time below this is no device of these circuits
+
+
+def _check_runaway(c: Compiled, V: np.ndarray, st: State, bound: float) -> None:
+    """Stop a run whose node voltages leave the range a passive network allows (the sources and
+    labels, RUNAWAY times over) because a conductance crossed zero (at_zero = "cross"): a
+    negative conductance makes the network active and its voltages grow without bound."""
+    from tdsim.core.codes import CONDUCTANCE, PARAM_LOGKAPPA, ZERO_CROSS
+    v = max(float(np.max(np.abs(V), initial=0.0)), float(np.max(np.abs(st.V))))
+    if not v > bound:
+        return
+    negative = [e for e in range(c.E) if c.code[e] == CONDUCTANCE and c.par[0, e, 1] == ZERO_CROSS
+                and c.par[0, e, 0] != PARAM_LOGKAPPA and st.theta[e] < 0]
+    if negative:
+        e = negative[0]
+        raise SimulationError(f"node voltages reached {v:.3g} V, beyond {RUNAWAY:g}x the sources and labels: "
+                              f"edge {c.edge_names[e]!r} crossed zero (at_zero = 'cross', θ = {st.theta[e]:.3g}) "
+                              "and its negative conductance drives the network", float(st.fstate[F_T]),
+                              f"edge {c.edge_names[e]!r}")
+
+
+def _fastest_cause(c: Compiled, V: np.ndarray, theta: np.ndarray) -> str:
+    """The likely cause of a numerical failure: a node relaxation C/g or a gate's learning time
+    (1 V of θ at ΔV = 0.1 V) at the start of the run shorter than FASTEST, named with the field
+    that makes it so; "" when every time scale is plausible."""
+    from tdsim.core.kernels import edge_current
+    worst = (np.inf, "")
+    for t in range(c.T):
+        g, strongest = np.zeros(c.N), np.zeros((c.N, 2))          # sum of |dI/dV|; (largest, its edge)
+        for e in range(c.E):
+            _, dia, _ = edge_current(c.code[e], *c.par[t, e, :4], theta[e], V[t, c.ea[e]], V[t, c.eb[e]])
+            for n in (c.ea[e], c.eb[e]):
+                g[n] += abs(dia)
+                if abs(dia) >= strongest[n, 0]:
+                    strongest[n] = abs(dia), e
+        for n in range(c.N):
+            if c.hold[t, n] == 0 and g[n] > 0 and c.cap[t, n] / g[n] < worst[0]:
+                worst = (c.cap[t, n] / g[n], f"node {c.node_names[n]!r} relaxes in {c.cap[t, n] / g[n]:.3g} s: "
+                         f"its capacitance {c.cap[t, n]:.3g} F against {g[n]:.3g} S, most of it through edge "
+                         f"{c.edge_names[int(strongest[n, 1])]!r} (check the capacitance and that edge's fields)")
+    for e in np.flatnonzero(c.learn):
+        rate = abs(c.A0[e]) * 0.01
+        if rate > 0 and 1.0 / rate < worst[0]:
+            worst = (1.0 / rate, f"edge {c.edge_names[e]!r} learns 1 unit of θ in {1.0 / rate:.3g} s at ΔV = 0.1 V "
+                                 f"(A0 = {c.A0[e]:.3g}: check the edge's A0)")
+    return f"; likely cause: {worst[1]}" if worst[0] < FASTEST else ""
 
 
 def _where(c: Compiled, idx: int) -> str:

@@ -30,7 +30,7 @@ import numpy as np
 from tdsim.model.circuit import Circuit
 from tdsim.model.elements import Conductance
 from tdsim.errors import SpecError
-from tdsim.io.spec import read
+from tdsim.io.spec import check_keys, fields_from_dict, integer, merge, options_from_dict, overrides, read
 from tdsim.rules.freqprop import Evaluator, FreqProp
 from tdsim.simulation.simulate import Options
 from tdsim.model.units import quantity
@@ -230,95 +230,45 @@ def _rms(diff) -> float:
     return float(np.mean(np.sqrt(np.mean(diff ** 2, axis=1))))
 
 
-# ---- spec files -----------------------------------------------------------------------------
-_PROTOCOL_KEYS = {"name", "description", "kind", "epochs", "alpha", "nudge", "task"}
-_NUDGE_KEYS = {"waveform", "gamma", "frequency", "periods", "settle", "samples"}
-_TASK_KEYS = {"dataset", "per_class_train", "per_class_test", "scale"}
-_RUN_KEYS = {"name", "description", "protocol", "seed", "model", "simulation", "parameters", "output"}
-_MODEL_KEYS = {"generator", "nodes", "edges", "input_pairs", "output_pairs", "kappa_init", "kappa_limits",
-               "capacitance"}
-_SIM_KEYS = {"integrator", "rtol", "atol"}
-
-
-def _keys(d, allowed, where):
-    if not isinstance(d, dict):
-        raise SpecError(where, "expected a table")
-    bad = set(d) - allowed
-    if bad:
-        raise SpecError(f"{where}.{sorted(bad)[0]}" if where else sorted(bad)[0],
-                        f"unknown key; allowed: {', '.join(sorted(allowed))}")
-
-
-def _int(d, key, where):
-    v = d[key]
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise SpecError(f"{where}{key}", f"must be an integer, got {v!r}")
-    return v
+# ---- spec files: read as engine run specs are (tdsim.io.spec: units, named unknown keys) ------
+_PROTOCOL = {"name": str, "description": str, "kind": str, "epochs": int, "alpha": "dimensionless",
+             "nudge": dict, "task": dict}
+_NUDGE = {"waveform": str, "gamma": "conductance", "frequency": "frequency", "periods": int, "settle": int,
+          "samples": int}
+_TASK = {"dataset": str, "per_class_train": int, "per_class_test": int, "scale": "current"}
+_MODEL = {"generator": str, "nodes": int, "edges": int, "input_pairs": int, "output_pairs": int,
+          "kappa_init": list, "kappa_limits": list, "capacitance": "capacitance"}
+RUN_KEYS = {"name", "description", "protocol", "seed", "model", "simulation", "parameters", "output"}
+SIMULATION_KEYS = ("integrator", "rtol", "atol")
 
 
 def config_from_dicts(protocol: dict, run: dict) -> IrisConfig:
     """An IrisConfig from a protocol table (kind = "freqprop") and a run table; ``run.parameters``
     overrides protocol keys, dotted for nested ones (e.g. "nudge.gamma", "epochs")."""
-    _keys(run, _RUN_KEYS, "")
-    protocol = {k: (dict(v) if isinstance(v, dict) else v) for k, v in protocol.items()}
-    params = run.get("parameters", {})
-    _keys(params, set(params), "parameters")
-    for k, v in params.items():                 # dotted ("nudge.gamma") or nested ({nudge = {gamma}})
-        head, _, tail = k.partition(".")
-        if tail:
-            v = {tail: v}
-        if isinstance(v, dict) and isinstance(protocol.get(head), dict):
-            protocol[head] = {**protocol[head], **v}
-        else:
-            protocol[head] = v
-    _keys(protocol, _PROTOCOL_KEYS, "protocol")
-    if protocol.get("kind") != "freqprop":
+    check_keys(run, RUN_KEYS, "")
+    protocol = merge(protocol, overrides(run.get("parameters", {})))
+    p = fields_from_dict(protocol, _PROTOCOL, "protocol")
+    if p.get("kind") != "freqprop":
         raise SpecError("protocol.kind", f"expected 'freqprop', got {protocol.get('kind')!r}")
     cfg = IrisConfig()
-    if "epochs" in protocol:
-        cfg.epochs = _int(protocol, "epochs", "protocol.")
-    if "alpha" in protocol:
-        cfg.alpha = quantity(protocol["alpha"], "dimensionless", "protocol.alpha")
-    nd = protocol.get("nudge", {})
-    _keys(nd, _NUDGE_KEYS, "protocol.nudge")
-    fp = cfg.nudge
-    fp = replace(fp, **{k: _int(nd, k, "protocol.nudge.") for k in ("periods", "settle", "samples") if k in nd})
-    if "waveform" in nd:
-        fp = replace(fp, waveform=str(nd["waveform"]))
-    if "gamma" in nd:
-        fp = replace(fp, gamma=quantity(nd["gamma"], "conductance", "protocol.nudge.gamma"))
-    if "frequency" in nd:
-        fp = replace(fp, frequency=quantity(nd["frequency"], "frequency", "protocol.nudge.frequency"))
-    cfg.nudge = fp
-    task = protocol.get("task", {})
-    _keys(task, _TASK_KEYS, "protocol.task")
-    if task.get("dataset", "iris") != "iris":
-        raise SpecError("protocol.task.dataset", f"only 'iris' is available, got {task['dataset']!r}")
-    for k in ("per_class_train", "per_class_test"):
-        if k in task:
-            setattr(cfg, k, _int(task, k, "protocol.task."))
-    if "scale" in task:
-        cfg.scale = quantity(task["scale"], "current", "protocol.task.scale")
-    model = run.get("model", {})
-    _keys(model, _MODEL_KEYS, "model")
-    if model.get("generator", "barabasi_albert") != "barabasi_albert":
-        raise SpecError("model.generator", f"only 'barabasi_albert' is available, got {model['generator']!r}")
-    for k in ("nodes", "edges", "input_pairs", "output_pairs"):
-        if k in model:
-            setattr(cfg, k, _int(model, k, "model."))
+    cfg.epochs = p.get("epochs", cfg.epochs)
+    cfg.alpha = p.get("alpha", cfg.alpha)
+    cfg.nudge = replace(cfg.nudge, **fields_from_dict(protocol.get("nudge", {}), _NUDGE, "protocol.nudge"))
+    task = fields_from_dict(protocol.get("task", {}), _TASK, "protocol.task")
+    if task.pop("dataset", "iris") != "iris":
+        raise SpecError("protocol.task.dataset", f"only 'iris' is available, got {protocol['task']['dataset']!r}")
+    model = fields_from_dict(run.get("model", {}), _MODEL, "model")
+    if model.pop("generator", "barabasi_albert") != "barabasi_albert":
+        raise SpecError("model.generator", f"only 'barabasi_albert' is available, got {run['model']['generator']!r}")
     for k in ("kappa_init", "kappa_limits"):
         if k in model:
-            v = model[k]
-            if not (isinstance(v, list) and len(v) == 2):
+            if len(model[k]) != 2:
                 raise SpecError(f"model.{k}", "must be [min, max]")
-            setattr(cfg, k, tuple(quantity(x, "conductance", f"model.{k}") for x in v))
-    if "capacitance" in model:
-        cfg.capacitance = quantity(model["capacitance"], "capacitance", "model.capacitance")
-    sim = run.get("simulation", {})
-    _keys(sim, _SIM_KEYS, "simulation")
-    cfg.options = Options(**{k: (float(v) if k != "integrator" else v) for k, v in sim.items()})
-    if "seed" in run:
-        cfg.seed = _int(run, "seed", "")
+            model[k] = tuple(quantity(x, "conductance", f"model.{k}") for x in model[k])
+    for k, v in {**task, **model}.items():
+        setattr(cfg, k, v)
+    cfg.options = options_from_dict(run.get("simulation", {}), allowed=SIMULATION_KEYS)
+    cfg.seed = integer(run.get("seed", cfg.seed), "seed")
     cfg.validate()
     return cfg
 

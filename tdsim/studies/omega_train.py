@@ -5,12 +5,13 @@ with probability p_freeze, Fig. 5). Tasks: hinge classification (App. M) and squ
 regression (App. L); networks: a square mesh and nanowire deposits (App. K)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import networkx as nx
 import numpy as np
 
 from tdsim.errors import SpecError
+from tdsim.io.spec import check_keys, fields_from_dict, read
 from tdsim.rules.omega import EdgeNetwork, EdgeSimulator, hinge_loss, omega_gradient, squared_loss, two_phase_gradient
 
 ESTIMATORS = ("omega", "two_phase")
@@ -58,11 +59,16 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict, key: str = "training") -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        for k in d:
-            if k not in known:
-                raise SpecError(f"{key}.{k}", f"unknown key; known: {', '.join(sorted(known))}")
-        return cls(**d).validate()
+        """A TrainConfig from a ``[training]`` table, read as engine specs are (tdsim.io.spec:
+        units, named unknown keys)."""
+        return cls(**fields_from_dict(d, TRAINING_FIELDS, key)).validate()
+
+
+# the [training] keys and their kinds (dimensions take a unit: margin = "0.1 V")
+TRAINING_FIELDS = {"estimator": str, "loss": str, "steps": int, "batch": int, "lr": "dimensionless",
+                   "beta": "dimensionless", "eta": "conductance", "margin": "voltage", "readout": list,
+                   "r_min": "resistance", "r_max": "resistance", "p_freeze": "dimensionless",
+                   "freeze_outputs": bool, "seed": int, "eval_every": int}
 
 
 @dataclass
@@ -253,25 +259,20 @@ def transfer_matrix(sim: EdgeSimulator, r) -> np.ndarray:
 def load_protocol(path) -> dict:
     """An Ω-training protocol: [task] (dataset), [network] (mesh or nanowire), [training]
     (TrainConfig keys). Returns {"name", "network": EdgeNetwork, "data": dict, "training":
-    TrainConfig}; run specs (runs/omega_*.toml) say which estimators, variants and seeds to run."""
-    import tomllib
-    with open(path, "rb") as f:
-        d = tomllib.load(f)
-    return protocol_from_dict(d, f"{path}: ", str(path))
+    TrainConfig, "raw": the table}; run specs (runs/omega_*.toml) say which estimators, variants and
+    seeds to run."""
+    return protocol_from_dict(read(path), f"{path}: ", str(path))
 
 
 def protocol_from_dict(d: dict, where: str = "", name: str = "omega_training") -> dict:
     """load_protocol's work on a protocol table (``where`` prefixes the key named by errors)."""
     if d.get("kind") != "omega_training":
         raise SpecError(f"{where}kind", f"expected 'omega_training', got {d.get('kind')!r}")
-    known = {"name", "description", "kind", "task", "network", "training"}
-    for key in d:
-        if key not in known:
-            raise SpecError(f"{where}{key}", f"unknown key; known: {', '.join(sorted(known))}")
-    for key in ("task", "network", "training"):
-        if key not in d:
-            raise SpecError(f"{where}{key}", "missing table")
     try:
+        check_keys(d, {"name", "description", "kind", "task", "network", "training"}, "")
+        for key in ("task", "network", "training"):
+            if key not in d:
+                raise SpecError(key, "missing table")
         data = data_from(d["task"])
         net = network_from(d["network"])
         cfg = TrainConfig.from_dict(d["training"])
@@ -282,40 +283,43 @@ def protocol_from_dict(d: dict, where: str = "", name: str = "omega_training") -
     return {"name": d.get("name", name), "network": net, "data": data, "training": cfg, "raw": d}
 
 
-def _take(d: dict, key: str, allowed: dict) -> dict:
-    for k in d:
-        if k not in allowed:
-            raise SpecError(f"{key}.{k}", f"unknown key; known: {', '.join(sorted(allowed))}")
-    return {k: d.get(k, v) for k, v in allowed.items()}
+_MESH = {"kind": str, "rows": int, "cols": int, "inputs": list, "outputs": list, "gamma": "voltage",
+         "capacitance": "capacitance"}
+_NANOWIRE = {"kind": str, "n_wires": int, "length": "dimensionless", "seed": int, "n_in": int, "n_out": int,
+             "gamma": "voltage", "capacitance": "capacitance"}
+_BREAST_CANCER = {"dataset": str, "n_components": int, "test_fraction": "dimensionless", "seed": int}
+_LINEAR_REGRESSION = {"dataset": str, "m_max": "dimensionless", "n_in": int, "n_out": int, "n_train": int,
+                      "n_test": int, "noise": "dimensionless", "seed": int}
 
 
 def network_from(d: dict, seed: int | None = None) -> EdgeNetwork:
+    """The [network] table's EdgeNetwork (gamma: volts per unit input); ``seed`` replaces a
+    nanowire deposit's own."""
     kind = d.get("kind")
     if kind == "mesh":
-        a = _take(d, "network", {"kind": "mesh", "rows": 4, "cols": 4, "inputs": None, "outputs": None,
-                                 "gamma": 1.0, "capacitance": 1e-6})
-        if a["inputs"] is None or a["outputs"] is None:
+        a = fields_from_dict(d, _MESH, "network")
+        if "inputs" not in a or "outputs" not in a:
             raise SpecError("network.inputs", "a mesh needs inputs and outputs (edges as [[r0, c0], [r1, c1]])")
-        return mesh(a["rows"], a["cols"], a["inputs"], a["outputs"], a["gamma"], a["capacitance"])
+        return mesh(a.get("rows", 4), a.get("cols", 4), a["inputs"], a["outputs"], a.get("gamma", 1.0),
+                    a.get("capacitance", 1e-6))
     if kind == "nanowire":
-        a = _take(d, "network", {"kind": "nanowire", "n_wires": 40, "length": 0.3, "seed": 0, "n_in": 2,
-                                 "n_out": 2, "gamma": 1.0, "capacitance": 1e-6})
-        return nanowire(a["n_wires"], a["length"], a["seed"] if seed is None else seed, a["n_in"], a["n_out"],
-                        a["gamma"], a["capacitance"])
+        a = fields_from_dict(d, _NANOWIRE, "network")
+        return nanowire(a.get("n_wires", 40), a.get("length", 0.3), a.get("seed", 0) if seed is None else seed,
+                        a.get("n_in", 2), a.get("n_out", 2), a.get("gamma", 1.0), a.get("capacitance", 1e-6))
     raise SpecError("network.kind", f"unknown {kind!r} (mesh or nanowire)")
 
 
 def data_from(d: dict, seed: int | None = None) -> dict:
+    """The [task] table's dataset; ``seed`` replaces a linear regression's own."""
     kind = d.get("dataset")
     if kind == "breast_cancer":
-        a = _take(d, "task", {"dataset": "", "n_components": 3, "test_fraction": 0.2, "seed": 0})
-        return breast_cancer(a["n_components"], a["test_fraction"], a["seed"])
+        a = fields_from_dict(d, _BREAST_CANCER, "task")
+        return breast_cancer(a.get("n_components", 3), a.get("test_fraction", 0.2), a.get("seed", 0))
     if kind == "linear_regression":
-        a = _take(d, "task", {"dataset": "", "m_max": 1.0, "n_in": 2, "n_out": 2, "n_train": 200,
-                              "n_test": 200, "noise": 0.0, "seed": 0})
-        s = a["seed"] if seed is None else seed
-        M = np.random.default_rng([s, 3]).uniform(0.0, a["m_max"], (a["n_out"], a["n_in"]))
-        out = linear_regression(M, a["n_train"], a["n_test"], a["noise"], s)
+        a = fields_from_dict(d, _LINEAR_REGRESSION, "task")
+        s = a.get("seed", 0) if seed is None else seed
+        M = np.random.default_rng([s, 3]).uniform(0.0, a.get("m_max", 1.0), (a.get("n_out", 2), a.get("n_in", 2)))
+        out = linear_regression(M, a.get("n_train", 200), a.get("n_test", 200), a.get("noise", 0.0), s)
         out["M"] = M
         return out
     raise SpecError("task.dataset", f"unknown {kind!r} (breast_cancer or linear_regression)")

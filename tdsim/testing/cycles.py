@@ -1,7 +1,7 @@
 """Independent numpy reference for Lin's edge networks in the cycle-space form of the paper
 (Eq. 10, App. D): a fundamental cycle matrix A from a spanning tree, Ω = R Aᵀ(A R Aᵀ)⁻¹A,
 v = −Ω s, i = v / r; the losses and the two-phase objective Φ of App. F, with central finite
-differences from laplacian.fd_gradient. tdsim solves the nodal equations in time instead."""
+differences from tdsim.testing.laplacian.fd_gradient. tdsim solves the nodal equations in time instead."""
 from __future__ import annotations
 
 import networkx as nx
@@ -9,7 +9,7 @@ import numpy as np
 
 from tdsim.rules.omega import EdgeNetwork
 
-from laplacian import fd_gradient  # noqa: F401  (re-exported for the tests)
+from tdsim.testing.laplacian import fd_gradient  # noqa: F401  (re-exported for the tests)
 
 
 def cycle_matrix(net: EdgeNetwork) -> np.ndarray:

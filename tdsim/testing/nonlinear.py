@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tdsim import Circuit, Conductance, ShockleyDiode
+from tdsim.model.circuit import Circuit
+from tdsim.model.elements import Conductance, ShockleyDiode
 
-from laplacian import random_net, theta_of
+from tdsim.testing.laplacian import random_net, theta_of
 
 
 @dataclass

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tdsim import Circuit, Conductance
+from tdsim.model.circuit import Circuit
+from tdsim.model.elements import Conductance
 
 
 @dataclass
