@@ -65,7 +65,7 @@ _A0_UNITS = {kind: what for cls in ELEMENTS.values() for kind, what in cls.a0_un
 
 
 # The other learning fields act on θ itself, so their unit is θ's (kernels.gate_rates, the update
-# noise of engine._loop, the limits of kernels.clip_gates): theta_min/theta_max bound θ; B (and
+# noise of core/loop.py, the limits of kernels.clip_gates): theta_min/theta_max bound θ; B (and
 # imperfections.bias, bias_spread) adds to dθ/dt: θ's unit per s; noise_update is the σ of a
 # random walk on θ: θ's unit per √s. θ's unit is the element's (Element.theta_unit: G in V on a
 # MOSFET gate; κ (S), ρ (Ohm) or log κ (1) on a conductance). _THETA_FIELDS: what the field is of
