@@ -202,3 +202,16 @@ def test_a_plain_spec_name_gives_out_name_beside_the_spec(tmp_path):
     d = {"name": "fig2", "model": str(ROOT / "models" / "two_plus_one.toml"),
          "protocol": str(ROOT / "protocols" / "fig2b_two_task.toml")}
     assert run_from_dict(d, tmp_path).output == tmp_path / "out" / "fig2.zarr"
+
+
+def test_progress_shows_compilation_apart_and_ends_saying_why(tmp_path, capfd):
+    """The bar starts after the kernels are compiled (its own line), and a run that stops early at
+    its limit cycle ends its bar saying so (was: left at 37 %, compile time in its rate)."""
+    spec = _spec(tmp_path, periods=400).read_text().replace('chunk = 8\n', 'chunk = 4096\ncycle_tol = "1 uV"\n')
+    (tmp_path / "cyc.toml").write_text(spec.replace('integrator = "rosenbrock"', 'integrator = "quasistatic"'))
+    path, traj = run_spec(load_run(tmp_path / "cyc.toml"), tmp_path / "c.zarr", progress=True)
+    err = capfd.readouterr().err
+    assert traj.stats["converged"] and traj.stats["periods"] < 400
+    assert "kernels compiled or loaded in" in err
+    assert f"limit cycle reached after {traj.stats['periods']} periods" in err
+    assert err.index("kernels compiled") < err.index("limit cycle reached")

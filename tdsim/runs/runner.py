@@ -1,6 +1,8 @@
 """Run a spec end to end: build, simulate, stream into Zarr with checkpoints; resume on rerun."""
 from __future__ import annotations
 
+import dataclasses
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -9,6 +11,7 @@ from tdsim.compile.build import build
 from tdsim.errors import SimulationError, SpecError
 from tdsim.simulation.measure import TaskMeter
 from tdsim.compile.table import table
+from tdsim.model.schedule import period
 from tdsim.simulation.simulate import simulate
 from tdsim.io.spec import RunSpec
 from tdsim.runs.store import RunWriter, state_from_checkpoint
@@ -35,7 +38,7 @@ def run_engine(spec: RunSpec, output=None, overwrite: bool = False, progress: bo
                        resume=resume)
     state = state_from_checkpoint(writer.resumed_from) if writer.resumed_from else None
     meter = TaskMeter(c, spec.tasks, spec.differential) if spec.tasks else None
-    bar = _Progress(tab.duration, progress)
+    bar = None
     t0 = time.perf_counter()
 
     def on_chunk(t, V, theta, ev_t, ev_seg, ev_V, ev_theta, st):
@@ -45,24 +48,35 @@ def run_engine(spec: RunSpec, output=None, overwrite: bool = False, progress: bo
             errors = np.array([meter.errors(th) for th in ev_theta])
         writer.append(t, V, theta, ev_t, ev_seg, ev_V, ev_theta, errors)
         writer.checkpoint(st)
-        bar.update(float(st.fstate[0]))
+        if bar is not None:
+            bar.update(float(st.fstate[0]))
 
     try:
+        if progress:             # compile (or load) the kernels first, so the bar's rate is the run's
+            first = dataclasses.replace(period(spec.segments)[0][0], duration=1e-9, timing="fixed", record=False)
+            simulate(c, table([first], c, differential=spec.differential), spec.options, keep=False)
+            print(f"tdsim: kernels compiled or loaded in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        bar = _Progress(tab.duration, progress)
+        t0 = time.perf_counter()
         traj = simulate(c, tab, spec.options, on_chunk=on_chunk, state=state, keep=False)
     except SimulationError as err:
         traj = getattr(err, "trajectory", None)
         writer.finish({**(traj.stats if traj is not None else {}), "error": str(err)}, complete=False)
-        bar.close()
+        if bar is not None:
+            bar.close(f"stopped: {err}")
         raise
     except OSError as err:                   # a full disk, a store removed under the run
-        bar.close()
+        if bar is not None:
+            bar.close("stopped: writing the store failed")
         try:
             writer.finish({"error": f"writing the store failed: {err}"}, complete=False)
         except OSError:
             writer.lock.release()
         raise SpecError("output", f"writing {path} failed ({err.strerror or err}); the store keeps every "
                                   "committed checkpoint: free the space and rerun to resume") from None
-    bar.close()
+    st = traj.stats
+    bar.close(f"limit cycle reached after {st['periods']} periods (t = {st['t_end']:.4g} s)" if st.get("converged")
+              else f"done: the schedule ended at t = {st['t_end']:.4g} s")
     writer.finish({**traj.stats, "wall_s": time.perf_counter() - t0,
                    "resumed_from_t": float(state.fstate[0]) if state is not None else None})
     return path, traj
@@ -80,6 +94,9 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(max(0.0, min(t, self.bar.total) - self.bar.n))
 
-    def close(self):
+    def close(self, reason: str = ""):
+        """End the bar, saying why the run stopped (a run that reaches its limit cycle ends early)."""
         if self.bar is not None:
+            if reason:
+                self.bar.set_description_str(reason)
             self.bar.close()
