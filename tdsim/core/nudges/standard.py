@@ -1,0 +1,16 @@
+"""The standard clamp: O_C = O_F + s η (L − O_F) (Dillavou Eq. 1)."""
+from numba import njit
+
+from tdsim.core.codes import NUDGE_STANDARD
+from tdsim.core.nudges.base import Rule
+
+
+class Standard(Rule):
+    """Each nudged output is held a fraction η of the way from the free output to its label."""
+    name = "standard"
+    code = NUDGE_STANDARD
+
+
+@njit(cache=True, inline="always")
+def held(of, d, L, scale, L0):
+    return of + scale * (L - d)
