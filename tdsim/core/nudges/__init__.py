@@ -2,8 +2,8 @@
 
 Each file holds one rule's description (its name, code, whether it clamps or forces, its amplitude
 key, SPICE export: tdsim.core.nudges.base) and its compiled branch: a clamp's ``held`` value, a
-force's ``current`` and ``jacobian``. This file registers them: ``REGISTERED`` (each rule class
-with its compiled branches), from which come ``RULES`` (name -> class), the name tables the model,
+force's ``current`` and ``jacobian``. This file registers them: ``REGISTERED`` (each rule
+with its compiled branches), from which come ``RULES`` (name -> Rule), the name tables the model,
 compile and io layers read (``CODES``, ``FORCE_NAMES``), and the compiled dispatch by code that
 the kernels call, inlined (one flat branch per rule, as if written in place):
 
@@ -16,28 +16,21 @@ Adding a rule: its file here, its code in tdsim.core.codes, its line in REGISTER
 """
 from numba import njit
 
+from tdsim.errors import SpecError
 from tdsim.core.nudges import force, force_from_free, hinge, overclamp, standard
 from tdsim.core.nudges.base import CLAMP, FORCE, Rule
-from tdsim.core.nudges.force import Force
-from tdsim.core.nudges.force_from_free import ForceFromFree
-from tdsim.core.nudges.hinge import Hinge
-from tdsim.core.nudges.overclamp import Overclamp
-from tdsim.core.nudges.standard import Standard
 
-REGISTERED = ((Standard, standard.held), (Hinge, hinge.held), (Overclamp, overclamp.held),
-              (Force, force.current, force.jacobian),
-              (ForceFromFree, force_from_free.current, force_from_free.jacobian))
+REGISTERED = ((standard.STANDARD, standard.held), (hinge.HINGE, hinge.held), (overclamp.OVERCLAMP, overclamp.held),
+              (force.FORCE_OWN, force.current, force.jacobian),
+              (force_from_free.FORCE_FROM_FREE, force_from_free.current, force_from_free.jacobian))
 RULES = {reg[0].name: reg[0] for reg in REGISTERED}
-BY_CODE = {cls.code: cls for cls in RULES.values()}
-CODES = {name: cls.code for name, cls in RULES.items()}                 # name -> code (segment table)
-FORCE_NAMES = tuple(name for name, cls in RULES.items() if cls.acts == FORCE)
-FORCE_CODES = tuple(CODES[name] for name in FORCE_NAMES)
-FREE_READ_CODES = tuple(cls.code for cls in RULES.values() if cls.acts == FORCE and cls.reads_free)
+BY_CODE = {r.code: r for r in RULES.values()}
+CODES = {name: r.code for name, r in RULES.items()}                 # name -> code (segment table)
+FORCE_NAMES = tuple(name for name, r in RULES.items() if r.acts == FORCE)
 
 
-def rule(name: str, key: str) -> type:
-    """The rule class named ``name``; SpecError naming ``key`` and the known rules otherwise."""
-    from tdsim.errors import SpecError
+def rule(name: str, key: str) -> Rule:
+    """The rule named ``name``; SpecError naming ``key`` and the known rules otherwise."""
     if not isinstance(name, str) or name not in RULES:
         raise SpecError(key, f"unknown nudge rule {name!r}; known: {', '.join(RULES)}")
     return RULES[name]
@@ -76,19 +69,16 @@ force_current = _dispatch([(reg[0].code, reg[1]) for reg in REGISTERED if reg[0]
 force_jacobian = _dispatch([(reg[0].code, reg[2]) for reg in REGISTERED if reg[0].acts == FORCE], _no_current)
 
 
-@njit(cache=True, inline="always")
-def is_force(code):
-    """True if rule ``code`` injects a current (its outputs stay free)."""
-    for k in FORCE_CODES:
-        if code == k:
-            return True
-    return False
+def _one_of(codes):
+    """``member(code)``: True if ``code`` is one of ``codes`` (compiled, inlined)."""
+    @njit(inline="always")
+    def member(code):
+        for k in codes:
+            if code == k:
+                return True
+        return False
+    return member
 
 
-@njit(cache=True, inline="always")
-def reads_free(code):
-    """True if force rule ``code`` reads the free twin's output instead of the nudged twin's own."""
-    for k in FREE_READ_CODES:
-        if code == k:
-            return True
-    return False
+is_force = _one_of(tuple(r.code for r in RULES.values() if r.acts == FORCE))        # injects a current
+reads_free = _one_of(tuple(r.code for r in RULES.values() if r.reads_free))          # from the free twin's output

@@ -1,6 +1,6 @@
 """What a nudge rule is, in one place: the record every rule file fills in.
 
-A nudge rule says how the nudged twins' outputs are driven. A rule is a class with:
+A nudge rule says how the nudged twins' outputs are driven. A rule is a ``Rule`` record with:
 
     name        its name in protocols and TOML files (``rule = "hinge"``, ``Segment.nudge``)
     code        its integer code (tdsim.core.codes), on which the compiled dispatch branches
@@ -24,15 +24,18 @@ Its compiled branch is a module-level function of its file, registered in tdsim.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 CLAMP, FORCE = "clamp", "force"
 
 
+@dataclass(frozen=True)
 class Rule:
-    """Base of the nudge rules (see the module docstring)."""
-    name = ""
-    code = -1
-    acts = CLAMP
-    amplitude = "eta"
-    needs_L0 = False
-    reads_free = False
-    spice = None
+    """One nudge rule's description (see the module docstring); it has no state of its own."""
+    name: str
+    code: int
+    acts: str = CLAMP
+    amplitude: str = "eta"
+    needs_L0: bool = False
+    reads_free: bool = False
+    spice: str | None = None

@@ -7,12 +7,8 @@ from tdsim.core.codes import NUDGE_FORCE
 from tdsim.core.nudges.base import FORCE, Rule
 
 
-class Force(Rule):
-    """A current sβ (L − O) into each output of the nudged twin, from its own output O."""
-    name = "force"
-    code = NUDGE_FORCE
-    acts = FORCE
-    amplitude = "beta"
+# a current sβ (L − O) into each output of the nudged twin, from its own output O
+FORCE_OWN = Rule("force", NUDGE_FORCE, acts=FORCE, amplitude="beta")
 
 
 @njit(cache=True, inline="always")

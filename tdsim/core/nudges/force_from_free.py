@@ -7,10 +7,5 @@ from tdsim.core.nudges.base import FORCE, Rule
 from tdsim.core.nudges.force import current, jacobian  # noqa: F401 (registered)
 
 
-class ForceFromFree(Rule):
-    """A current sβ (L − O_F) into each output of the nudged twin, from the free twin's output."""
-    name = "force_from_free"
-    code = NUDGE_FORCE_FROM_FREE
-    acts = FORCE
-    amplitude = "beta"
-    reads_free = True
+# a current sβ (L − O_F) into each output of the nudged twin, from the free twin's output
+FORCE_FROM_FREE = Rule("force_from_free", NUDGE_FORCE_FROM_FREE, acts=FORCE, amplitude="beta", reads_free=True)

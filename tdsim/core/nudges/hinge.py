@@ -6,15 +6,12 @@ from tdsim.core.codes import NUDGE_HINGE
 from tdsim.core.nudges.base import Rule
 
 
-class Hinge(Rule):
-    """The standard clamp with no push on outputs already beyond their label's side."""
-    name = "hinge"
-    code = NUDGE_HINGE
-    spice = "hinge nudges"
+# the standard clamp with no push on outputs already beyond their label's side
+HINGE = Rule("hinge", NUDGE_HINGE, spice="hinge nudges")
 
 
 @njit(cache=True, inline="always")
 def held(of, d, L, scale, L0):
     if (d - L) * L > 0.0:
-        return of + scale * 0.0
+        return of + scale * 0.0     # not plain of: a non-finite scale propagates as it always has
     return of + scale * (L - d)

@@ -6,12 +6,8 @@ from tdsim.core.codes import NUDGE_OVERCLAMP
 from tdsim.core.nudges.base import Rule
 
 
-class Overclamp(Rule):
-    """Each nudged output is pushed L0 (V, > 0) towards its label, scaled by s η."""
-    name = "overclamp"
-    code = NUDGE_OVERCLAMP
-    needs_L0 = True
-    spice = "overclamp nudges"
+# each nudged output pushed L0 (V, > 0) towards its label, scaled by s η
+OVERCLAMP = Rule("overclamp", NUDGE_OVERCLAMP, needs_L0=True, spice="overclamp nudges")
 
 
 @njit(cache=True, inline="always")

@@ -5,10 +5,8 @@ from tdsim.core.codes import NUDGE_STANDARD
 from tdsim.core.nudges.base import Rule
 
 
-class Standard(Rule):
-    """Each nudged output is held a fraction η of the way from the free output to its label."""
-    name = "standard"
-    code = NUDGE_STANDARD
+# each nudged output held a fraction η of the way from the free output to its label
+STANDARD = Rule("standard", NUDGE_STANDARD)
 
 
 @njit(cache=True, inline="always")
