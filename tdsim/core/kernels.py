@@ -9,9 +9,9 @@ from numba import njit
 
 from tdsim.core.jit import kernel
 
-from tdsim.core.codes import (HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, NUDGE_FORCE, NUDGE_FORCE_FROM_FREE,
-                              NUDGE_HINGE, NUDGE_OVERCLAMP, NUDGE_STANDARD, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN)
+from tdsim.core.codes import HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN
 from tdsim.core.elements import dkappa_factor, edge_current, edge_dtheta, kappa_factor, removed  # noqa: F401 (rodas)
+from tdsim.core.nudges import force_current, force_jacobian, held_output, is_force, reads_free
 
 
 @njit(cache=True, inline="always")
@@ -37,34 +37,33 @@ def node_currents(V, theta, ea, eb, code, par, inj, src, I):
 
 @njit(cache=True, inline="always")
 def add_force(V, t, s, drv, out_node, I):
-    """Equilibrium Propagation force nudge: the current −sβ ∂C/∂O = sβ (L − O) injected into each
-    output node of twin ``t`` (nudge sign s), C = ½ Σ (L − O)², β (S) the segment's amplitude
-    drv.eta, O plus its measurement offset. Which O:
-      force            the twin's own output: the nudged state minimizes E + sβC (Scellier & Bengio);
-                       the injection is a conductance β to a source at L
-      force_from_free  the free twin's output at the same instant: McGinnis Eq. 2.2 literally (the
-                       force η Q r with r the free error), a current source driven by the free twin."""
+    """A force nudge (tdsim.core.nudges: force, force_from_free): the rule's current into each
+    output node of twin ``t`` (nudge sign s), β (S) the segment's amplitude drv.eta, read from the
+    twin's own output or, for a rule that reads the free twin, from the free output at the same
+    instant; nothing under a clamp or where s = 0."""
     mode = drv.mode
-    if s == 0.0 or (mode != NUDGE_FORCE and mode != NUDGE_FORCE_FROM_FREE):
+    if s == 0.0 or not is_force(mode):
         return
     labels, beta, offset = drv.labels, drv.eta, drv.offset
-    src = t if mode == NUDGE_FORCE else 0
+    src = 0 if reads_free(mode) else t
     for k in range(out_node.shape[0]):
         n = out_node[k]
-        I[n] += s * beta * (labels[k] - V[src, n] - offset[k])
+        I[n] += force_current(mode, s, beta, labels[k], V[src, n], offset[k])
 
 
 @njit(cache=True, inline="always")
 def add_force_jacobian(s, drv, out_node, unk_nodes, diag, j_coef, vals):
-    """The force's part of ``assemble`` (own-output force only): dI_O/dO = −sβ on each output's
-    diagonal. The force from the free twin couples twins and is left out, like the clamp."""
-    if drv.mode != NUDGE_FORCE or s == 0.0:
+    """The force's part of ``assemble`` (a force read from the twin's own output only): −j_coef
+    dI_O/dO on each output's diagonal. A force read from the free twin couples twins and is left
+    out, like the clamp (rodas' exact Jacobian puts it on the free output's column)."""
+    mode = drv.mode
+    if not is_force(mode) or reads_free(mode) or s == 0.0:
         return
-    beta = drv.eta
+    labels, beta, offset = drv.labels, drv.eta, drv.offset
     for k in range(out_node.shape[0]):
         for u in range(unk_nodes.shape[0]):
             if unk_nodes[u] == out_node[k]:
-                vals[diag[u]] += j_coef * s * beta
+                vals[diag[u]] += force_jacobian(mode, j_coef, s, beta, labels[k], offset[k])
 
 
 @njit(cache=True, inline="always")
@@ -133,13 +132,10 @@ def measured_output(V, out_node, k, offset, partner, osign):
 @njit(cache=True, inline="always")
 def fill_held(V, hold, hidx, src, drv, nudge, out_node):
     """Set every held node of every twin: sources, ground, and the clamped outputs, computed from
-    the free twin's outputs *at this same instant* plus a measurement offset. With d the measured
-    free output (O+ − O− for a differential pair, each side nudged by half, in opposite senses),
-    δ = L − d and s the twin's nudge sign:
-      standard   O_C = O_F + s η δ                          (Dillavou Eq. 1)
-      hinge      the same, but no nudge where (d − L) L > 0   (App. A)
-      overclamp  O_C = O_F + s η L0 sign(δ)                   (Eq. 8)
-    drv: the segment's records.Drive."""
+    the free twin's outputs *at this same instant* plus a measurement offset by the segment's clamp
+    rule (tdsim.core.nudges: standard, hinge, overclamp), from d the measured free output (O+ − O−
+    for a differential pair, each side nudged by half, in opposite senses), the label and
+    s η osign half with s the twin's nudge sign. drv: the segment's records.Drive."""
     labels, eta, mode, offset, L0, partner, osign = drv.labels, drv.eta, drv.mode, drv.offset, drv.L0, \
         drv.partner, drv.osign
     T, N = V.shape
@@ -155,15 +151,7 @@ def fill_held(V, hold, hidx, src, drv, nudge, out_node):
                 of = V[0, out_node[k]] + offset[k]
                 d = measured_output(V, out_node, k, offset, partner, osign)
                 half = 0.5 if partner[k] >= 0 else 1.0
-                L = labels[k]
-                delta = L - d
-                if mode == NUDGE_HINGE and (d - L) * L > 0.0:
-                    push = 0.0
-                elif mode == NUDGE_OVERCLAMP:
-                    push = L0 * (1.0 if delta > 0.0 else (-1.0 if delta < 0.0 else 0.0))
-                else:
-                    push = delta
-                V[t, n] = of + nudge[t] * eta * osign[k] * half * push
+                V[t, n] = held_output(mode, of, d, labels[k], nudge[t] * eta * osign[k] * half, L0)
 
 
 @njit(cache=True, inline="always")

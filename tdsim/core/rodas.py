@@ -18,10 +18,11 @@ function is differenced. ∂/∂t (sources that vary inside a segment) is a forw
 from numba import njit
 
 from tdsim.core.jit import kernel
-from tdsim.core.kernels import (HOLD_NONE, HOLD_OUTPUT, NUDGE_FORCE_FROM_FREE, WAVE_CONSTANT, _inject, _stamp,
+from tdsim.core.kernels import (HOLD_NONE, HOLD_OUTPUT, WAVE_CONSTANT, _inject, _stamp,
                                 add_force, add_force_jacobian, dkappa_factor, drive_sources, edge_current,
                                 edge_dtheta, fill_held, gate_rates, kappa_factor, node_currents, removed)
 from tdsim.core.linalg import lu_factor
+from tdsim.core.nudges import force_jacobian, reads_free
 from tdsim.core.steps import combine, stage_rates, stage_solve, stage_state, stage_sum
 
 DIFF = 1e-6            # relative increment of the differenced slopes (held outputs, ∂/∂t, bias function)
@@ -105,10 +106,10 @@ def assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, ef
         _inject(circ.inj, src, I)
         add_force(V0, t, nudge[t], drv, out_node, I)
         add_force_jacobian(nudge[t], drv, out_node, unk_nodes, cdiag[t], gh, vals)
-        if drv.mode == NUDGE_FORCE_FROM_FREE and nudge[t] != 0.0 and t > 0:
+        if reads_free(drv.mode) and nudge[t] != 0.0 and t > 0:
             for j in range(K):
                 if fslot[t, j] >= 0:
-                    vals[fslot[t, j]] += gh * nudge[t] * drv.eta
+                    vals[fslot[t, j]] += force_jacobian(drv.mode, gh, nudge[t], drv.eta, drv.labels[j], drv.offset[j])
     la, lb, scale, bias_fn, use_fn, leak, vn = lrn.la, lrn.lb, lrn.scale, lrn.bias_fn, lrn.use_bias_fn, lrn.leak, \
         lrn.read_noise
     par0 = par[0]

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from tdsim.model.circuit import Circuit
 from tdsim.core.elements import ELEMENTS
+from tdsim.core.nudges import RULES as NUDGE_RULES
 from tdsim.errors import SpecError
 from tdsim.model.imperfections import Imperfections
 from tdsim.model.protocols import Cycling, DataPoint, Nudge, Task, TwoTask, count
-from tdsim.model.schedule import Schedule, Segment, Waveform, check_span, period
+from tdsim.model.schedule import FORCES, Schedule, Segment, Waveform, check_span, period
 from tdsim.simulation.simulate import Options
 from tdsim.model.units import DIMENSIONS, example, quantity, quantity_any
 
@@ -299,7 +300,7 @@ class RunSpec:
     @property
     def force_nudge(self) -> bool:
         """True when the schedule nudges by current (EP): the twins are built with free outputs."""
-        return any(s.nudge in ("force", "force_from_free") for s in period(self.segments)[0])
+        return any(s.nudge in FORCES for s in period(self.segments)[0])
 
 
 _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", "rtol_V": "dimensionless",
@@ -467,9 +468,10 @@ def protocol_from_dict(d: dict):
     check_keys(nd, {"rule", "eta", "L0", "beta"}, "nudge")
     rule = _value(nd.get("rule", "standard"), str, "nudge.rule")
     Nudge(rule, L0=1.0, beta=1.0).validate()          # an unknown rule is named before its fields
-    if rule.startswith("force") and "eta" in nd:
+    takes_beta = NUDGE_RULES[rule].amplitude == "beta"
+    if takes_beta and "eta" in nd:
         raise SpecError("nudge.eta", "the force nudge takes beta (a conductance, e.g. \"10 uS\"), not eta")
-    if not rule.startswith("force") and "beta" in nd:
+    if not takes_beta and "beta" in nd:
         raise SpecError("nudge.beta", f"beta is the force nudge's strength; rule {rule!r} takes eta")
     nudge = Nudge(rule, quantity(nd.get("eta", 1.0), "dimensionless", "nudge.eta"),
                   quantity(nd.get("L0", 0), "voltage", "nudge.L0"), quantity(nd.get("beta", 0), "conductance", "nudge.beta"))

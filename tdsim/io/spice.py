@@ -60,8 +60,8 @@ import numpy as np
 
 from tdsim.compile.build import Compiled
 from tdsim.core.elements import BY_CODE, GATE, spice_num, spice_v
-from tdsim.core.kernels import (HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, NUDGE_FORCE, NUDGE_FORCE_FROM_FREE,
-                                fill_held)
+from tdsim.core.kernels import HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, fill_held
+from tdsim.core.nudges import BY_CODE as NUDGE_BY_CODE, FORCE
 from tdsim.compile.table import Table
 from tdsim.simulation.probes import segment_drive
 
@@ -177,15 +177,17 @@ def unrolled(tab: Table) -> Table:
 
 
 def _check_exportable(tab: Table) -> None:
-    """Waveform sources, hinge nudges and output offsets are not exported yet: say so, do not
-    write a deck that silently differs from the simulation."""
+    """Waveform sources, nudge rules without a SPICE form (``Rule.spice``) and output offsets are
+    not exported yet: say so, do not write a deck that silently differs from the simulation."""
     from tdsim.errors import SpecError
-    forces = (tab.mode == NUDGE_FORCE) | (tab.mode == NUDGE_FORCE_FROM_FREE)
-    bad = [("source waveforms", np.any(tab.wave != 0)),
-           ("hinge and overclamp nudges", np.any((tab.mode != 0) & ~forces)),
-           ("runs mixing the two force rules", np.any(tab.mode == NUDGE_FORCE) and np.any(tab.mode == NUDGE_FORCE_FROM_FREE)),
-           ("output measurement offsets", np.any(tab.offset != 0)), ("differential outputs", np.any(tab.partner >= 0)),
-           ("overclamping step times", np.any(tab.timing != 0))]
+    rules = [NUDGE_BY_CODE[int(c)] for c in np.unique(tab.mode)]
+    forces = [r for r in rules if r.acts == FORCE]
+    bad = [("source waveforms", np.any(tab.wave != 0))]
+    bad += [(r.spice, True) for r in rules if r.spice is not None]
+    bad += [("runs mixing " + " and ".join(r.name for r in forces) + " nudges",
+             len({r.reads_free for r in forces}) > 1),
+            ("output measurement offsets", np.any(tab.offset != 0)), ("differential outputs", np.any(tab.partner >= 0)),
+            ("overclamping step times", np.any(tab.timing != 0))]
     for what, present in bad:
         if present:
             raise SpecError("export-spice", f"{what} are not exported to SPICE yet")
@@ -269,7 +271,7 @@ def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, a
             if comp.inj[n] >= 0:
                 L.append(f"Iinj{t}_{n} 0 {nm[n]} {_pwl(t_end, tab.src[:, comp.inj[n]], tr)}")
         if getattr(comp, "force_nudge", False) and comp.nudge[t] != 0:
-            own = not np.any(tab.mode == NUDGE_FORCE_FROM_FREE)
+            own = not any(NUDGE_BY_CODE[int(c)].reads_free for c in np.unique(tab.mode))
             for k, n in enumerate(comp.out_node):
                 o = spice_v(nm[n] if own else names.node[0][n])
                 L.append(f"Bforce{t}_{k} 0 {nm[n]} I={spice_num(comp.nudge[t])}*{spice_v(names.eta)}*({spice_v(names.label[k])}-{o})")

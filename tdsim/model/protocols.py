@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tdsim.errors import SpecError
+from tdsim.core.nudges import rule
 from tdsim.model.schedule import Schedule, Segment, Waveform, check_memory, check_span
 
 
@@ -32,21 +33,17 @@ class Task:
 
 @dataclass
 class Nudge:
-    rule: str = "standard"            # standard | hinge | overclamp | force | force_from_free
-    eta: float = 1.0                  # clamping amplitude (standard, hinge, overclamp)
-    L0: float = 0.0                   # overclamping target magnitude, V
-    beta: float = 0.0                 # force nudge strength, S (force rules)
+    rule: str = "standard"            # a rule of tdsim.core.nudges.RULES
+    eta: float = 1.0                  # clamping amplitude (rules whose amplitude is "eta")
+    L0: float = 0.0                   # overclamping target magnitude, V (rules that need L0)
+    beta: float = 0.0                 # force nudge strength, S (rules whose amplitude is "beta")
 
     def validate(self):
-        if self.rule not in RULES:
-            raise SpecError("nudge.rule", f"unknown {self.rule!r} ({', '.join(RULES)})")
-        if self.rule == "overclamp" and not self.L0 > 0:
-            raise SpecError("nudge.L0", "overclamping needs L0 > 0")
-        if self.rule.startswith("force") and not (isinstance(self.beta, (int, float)) and 0 < self.beta < float("inf")):
-            raise SpecError("nudge.beta", f"the force nudge needs a conductance beta > 0, got {self.beta!r}")
-
-
-RULES = ("standard", "hinge", "overclamp", "force", "force_from_free")
+        r = rule(self.rule, "nudge.rule")
+        if r.needs_L0 and not self.L0 > 0:
+            raise SpecError("nudge.L0", f"the {r.name} nudge needs L0 > 0")
+        if r.amplitude == "beta" and not (isinstance(self.beta, (int, float)) and 0 < self.beta < float("inf")):
+            raise SpecError("nudge.beta", f"the {r.name} nudge needs a conductance beta > 0, got {self.beta!r}")
 
 
 def points(task: Task, t_h: float, span: float | None, nudge: Nudge, learn: bool, waveforms: dict,

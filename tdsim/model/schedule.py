@@ -12,12 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tdsim.errors import SpecError
-from tdsim.core.codes import (DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS, NUDGE_FORCE, NUDGE_FORCE_FROM_FREE, NUDGE_HINGE,
-                              NUDGE_OVERCLAMP, NUDGE_STANDARD, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN)
-
-NUDGES = {"standard": NUDGE_STANDARD, "hinge": NUDGE_HINGE, "overclamp": NUDGE_OVERCLAMP, "force": NUDGE_FORCE,
-          "force_from_free": NUDGE_FORCE_FROM_FREE}
-FORCES = ("force", "force_from_free")
+from tdsim.core.codes import DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN
+from tdsim.core.nudges import CODES as NUDGES, FORCE_NAMES as FORCES   # the rules: tdsim.core.nudges
 DURATIONS = {"fixed": DUR_FIXED, "overclamp": DUR_OVERCLAMP, "overclamp_class": DUR_OVERCLAMP_CLASS}
 WAVES = {"constant": WAVE_CONSTANT, "sin": WAVE_SIN, "abs_sin": WAVE_ABS_SIN}
 
@@ -37,8 +33,7 @@ class Segment:
     labels: dict = field(default_factory=dict)     # output node -> V
     eta: float = 0.0
     learn: bool = False
-    nudge: str = "standard"                        # "standard", "hinge" (App. A), "overclamp" (Eq. 8)
-                                                   # or "force" / "force_from_free" (EP current nudge)
+    nudge: str = "standard"                        # a rule of tdsim.core.nudges (NUDGES)
     waveforms: dict = field(default_factory=dict)  # source node -> Waveform
     L0: float = 0.0                                # overclamping target magnitude, V
     timing: str = "fixed"                          # "fixed", or t_h = r0|δ|: "overclamp", "overclamp_class"
