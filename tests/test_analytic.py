@@ -194,3 +194,40 @@ def test_quasistatic_gate_order_against_solve_ivp(tableau, order):
     assert min(errs) > 1e-10, errs                      # the reference's own error stays far below
     slope = np.polyfit(np.log(hs), np.log(errs), 1)[0]
     assert abs(slope - order) < 0.3, (slope, errs)
+
+
+@pytest.mark.parametrize("integrator", ["explicit", "rosenbrock", "rodas4"])
+def test_samples_at_chosen_times_match_the_exact_solution(integrator):
+    """``save_at``: samples at irregular chosen times, across segment boundaries, independent of
+    step control: the RC response to a step up then down, against its exact solution there."""
+    R, C = 1e3, 1e-9
+    tau = R * C
+    comp = build(single_rc(R, C), twins=("free",))
+    tab = table([Segment(3 * tau, {"in": 1.0}), Segment(4 * tau, {"in": 0.0})], comp)
+    rng = np.random.default_rng(0)
+    ts = np.sort(np.concatenate([rng.uniform(0, 7 * tau, 37), [0.0, 3 * tau, 7 * tau]]))
+    tr = simulate(comp, tab, Options(integrator=integrator, initial="zero", rtol=1e-10, atol=1e-13,
+                                     save_at=tuple(ts)))
+    np.testing.assert_array_equal(tr.t, ts)                     # exactly the chosen times, no others
+    v = tr.V[:, 0, comp.node_names.index("out")]
+    exact = np.where(ts <= 3 * tau, 1.0 - np.exp(-ts / tau), (1 - np.exp(-3.0)) * np.exp(-(ts - 3 * tau) / tau))
+    assert np.max(np.abs(v - exact)) <= 1e-6                    # as the record_interval test above
+    chunked = simulate(comp, tab, Options(integrator=integrator, initial="zero", rtol=1e-10, atol=1e-13,
+                                          save_at=tuple(ts), chunk=4))     # buffers fill, the loop resumes
+    np.testing.assert_array_equal(chunked.t, tr.t)
+    np.testing.assert_array_equal(chunked.V, tr.V)
+
+
+def test_save_at_is_checked_and_read_from_a_spec():
+    from tdsim import SpecError
+    from tdsim.io.spec import options_from_dict
+    with pytest.raises(SpecError, match="save_at"):
+        Options(save_at=(1e-3, 5e-4)).validate()
+    with pytest.raises(SpecError, match="save_at"):
+        Options(save_at=(1e-3,), record_interval=1e-3).validate()
+    opt = options_from_dict({"save_at": ["1 ms", "2.5 ms"]})
+    assert opt.save_at == (1e-3, 2.5e-3)
+    opt = options_from_dict({"save_at": {"start": "0 s", "stop": "1 ms", "num": 5}})
+    np.testing.assert_allclose(opt.save_at, [0, 2.5e-4, 5e-4, 7.5e-4, 1e-3], rtol=1e-15)
+    with pytest.raises(SpecError, match=r"simulation.save_at\[1\]"):
+        options_from_dict({"save_at": ["1 ms", "2 V"]})

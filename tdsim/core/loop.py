@@ -71,8 +71,17 @@ def _segment_duration(row, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work
     return r0 * abs(L - d), DONE
 
 
+@njit(cache=True, inline="always")
+def _sample_time(k, dt_rec, t_save):
+    """Time of sample k: the k-th chosen time (``t_save``, sorted) if any were chosen, else
+    k · dt_rec; -1 when there is none (no recording, or every chosen time recorded)."""
+    if t_save.shape[0] > 0:
+        return t_save[k] if k < t_save.shape[0] else -1.0
+    return k * dt_rec if dt_rec > 0.0 else -1.0
+
+
 @njit(cache=True)
-def integrate(family, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
+def integrate(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cycle_tol,
               circ, cpl, lrn, noise, ros, erk, tab, drive_class, V, theta, th_period, fstate, istate, rec):
     """Advance (V, θ) through the segment table from fstate (see F_*) and istate (see I_*),
     recording into ``rec`` (records.Recording), until the table ends (DONE), the limit cycle is reached
@@ -106,12 +115,12 @@ def integrate(family, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_t
     xs = ExactWork(np.zeros(cpl.col.shape[0] if ex else 1), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
                    np.zeros((T, N)), np.zeros((T, N, K)), np.zeros((T, N)), np.zeros((E, 4 + K)), np.zeros((E, T)),
                    np.zeros(E), np.zeros(E), np.zeros((T, N)), np.zeros(E), np.zeros(N))
-    return _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol, circ, cpl, lrn, noise, ros,
+    return _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cycle_tol, circ, cpl, lrn, noise, ros,
                  erk, tab, drive_class, V, theta, th_period, fstate, istate, rec, wk, xs)
 
 
 @kernel
-def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
+def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cycle_tol,
           circ, cpl, lrn, noise, ros, erk, tab, drive_class, V, theta, th_period, fstate, istate, rec, wk, xs):
     """The event loop of ``integrate``, reference-count free (core/jit.py): the loop passes dozens of
     arrays to the step kernels every step. ``wk``, ``xs`` hold its work arrays (records.Work,
@@ -161,8 +170,11 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
                 vn[tw, n] = sig_read * normal(seed, 2, seg, tw * N + n)
     while True:
         # samples due now
-        while dt_rec > 0.0 and k * dt_rec <= t * (1.0 + 1e-12) + 1e-300 and nrec < rec_t.shape[0]:
-            rec_t[nrec] = k * dt_rec
+        while nrec < rec_t.shape[0]:
+            t_k = _sample_time(k, dt_rec, t_save)
+            if not (t_k >= 0.0 and t_k <= t * (1.0 + 1e-12) + 1e-300):
+                break
+            rec_t[nrec] = t_k
             copy2(rec_V[nrec], V)
             copy1(rec_th[nrec], theta)
             nrec += 1
@@ -208,8 +220,9 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, newton_tol, cycle_tol,
         h_floor = max(h_min, t_res)
         if seg_end - t > t_res:
             stop = seg_end
-            if dt_rec > 0.0:
-                stop = min(stop, k * dt_rec)
+            t_k = _sample_time(k, dt_rec, t_save)
+            if t_k >= 0.0:
+                stop = min(stop, t_k)
             hs = max(h, h_floor) if adaptive else h_fixed
             landing = False
             if t + hs >= stop - 1e-9 * hs:

@@ -6,6 +6,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from tdsim.model.circuit import Circuit
 from tdsim.core.elements import ELEMENTS
 from tdsim.core.nudges import RULES as NUDGE_RULES
@@ -307,7 +309,20 @@ _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", 
                  "atol_V": "voltage", "dt": "time", "first_step": "time", "h_min": "time",
                  "record_interval": "time", "newton_tol": "dimensionless", "initial": str,
                  "chunk": "dimensionless", "cycle_tol": "voltage", "r0": "time_per_voltage", "tableau": str,
-                 "w_reuse": "dimensionless"}
+                 "w_reuse": "dimensionless", "save_at": (list, dict)}
+
+
+def _save_times(raw, key: str) -> tuple:
+    """``save_at``: a list of times (``["1 ms", "2.5 ms"]``) or an even grid ``{ start, stop, num }``."""
+    if isinstance(raw, dict):
+        check_keys(raw, {"start", "stop", "num"}, key)
+        for k in ("start", "stop", "num"):
+            if k not in raw:
+                raise SpecError(f"{key}.{k}", "missing (an even grid needs start, stop and num)")
+        num = integer(raw["num"], f"{key}.num", least=1)
+        start, stop = quantity(raw["start"], "time", f"{key}.start"), quantity(raw["stop"], "time", f"{key}.stop")
+        return tuple(float(x) for x in np.linspace(start, stop, num))
+    return tuple(quantity(v, "time", f"{key}[{i}]") for i, v in enumerate(raw))
 
 
 def options_from_dict(sim: dict, where: str = "simulation", allowed=None) -> Options:
@@ -315,6 +330,8 @@ def options_from_dict(sim: dict, where: str = "simulation", allowed=None) -> Opt
     ``allowed``: the keys a caller takes (default: every option)."""
     kinds = _OPTION_KINDS if allowed is None else {k: _OPTION_KINDS[k] for k in allowed}
     kw = fields_from_dict(sim, kinds, where)
+    if "save_at" in kw:          # sample times: a list of times, or {start, stop, num} (both ends included)
+        kw["save_at"] = _save_times(sim["save_at"], f"{where}.save_at")
     if "chunk" in kw:
         if not float(kw["chunk"]).is_integer():
             raise SpecError(f"{where}.chunk", f"records per buffer: a whole number, got {kw['chunk']!r}")
@@ -450,6 +467,10 @@ def fields_from_dict(d: dict, kinds: dict, where: str) -> dict:
         kind, key = kinds[k], f"{where}.{k}" if where else k
         if kind is int:
             out[k] = integer(raw, key)
+        elif kind == (list, dict):
+            if not isinstance(raw, kind):
+                raise SpecError(key, f"expected a list or a table, got {raw!r}")
+            out[k] = raw
         elif kind in (list, dict):
             if not isinstance(raw, kind):
                 raise SpecError(key, f"expected a {'list' if kind is list else 'table'}, got {raw!r}")

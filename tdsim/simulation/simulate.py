@@ -32,6 +32,7 @@ class Options:
     first_step: float | None = None    # step size after each event (default: 0.1 x the shortest RC)
     h_min: float = 1e-16               # s; the floor is max(h_min, 4 ulp(t)) (docs/integrators.md)
     record_interval: float = 0.0       # s; 0 records segment ends only
+    save_at: tuple | None = None       # s; samples at these times instead (sorted), steps land on them
     newton_tol: float = 1e-12          # relative Newton step tolerance (quasi-static)
     initial: str = "dc"                # node voltages at t = 0: "dc" operating point or "zero"
     chunk: int = 4096                  # records per buffer between compiled calls
@@ -54,6 +55,12 @@ class Options:
                 raise SpecError(key, f"must be a positive time, got {v!r}")
         if not (self.record_interval >= 0 and np.isfinite(self.record_interval)):
             raise SpecError("record_interval", "must be >= 0")
+        if self.save_at is not None:
+            ts = np.asarray(self.save_at, dtype=float)
+            if ts.ndim != 1 or not np.all(np.isfinite(ts)) or np.any(ts < 0) or np.any(np.diff(ts) <= 0):
+                raise SpecError("save_at", "sample times must be finite, >= 0 and strictly increasing")
+            if self.record_interval > 0:
+                raise SpecError("save_at", "give save_at or record_interval, not both")
         if self.initial not in ("dc", "zero"):
             raise SpecError("initial", f"unknown {self.initial!r} (dc or zero)")
         if not (self.cycle_tol >= 0 and np.isfinite(self.cycle_tol)):
@@ -163,9 +170,10 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     V0, theta0 = st.V.copy(), st.theta.copy()
     v_bound = RUNAWAY * max(1.0, float(np.max(np.abs(tab.src), initial=0.0)), float(np.max(np.abs(tab.amp), initial=0.0)),
                             float(np.nanmax(np.abs(tab.labels), initial=0.0)))
+    t_save = _NO_SAVE if opt.save_at is None else np.asarray(opt.save_at, dtype=np.float64)
     while True:
         status = loop.integrate(method.family, opt.dt is None, tol, opt.dt or 0.0, opt.h_min,
-                                opt.record_interval, opt.newton_tol, opt.cycle_tol, circ, cpl, lrn, noise, ros, erk,
+                                opt.record_interval, t_save, opt.newton_tol, opt.cycle_tol, circ, cpl, lrn, noise, ros, erk,
                                 rows, drive_class, st.V, st.theta, st.th_period, st.fstate, st.istate, rec)
         nrec, nev = st.istate[I_NREC], st.istate[I_NEV]
         chunk = records.Recording(rec.t[:nrec], rec.V[:nrec], rec.theta[:nrec], rec.ev_t[:nev], rec.ev_seg[:nev],
@@ -206,6 +214,7 @@ def w_reuse(c: Compiled, opt: Options) -> int:
 
 
 _NO_CLASSES = np.zeros(1, dtype=np.int64)
+_NO_SAVE = np.zeros(0)     # no chosen sample times: samples every record_interval
 _CLASS_CACHE = {}      # id(table) -> (weak reference, per_class, classes): tables are reused across runs
 
 
