@@ -157,11 +157,11 @@ def test_quasistatic_gate_integration_converges_at_the_pair_order(tableau, order
 
 def _quasistatic_gate_reference(comp, tab):
     """θ at the end of ``tab`` by scipy's DOP853 at rtol 1e-12 on the quasi-static gate ODE
-    dθ/dt = r(V(θ), θ), V(θ) the Kirchhoff solution (dc_solve) with each segment's sources,
+    dθ/dt = r(V(θ), θ), V(θ) the Kirchhoff solution (kirchhoff_solve) with each segment's sources,
     restarted at every segment boundary: an integrator independent of tdsim's."""
     from scipy.integrate import solve_ivp
     from tdsim.simulation import gate_rates
-    from tdsim.simulation.simulate import dc_solve
+    from tdsim.simulation.probes import kirchhoff_solve
     learn = np.flatnonzero(comp.learn)
     theta = comp.theta0.astype(float).copy()
     t0 = 0.0
@@ -169,7 +169,7 @@ def _quasistatic_gate_reference(comp, tab):
         def rate(_t, g, i=i):
             th = theta.copy()
             th[learn] = g
-            return gate_rates(comp, dc_solve(comp, th, tab, seg=i), th, bool(tab.learn[i]))[learn]
+            return gate_rates(comp, kirchhoff_solve(comp, th, tab, seg=i), th, bool(tab.learn[i]))[learn]
         sol = solve_ivp(rate, (t0, float(t1)), theta[learn], method="DOP853", rtol=1e-12, atol=1e-14)
         theta[learn] = sol.y[:, -1]
         t0 = float(t1)

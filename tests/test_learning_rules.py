@@ -6,7 +6,7 @@
   the nudged state is linear in β and the symmetric estimate is exact;
 - CL, clamping (Dillavou Eq. 1): → d/dθ ½ δᵀ M δ with M = (QᵀRQ)⁻¹ frozen (McGinnis Eq. 3.15);
   error O(η) one-sided, exact for symmetric clamping in a linear network (§4).
-The rate is the engine's own (kernels.gate_rates on dc_solve states), for κ, ρ and log κ edges."""
+The rate is the engine's own (kernels.gate_rates on kirchhoff_solve states), for κ, ρ and log κ edges."""
 import numpy as np
 import pytest
 
@@ -17,7 +17,7 @@ from tdsim import build
 from tdsim import simulate
 from tdsim.compile.table import table
 from tdsim.simulation import gate_rates
-from tdsim.simulation.simulate import dc_solve
+from tdsim.simulation.probes import kirchhoff_solve
 
 from tdsim.testing.laplacian import fd_gradient, loss, output_resistance, random_net, solve
 
@@ -32,7 +32,7 @@ def rule_estimate(net, rule, twins, amp):
     seg = Segment(1e-3, net.sources, net.labels, eta=0.0 if force else amp, learn=True, nudge=rule,
                   beta=amp if force else 0.0)
     tab = table([seg], comp)
-    V = dc_solve(comp, comp.theta0, tab)
+    V = kirchhoff_solve(comp, comp.theta0, tab)
     rate = gate_rates(comp, V, comp.theta0)
     return -rate / (2 * comp.A0 * amp), comp.theta0.copy()
 

@@ -142,12 +142,12 @@ def test_overclamping_beats_standard_clamping_under_bias(biased_clln):
 
 
 def test_meter_is_the_kirchhoff_solution_from_zero_at_every_state(joint_solution):
-    """The task meter's cached solve is dc_solve on the same inputs, bit for bit, in any order of
+    """The task meter's cached solve is kirchhoff_solve on the same inputs, bit for bit, in any order of
     states (a measurement does not depend on the previous one)."""
-    from tdsim.simulation.simulate import dc_solve
+    from tdsim.simulation.probes import kirchhoff_solve
     comp, tr, meter = joint_solution
     states = tr.event_theta[[0, -1, 3, 0]]
     for th in states:
         for k, tab in enumerate(meter.tables):
-            np.testing.assert_array_equal(meter._settle(th, k, 0), dc_solve(meter.free, th, tab, seg=0))
+            np.testing.assert_array_equal(meter._settle(th, k, 0), kirchhoff_solve(meter.free, th, tab, seg=0))
     np.testing.assert_array_equal(meter.errors(states[0]), meter.errors(states[-1]))

@@ -31,7 +31,7 @@ from tdsim.simulation.measure import TaskMeter
 from tdsim.model.protocols import Task, TwoTask, points
 from tdsim.compile.table import table
 from tdsim.simulation.probes import gate_rates
-from tdsim.simulation.simulate import dc_solve
+from tdsim.simulation.probes import kirchhoff_solve
 
 
 class TaskField:
@@ -53,7 +53,7 @@ class TaskField:
         c, th = self.c, self._full(G)
         out = np.zeros(c.E)
         for i, w in enumerate(self.w):
-            out += w * gate_rates(c, dc_solve(c, th, self.tab, seg=i), th, bias=False, limits=False)
+            out += w * gate_rates(c, kirchhoff_solve(c, th, self.tab, seg=i), th, bias=False, limits=False)
         return out[self.idx]
 
     def jacobian(self, G, h: float = 1e-5) -> np.ndarray:

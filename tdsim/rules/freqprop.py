@@ -49,7 +49,8 @@ from tdsim.core.elements import kappa_factor
 from tdsim.errors import SpecError
 from tdsim.model.schedule import Segment, Waveform
 from tdsim.compile.table import table
-from tdsim.simulation.simulate import Options, dc_solve, simulate
+from tdsim.simulation.probes import kirchhoff_solve
+from tdsim.simulation.simulate import Options, simulate
 
 WAVEFORMS = ("sin", "abs_sin")
 MEAN_ABS_SIN = 2.0 / math.pi          # ⟨|sin|⟩ over a period
@@ -172,7 +173,7 @@ class Evaluator:
 
     def free(self, theta, inputs: dict) -> np.ndarray:
         """The free phase: DC operating point (1, N) with the inputs on and no nudge."""
-        return dc_solve(self.comp, np.asarray(theta, dtype=float), self._table(inputs, np.zeros(len(self.readouts))))
+        return kirchhoff_solve(self.comp, np.asarray(theta, dtype=float), self._table(inputs, np.zeros(len(self.readouts))))
 
     def evaluate(self, theta, inputs: dict, labels: dict, keep: bool = False) -> Response:
         theta = np.asarray(theta, dtype=np.float64)

@@ -32,7 +32,7 @@ class TaskMeter:
         self._drive = {}
 
     def _kirchhoff(self, theta, k, i):
-        """dc_solve(self.free, theta, table k, seg=i) from zero with this meter's cached drive and
+        """kirchhoff_solve(self.free, theta, table k, seg=i) from zero with this meter's cached drive and
         work arrays (the same compiled call on the same inputs, without the per-call setup:
         the meter runs at every recorded event); None where Newton fails."""
         if (k, i) not in self._drive:

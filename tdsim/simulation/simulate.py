@@ -91,9 +91,6 @@ class Trajectory:
     state: object = None     # the State at the end (resume from it)
 
 
-dc_solve = kirchhoff_solve      # the DC operating point, by the name its callers know
-
-
 def shortest_rc(c: Compiled, V: np.ndarray, theta: np.ndarray, src: np.ndarray) -> float:
     """min over free nodes of C_n / (sum of conductances at n): the fastest relaxation time."""
     from tdsim.core.kernels import edge_current
@@ -124,7 +121,7 @@ def initial_state(c: Compiled, tab: Table, opt: Options, theta0=None, V0=None) -
     if V0 is not None:
         V = np.array(V0, dtype=np.float64).reshape(c.T, c.N)
     elif opt.initial == "dc" or METHODS[opt.integrator].quasistatic:
-        V = dc_solve(c, theta, tab)
+        V = kirchhoff_solve(c, theta, tab)
     else:
         V = np.zeros((c.T, c.N))
     fstate = np.zeros(N_FSTATE)
