@@ -23,9 +23,12 @@ class StoreLock:
     """The exclusive write lock of the store at ``path``; ``release()`` (or process exit) frees it."""
 
     def __init__(self, path: Path):
-        self.path = Path(path)
-        self.file = self.path.parent / f".{self.path.name}.lock"
+        """Claim ``path``: refuse an output that cannot be a store, make its folder, take the lock."""
         self.fd = None
+        self.path = Path(path)
+        check_output(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = self.path.parent / f".{self.path.name}.lock"
         try:
             self.fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:

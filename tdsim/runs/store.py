@@ -24,7 +24,7 @@ import zarr
 from tdsim.version import __version__
 from tdsim.compile.build import Compiled
 from tdsim.errors import SpecError
-from tdsim.runs.claim import (StoreLock, aborted_creation, check_output, is_store, open_existing,
+from tdsim.runs.claim import (StoreLock, aborted_creation, is_store, open_existing,
                               refuse_overwrite_of_non_store)
 
 _SERIES = {  # name: (dims after the append dim, units, long name)
@@ -44,8 +44,6 @@ class RunWriter:
         self.c = c
         self.tasks = list(tasks)
         self.resumed_from = None
-        check_output(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = StoreLock(self.path)             # held until finish(): one writer per store
         try:
             self._claim(attrs, chunk, overwrite, resume)

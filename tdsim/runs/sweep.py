@@ -25,7 +25,7 @@ import numpy as np
 
 from tdsim.errors import SimulationError, SpecError
 from tdsim.io.spec import check_keys, default_output, read
-from tdsim.runs.claim import StoreLock, check_output
+from tdsim.runs.claim import StoreLock
 
 
 @dataclass
@@ -285,8 +285,6 @@ def run_sweep(spec: SweepSpec, scheduler: str | None = None, workers: int | None
     if scheduler:
         _check_scheduler(scheduler)
     out = Path(output or spec.output)
-    check_output(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     lock = StoreLock(out)              # one driver per sweep store (its runs take their own locks)
     try:
         return _run_sweep(spec, scheduler, workers, progress, out, k)

@@ -18,7 +18,7 @@ import zarr
 
 from tdsim.version import __version__
 from tdsim.errors import SpecError
-from tdsim.runs.claim import (StoreLock, aborted_creation, check_output, is_store, open_existing,
+from tdsim.runs.claim import (StoreLock, aborted_creation, is_store, open_existing,
                               refuse_overwrite_of_non_store)
 from tdsim.runs.store import _jsonable, finish_store
 
@@ -27,8 +27,6 @@ class TrainerWriter:
     def __init__(self, path, attrs: dict, overwrite: bool = False):
         self.path = Path(path)
         attrs = _jsonable(attrs)
-        check_output(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = StoreLock(self.path)             # held until finish(): one writer per store
         try:
             if self.path.exists():
