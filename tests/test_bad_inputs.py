@@ -273,7 +273,7 @@ for key, bad, needle in [
         ("taus", "1 ms", "taus"), ("task", {"generator": "ring", "radius": "1 V"}, "task"), ("passes", 3, "passes"),
         ("learn", "yes", "learn"), ("waveforms", "sin", "waveforms"), ("waveforms", {"V1": "sin"}, "V1"),
         ("waveforms", {"V1": {"kind": "square", "amplitude": "1 V", "frequency": "1 kHz"}}, "kind"),
-        ("waveforms", {"V1": {"kind": "sine", "amplitude": "1 V"}}, "frequency"),
+        ("waveforms", {"V1": {"kind": "sin", "amplitude": "1 V"}}, "frequency"),
         ("waveforms", {"V1": {"kind": "sin", "amplitude": "1 V", "frequency": "-1 kHz"}}, "frequency"),
         ("waveforms", {"nowhere": {"kind": "sine", "amplitude": "1 V", "frequency": "1 kHz"}}, "nowhere"),
         ("differential", [5], "differential"), ("differential", 5, "differential"),
@@ -392,6 +392,36 @@ case("sweep-scheduler-not-an-address", {**run_files(), "sweep.toml": SWEEP},
 case("sweep-output-under-file", {**run_files(), "sweep.toml": SWEEP, "f": "x"},
      ["sweep", "{d}/sweep.toml", "-o", "{d}/f/s.zarr", "-q", "--workers", "1"], "f")
 
+# PULSE / PWL sources, switching ramps, prologues and tasks of a custom schedule
+PULSE = {"kind": "pulse", "v1": "0 V", "v2": "0.4 V", "delay": "0.1 ms", "rise": "1 us", "fall": "1 us",
+         "width": "0.2 ms", "period": "0.5 ms"}
+PWL = {"kind": "pwl", "times": ["0 s", "1 ms"], "values": ["0 V", "0.4 V"]}
+for key, bad, needle in [("rise", "-1 ms", "rise"), ("rise", "1 V", "rise"), ("rise", "x", "rise"),
+                         ("waveforms", {"V+": {k: v for k, v in PULSE.items() if k != "fall"}}, "fall"),
+                         ("waveforms", {"V+": {**PULSE, "rise": "0 s"}}, "rise"),
+                         ("waveforms", {"V+": {**PULSE, "period": "0.1 ms"}}, "period"),
+                         ("waveforms", {"V+": {**PULSE, "slope": 1}}, "slope"),
+                         ("waveforms", {"V+": {**PULSE, "v2": "0.4 s"}}, "v2"),
+                         ("waveforms", {"V+": {**PWL, "times": ["1 ms", "0 s"]}}, "times"),
+                         ("waveforms", {"V+": {**PWL, "values": ["0 V"]}}, "V+"),
+                         ("waveforms", {"V+": {**PWL, "times": "0 s"}}, "times"),
+                         ("waveforms", {"V+": {**PWL, "repeat": "0.5 ms"}}, "repeat"),
+                         ("waveforms", {"V+": {**PWL, "values": ["0 V", "1 A s"]}}, "values[1]"),
+                         ("waveforms", {"V+": {"kind": 3}}, "kind"), ("waveforms", {"V+": 5}, "V+"),
+                         ("prologue", 5, "prologue"), ("prologue", [{"sources": {"V1": "1 V"}}], "prologue[0].duration"),
+                         ("prologue", [{"duration": "1 ms", "colour": 1}], "colour"),
+                         ("prologue", [{"duration": "1 ms", "sources": {"nowhere": "1 V"}}], "nowhere")]:
+    protocol_case(f"{key}={_val(bad)}-{needle}", key, bad, needle)
+for key, bad, needle in [("schedule.prologue", 5, "prologue"), ("schedule.tasks", 5, "tasks"),
+                         ("schedule.tasks", [{"name": "t"}], "points"), ("schedule.tasks", [5], "tasks[0]"),
+                         ("schedule.tasks", [{"points": [{"inputs": {"nowhere": "1 V"}, "labels": {"w": "0.3 V"}}]}],
+                          "nowhere"),
+                         ("schedule.differential", [["w", "nowhere"]], "differential"),
+                         ("schedule.segments[0].rise", "-1 us", "rise"),
+                         ("schedule.segments[0].waveforms", {"v": {**PWL, "kind": "pwm"}}, "pwm"),
+                         ("schedule", 5, "schedule")]:
+    run_case(f"{key}={_val(bad)}", key, bad, needle, base=DIVIDER_RUN)
+
 # export-spice
 for argv, needle in [(["--tstep", "-1"], "tstep"), (["--tstep", "nan"], "tstep"), (["--tstep", "inf"], "tstep"),
                      (["--tstep", "0"], "tstep"), (["-o", "{d}/nowhere/deck.cir"], "nowhere"),
@@ -403,6 +433,11 @@ for key, bad, needle in [("imperfections.drainage", {"G1": "10 MOhm"}, "drainage
                          ("imperfections.noise_read", "1 mV", "noise_read"),
                          ("imperfections.output_offset", {"O": "1 mV"}, "offset")]:
     export_case(f"{key}", run_files(mutate(RUN, key, bad)), [], needle)
+export_case("save_at-irregular", run_files(mutate(RUN, "simulation.save_at", ["1 ms", "1.5 ms", "4 ms"])), [], "save_at")
+export_case("rise-longer-than-segment", run_files(protocol=mutate(FIG2B, "rise", "5 ms")), [], "rise")
+export_case("pulse-in-some-segments", run_files(mutate(DIVIDER_RUN, "schedule.segments", [
+    {"duration": "1 ms", "sources": {"v": "1 V"}}, {"duration": "1 ms", "waveforms": {"v": PWL}}]),
+    MODELS["voltage_divider"], None), [], "PULSE or PWL")
 export_case("waveforms", run_files(protocol=mutate(FIG2B, "waveforms", {"V1": {"kind": "sine", "amplitude": "1 mV",
                                                                              "frequency": "1 kHz"}})), [], "waveforms")
 export_case("model-unknown-node", {"model.toml": mutate(MODELS["two_plus_one"], "edges[0].a", "nowhere")}, [],

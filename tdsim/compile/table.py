@@ -2,9 +2,10 @@
 labels, η, the nudge rule and learning on/off. Protocols compile to this; the engine never sees
 Python objects.
 
-A schedule is periodic: one period (or pass) of segments run ``repeat`` times (``Schedule``); the
-table holds the arrays of one period and the repeat count, and the engine reads row
-``seg % S`` for the global segment counter ``seg`` (0 … S·repeat). A plain list of segments is a
+A schedule is periodic: an optional prologue run once, then one period (or pass) of segments run
+``repeat`` times (``Schedule``); the table holds the prologue's rows, then the period's, and the
+repeat count, and the engine reads row ``Table.row(seg)`` (seg for the prologue, then Q + (seg − Q)
+mod S) for the global segment counter ``seg`` (0 … Q + S·repeat). A plain list of segments is a
 schedule with repeat = 1. A period may list one Segment object several times (a point held
 again and again): it is compiled once, so long periods cost one list entry per hold.
 """
@@ -17,7 +18,7 @@ import numpy as np
 from tdsim.errors import SpecError
 from tdsim.core import records
 from tdsim.core.codes import DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS
-from tdsim.model.schedule import DURATIONS, FORCES, NUDGES, WAVES, Schedule, Segment, Waveform, period
+from tdsim.model.schedule import DURATIONS, FORCES, NUDGES, WAVES, Schedule, Segment, Waveform, period, prologue
 
 
 UNROLL_LIMIT = 2_000_000     # rows Table.unrolled builds at most (about 0.3 GB of arrays)
@@ -45,40 +46,72 @@ class Table:
     period_end: np.ndarray  # (S,) bool
     record: np.ndarray   # (S,) bool: event record at the end
     repeat: int = 1      # periods run: the engine's segment counter goes 0 … S·repeat
+    rise: np.ndarray | None = None     # (S,) s: ramp time of the sources at the segment's start
+    knot_t: np.ndarray | None = None   # (M,) knots of the piecewise-linear sources (PULSE, PWL), s
+    knot_v: np.ndarray | None = None   # (M,)
+    k_first: np.ndarray | None = None  # (S, n_src) a WAVE_PWL source's first knot
+    k_end: np.ndarray | None = None    # (S, n_src) one past its last
+    k_rep: np.ndarray | None = None    # (S, n_src) the knot it repeats from after its last, or -1
+    prologue: int = 0    # the first rows run once, before the period (the other rows) runs ``repeat`` times
+
+    def __post_init__(self):
+        S, J = self.src.shape
+        if self.rise is None:
+            self.rise = np.zeros(S)
+        if self.knot_t is None:
+            self.knot_t, self.knot_v = np.zeros(1), np.zeros(1)
+        for name in ("k_first", "k_end", "k_rep"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros((S, J), dtype=np.int64))
+
+    @property
+    def period_rows(self) -> int:
+        """Rows of one period (the rows after the prologue)."""
+        return len(self.dur) - self.prologue
 
     @property
     def segments(self) -> int:
-        """Segments in the whole run, S·repeat."""
-        return len(self.dur) * self.repeat
+        """Segments in the whole run, Q + S·repeat (Q prologue rows, S per period)."""
+        return self.prologue + self.period_rows * self.repeat
 
     @property
     def duration(self) -> float:
         """Nominal duration of the whole run, s (exact for fixed-duration segments)."""
-        return float(self.dur.sum()) * self.repeat
+        Q = self.prologue
+        return float(self.dur[:Q].sum()) + float(self.dur[Q:].sum()) * self.repeat
 
     @property
     def t_end(self) -> np.ndarray:
-        """Nominal end times of every segment of the run (S·repeat of them; exact for
+        """Nominal end times of every segment of the run (Q + S·repeat of them; exact for
         fixed-duration segments)."""
-        return self.unrolled().t_end if self.repeat > 1 else np.cumsum(self.dur)
+        return self.unrolled().t_end if (self.repeat > 1 or self.prologue) else np.cumsum(self.dur)
+
+    def row(self, seg: int) -> int:
+        """The table row of segment ``seg`` of the run (records.row)."""
+        Q = self.prologue
+        return seg if seg < Q else Q + (seg - Q) % self.period_rows
 
     def unrolled(self, limit: int = UNROLL_LIMIT) -> "Table":
-        """The same run as one period of S·repeat rows (repeat = 1); refused above ``limit`` rows."""
-        if self.repeat == 1:
+        """The same run as one period of Q + S·repeat rows (repeat = 1, no prologue); refused above
+        ``limit`` rows."""
+        if self.repeat == 1 and not self.prologue:
             return self
         if self.segments > limit:
-            raise SpecError("repeat", f"{len(self.dur)} segments per period x {self.repeat} periods = "
+            raise SpecError("repeat", f"{self.period_rows} segments per period x {self.repeat} periods = "
                             f"{self.segments} segments: too many to unroll (limit {limit}); work on one "
                             "period (the table's rows, Table.duration) or run fewer periods")
-        per_row = {"offset", "partner", "osign", "repeat"}
-        return Table(**{k: (v if k in per_row else np.concatenate([v] * self.repeat))
-                        for k, v in vars(self).items() if k != "repeat"})
+        per_row = {"offset", "partner", "osign", "knot_t", "knot_v"}
+        order = np.concatenate([np.arange(self.prologue)] +
+                               [np.arange(self.prologue, len(self.dur))] * self.repeat).astype(np.int64)
+        return Table(**{k: (v if k in per_row else v[order])
+                        for k, v in vars(self).items() if k not in ("repeat", "prologue")})
 
     def arrays(self) -> records.Table:
         """The engine's view of the table."""
         return records.Table(self.dur, self.src, self.amp, self.omega, self.wave, self.labels, self.eta, self.learn,
                              self.mode, self.offset, self.L0, self.partner, self.osign, self.timing, self.pass_end,
-                             self.pass_tau, self.period_end, self.record, self.repeat)
+                             self.pass_tau, self.period_end, self.record, self.repeat, self.rise, self.knot_t,
+                             self.knot_v, self.k_first, self.k_end, self.k_rep, self.prologue)
 
 
 def table(segments, compiled, output_offset: dict | None = None, differential=()) -> Table:
@@ -87,7 +120,9 @@ def table(segments, compiled, output_offset: dict | None = None, differential=()
     read as one differential output O+ − O-, whose label is given on both. Each distinct Segment
     object is checked and compiled once (errors name its first position in the period)."""
     one, repeat = period(segments)
-    if not one:
+    pro = prologue(segments)
+    one = list(pro) + list(one)         # the prologue's rows first
+    if len(one) == len(pro):
         raise SpecError("segments", "at least one segment is needed")
     index, distinct = {}, []                 # distinct Segment objects, with their first position
     row = np.empty(len(one), dtype=np.int64)   # each hold's row among them
@@ -113,10 +148,11 @@ def table(segments, compiled, output_offset: dict | None = None, differential=()
         partner[p], partner[m], osign[m] = m, p, -1.0
     if np.any(partner >= 0) and any(s.nudge in FORCES for _, s in distinct):
         raise SpecError("differential", "the force nudge on differential outputs is not supported yet")
-    x = {k: v[row] for k, v in u.items() if k != "out"}       # one row per hold of the period
+    x = {k: v[row] for k, v in u.items() if k not in ("out", "knot_t", "knot_v")}       # one row per hold of the period
     return Table(x["dur"], x["src"], x["amp"], x["omega"], x["wave"], x["labels"], x["eta"], x["learn"],
                  x["mode"], offset, x["L0"], partner, osign, x["timing"], x["pass_end"], x["pass_tau"],
-                 x["period_end"], x["record"], repeat)
+                 x["period_end"], x["record"], repeat, x["rise"], u["knot_t"], u["knot_v"], x["k_first"], x["k_end"],
+                 x["k_rep"], len(pro))
 
 
 def _compile(numbered, compiled) -> dict:
@@ -129,6 +165,8 @@ def _compile(numbered, compiled) -> dict:
     wave = np.zeros((S, J), dtype=np.int64)
     labels = np.zeros((S, len(out)))
     dur = np.empty(S)
+    k_first, k_end, k_rep = (np.zeros((S, J), dtype=np.int64) for _ in range(3))
+    knot_t, knot_v, placed = [np.zeros(1)], [np.zeros(1)], {}    # knot 0: a placeholder
     segments = [seg for _, seg in numbered]
     for i, (pos, seg) in enumerate(numbered):
         key = f"segments[{pos}]"
@@ -140,11 +178,24 @@ def _compile(numbered, compiled) -> dict:
             k = f"{key}.waveforms.{node}"
             if node not in col:
                 raise SpecError(k, "no source on this node")
+            j = col[node]
+            if w.kind in ("pulse", "pwl"):
+                if node in seg.sources:
+                    raise SpecError(f"{key}.sources.{node}", f"the source has a {w.kind} waveform, which gives "
+                                                             "its value: give one or the other")
+                if id(w) not in placed:
+                    t_k, v_k, r_k = w.knots(k)
+                    first = sum(len(a) for a in knot_t)
+                    knot_t.append(t_k)
+                    knot_v.append(v_k)
+                    placed[id(w)] = (first, first + len(t_k), first + r_k if r_k >= 0 else -1)
+                wave[i, j] = WAVES[w.kind]
+                k_first[i, j], k_end[i, j], k_rep[i, j] = placed[id(w)]
+                continue
             if w.kind not in ("sin", "abs_sin"):
-                raise SpecError(k + ".kind", f"unknown waveform {w.kind!r} (sin or abs_sin)")
+                raise SpecError(k + ".kind", f"unknown waveform {w.kind!r} (sin, abs_sin, pulse or pwl)")
             if not (np.isfinite(w.amplitude) and w.frequency > 0 and np.isfinite(w.frequency)):
                 raise SpecError(k, "amplitude must be finite and frequency positive")
-            j = col[node]
             wave[i, j], amp[i, j], omega[i, j] = WAVES[w.kind], w.amplitude, 2 * np.pi * w.frequency
         if not np.isfinite(seg.eta):
             raise SpecError(key + ".eta", "must be finite")
@@ -161,6 +212,8 @@ def _compile(numbered, compiled) -> dict:
             raise SpecError(key + ".timing", f"unknown timing {seg.timing!r}; known: {', '.join(DURATIONS)}")
         if seg.timing != "fixed" and len(out) == 0:
             raise SpecError(key + ".timing", "overclamping step times need an output")
+        if not (np.isfinite(seg.rise) and seg.rise >= 0):
+            raise SpecError(key + ".rise", f"must be a time >= 0, got {seg.rise!r}")
         dur[i] = seg.duration
     f = lambda name, dt=np.float64: np.array([getattr(s, name) for s in segments], dtype=dt)  # noqa: E731
     return {"out": out, "dur": dur, "src": src, "amp": amp, "omega": omega, "wave": wave, "labels": labels,
@@ -168,7 +221,8 @@ def _compile(numbered, compiled) -> dict:
             "learn": f("learn", np.bool_), "mode": np.array([NUDGES[s.nudge] for s in segments], dtype=np.int64),
             "L0": f("L0"), "timing": np.array([DURATIONS[s.timing] for s in segments], dtype=np.int64),
             "pass_end": f("pass_end", np.bool_), "pass_tau": f("pass_tau"), "period_end": f("period_end", np.bool_),
-            "record": f("record", np.bool_)}
+            "record": f("record", np.bool_), "rise": f("rise"), "knot_t": np.concatenate(knot_t),
+            "knot_v": np.concatenate(knot_v), "k_first": k_first, "k_end": k_end, "k_rep": k_rep}
 
 
 def _fill(row, values: dict, index: dict, key: str, unknown: str) -> None:

@@ -15,11 +15,11 @@ HOLD_NONE, HOLD_SOURCE, HOLD_GROUND, HOLD_OUTPUT = 0, 1, 2, 3
 # nudge rules of the clamped twin
 NUDGE_STANDARD, NUDGE_HINGE, NUDGE_OVERCLAMP, NUDGE_FORCE, NUDGE_FORCE_FROM_FREE = 0, 1, 2, 3, 4
 # source waveforms
-WAVE_CONSTANT, WAVE_SIN, WAVE_ABS_SIN = 0, 1, 2
+WAVE_CONSTANT, WAVE_SIN, WAVE_ABS_SIN, WAVE_PWL = 0, 1, 2, 3      # WAVE_PWL: knots (PULSE and PWL sources)
 # segment durations: fixed, or t_h = r0 |δ| (overclamping, Dillavou Eq. 8)
 DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS = 0, 1, 2
 
 # integrator families of the event loop
 EXPLICIT, ROSENBROCK, QUASISTATIC, EXACT = 0, 1, 2, 3
 # status of a call of the event loop
-DONE, FULL, NAN, HMIN, SINGULAR, NEWTON, CONVERGED = 0, 1, 2, 3, 4, 5, 6
+DONE, FULL, NAN, HMIN, SINGULAR, NEWTON, CONVERGED, RUNAWAY = 0, 1, 2, 3, 4, 5, 6, 7

@@ -9,7 +9,7 @@ from numba import njit
 
 from tdsim.core.jit import kernel
 
-from tdsim.core.codes import HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN
+from tdsim.core.codes import HOLD_GROUND, HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_PWL, WAVE_SIN
 from tdsim.core.elements import dkappa_factor, edge_current, edge_dtheta, kappa_factor, removed  # noqa: F401 (rodas)
 from tdsim.core.nudges import force_current, force_jacobian, held_output, is_force, reads_free
 
@@ -154,23 +154,85 @@ def fill_held(V, hold, hidx, src, drv, nudge, out_node):
                 V[t, n] = held_output(mode, of, d, labels[k], nudge[t] * eta * osign[k] * half, L0)
 
 
-@njit(cache=True, inline="always")
-def source_values(base, amp, omega, wave, t, out):
-    """out[j] = base[j] + amp[j] w(ω_j t), w = 0, sin or |sin| (WAVE_*), t absolute time."""
-    for j in range(base.shape[0]):
-        w = wave[j]
-        if w == WAVE_CONSTANT:
-            out[j] = base[j]
-        elif w == WAVE_SIN:
-            out[j] = base[j] + amp[j] * math.sin(omega[j] * t)
+@njit(cache=True)
+def knot_value(kt, kv, first, end, rep, t):
+    """A piecewise-linear source at absolute time t: knots (kt, kv)[first:end] (times strictly
+    increasing), the first value before them; after the last, the last value held, or (rep >= 0)
+    the stretch from knot ``rep`` to the last repeated with period kt[end-1] − kt[rep] (SPICE
+    PWL ``r=``; a PULSE is such a repeat)."""
+    last = end - 1
+    if t <= kt[first]:
+        return kv[first]
+    if t >= kt[last]:
+        if rep < 0:
+            return kv[last]
+        per = kt[last] - kt[rep]
+        t = kt[rep] + (t - kt[rep]) % per
+    lo, hi = first, last               # kt[lo] <= t < kt[hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if kt[mid] <= t:
+            lo = mid
         else:
-            out[j] = base[j] + amp[j] * abs(math.sin(omega[j] * t))
+            hi = mid
+    w = (t - kt[lo]) / (kt[hi] - kt[lo])
+    return kv[lo] + w * (kv[hi] - kv[lo])
+
+
+@njit(cache=True)
+def next_knot(kt, first, end, rep, t, after):
+    """The first knot time of a piecewise-linear source later than ``after`` (>= t): where its
+    slope jumps, so steps land there; inf when none follows."""
+    last = end - 1
+    if after < kt[last]:
+        for i in range(first, end):
+            if kt[i] > after:
+                return kt[i]
+    if rep < 0:
+        return np.inf
+    per = kt[last] - kt[rep]
+    n = math.floor((after - kt[rep]) / per)
+    base = n * per
+    for i in range(rep, end):
+        if kt[i] + base > after:
+            return kt[i] + base
+    return kt[rep + 1] + base + per
 
 
 @njit(cache=True, inline="always")
 def drive_sources(drv, t, out):
-    """The source values of drive ``drv`` (records.Drive) at absolute time t."""
-    source_values(drv.base, drv.amp, drv.omega, drv.wave, t, out)
+    """The source values of drive ``drv`` (records.Drive) at absolute time t: base + amp w(ω t),
+    w = 0, sin or |sin| (WAVE_*), or a piecewise-linear source (WAVE_PWL: PULSE, PWL); during the
+    segment's first ``drv.rise`` seconds a linear ramp from the values at its start."""
+    for j in range(drv.base.shape[0]):
+        w = drv.wave[j]
+        if w == WAVE_CONSTANT:
+            out[j] = drv.base[j]
+        elif w == WAVE_SIN:
+            out[j] = drv.base[j] + drv.amp[j] * math.sin(drv.omega[j] * t)
+        elif w == WAVE_ABS_SIN:
+            out[j] = drv.base[j] + drv.amp[j] * abs(math.sin(drv.omega[j] * t))
+        else:
+            out[j] = knot_value(drv.knot_t, drv.knot_v, drv.k_first[j], drv.k_end[j], drv.k_rep[j], t)
+    if drv.rise > 0.0:
+        s = (t - drv.t_start) / drv.rise
+        if s < 1.0:
+            s = max(s, 0.0)
+            for j in range(drv.base.shape[0]):
+                out[j] = drv.start[j] + s * (out[j] - drv.start[j])
+
+
+@njit(cache=True)
+def next_corner(drv, t, after):
+    """The first time later than ``after`` (>= t) where a source's slope jumps: the end of the
+    segment's ramp or a knot of a piecewise-linear source; inf when none does."""
+    nxt = np.inf
+    if drv.rise > 0.0 and drv.t_start + drv.rise > after:
+        nxt = drv.t_start + drv.rise
+    for j in range(drv.base.shape[0]):
+        if drv.wave[j] == WAVE_PWL:
+            nxt = min(nxt, next_knot(drv.knot_t, drv.k_first[j], drv.k_end[j], drv.k_rep[j], t, after))
+    return nxt
 
 
 @kernel

@@ -21,20 +21,31 @@ import numpy as np
 from numba import njit
 
 from tdsim.core.codes import (CONVERGED, DONE, DUR_FIXED, DUR_OVERCLAMP_CLASS, EXACT, EXPLICIT, FULL, HMIN, NAN,
-                              NEWTON, QUASISTATIC, ROSENBROCK, SINGULAR)
+                              NEWTON, QUASISTATIC, ROSENBROCK, RUNAWAY, SINGULAR)
 from tdsim.core.explicit import erk_step
 from tdsim.core.jit import kernel
-from tdsim.core.kernels import clip_gates, drive_sources, measured_output, normal, removed
+from tdsim.core.kernels import clip_gates, drive_sources, measured_output, next_corner, normal, removed
 from tdsim.core.kirchhoff import qs_solve
 from tdsim.core.records import (F_H, F_HEVENT, F_PASS0, F_R0, F_SEGEND, F_SEGSTART, F_T, I_FACT, I_NEV, I_NEWSEG,
-                                I_NREC, I_PERIODS, I_REJ, I_SAMPLE, I_SEG, I_STEPS, I_WHERE, TOL_ATOL, TOL_W_MAX,
-                                ExactWork, Work, drive)
+                                I_NREC, I_PERIODS, I_REJ, I_SAMPLE, I_SEG, I_STEPS, I_WHERE, N_FSTATE, TOL_ATOL,
+                                TOL_V_BOUND, TOL_W_MAX, ExactWork, Work, drive, row_of)
 from tdsim.core.rodas import rodas_step
 from tdsim.core.steps import copy1, copy2, err_norm
 from tdsim.core.wmethod import W_HOLD, w_step
 
 T_ULPS = 4.0           # steps and segment remainders shorter than this many ulp of t cannot be resolved
 QS_RECALL = 1e-2      # a data point's last solution starts Newton if no gate moved by more (relative)
+
+
+@kernel
+def _beyond(V, bound):
+    """Flat index t·N + n of the first node voltage beyond ±bound, or -1."""
+    T, N = V.shape
+    for t in range(T):
+        for n in range(N):
+            if abs(V[t, n]) > bound:
+                return t * N + n
+    return -1
 
 
 @kernel
@@ -58,7 +69,7 @@ def _segment_duration(row, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work
     timing = tab.timing[row]
     if timing == DUR_FIXED:
         return tab.dur[row], DONE
-    drv = drive(tab, row)
+    drv = drive(tab, row, -np.inf, srcn)       # the settled inputs: no ramp
     drive_sources(drv, t, srcn)
     copy2(Vm, V)
     st = qs_solve(Vm, theta, circ, drv, srcn, vals, I, rhs, x, work, newton_tol, 50, counts, False)
@@ -88,9 +99,9 @@ def integrate(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol,
     (CONVERGED: θ at two consecutive period ends within cycle_tol), a buffer is full (FULL) or a
     failure. ``family``: the integrator's loop family (methods.py), ``ros``, ``erk`` its tableaus
     (records.Rosenbrock, records.Explicit; the one it does not use only fixes the types), ``tol``:
-    the step-control array (records.tolerances). ``tab``: records.Table, one period of P rows run ``repeat`` times: the
-    segment counter ``seg`` (events, noise streams, checkpoints) runs over 0 … P·repeat and reads
-    row ``seg % P``. ``noise`` (records.Noise: seed, σ_update V/√s, σ_read V): a random walk on the gates,
+    the step-control array (records.tolerances). ``tab``: records.Table, Q prologue rows run once, then one period of P rows run ``repeat`` times: the
+    segment counter ``seg`` (events, noise streams, checkpoints) runs over 0 … Q + P·repeat and reads
+    row ``records.row_of(tab, seg)``. ``noise`` (records.Noise: seed, σ_update V/√s, σ_read V): a random walk on the gates,
     kicked at every learning segment's end by σ_update √duration N(0, 1), and a per-segment offset
     N(0, σ_read²) on every node voltage as the learning circuits read it.
     ``drive_class[row]`` (quasi-static): rows with equal drives share a class; each class keeps
@@ -159,10 +170,10 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cyc
     nrec = 0
     nev = 0
     have_k1 = False
-    P = tab.dur.shape[0]                # segments per period (table rows)
-    S = P * tab.repeat                  # segments in the run
-    drv_row = seg % P                   # the row whose drive drv is
-    drv = drive(tab, drv_row)
+    S = tab.prologue + (tab.dur.shape[0] - tab.prologue) * tab.repeat    # segments in the run
+    start = fstate[N_FSTATE:]           # the sources' values at the segment's start (ramps begin there)
+    v_bound = tol[TOL_V_BOUND]
+    drv = drive(tab, row_of(tab, seg), fstate[F_SEGSTART], start)
     status = DONE
     if sig_read > 0.0 and istate[I_NEWSEG] == 0 and seg < S:     # resumed inside a segment
         for tw in range(T):
@@ -182,7 +193,7 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cyc
             w_h = 0.0           # a resumed run (after a full buffer) starts without a held W: so here too
         if seg >= S:
             break
-        row = seg % P                   # this segment's table row
+        row = row_of(tab, seg)          # this segment's table row
         if nrec >= rec_t.shape[0] or nev >= ev_t.shape[0]:
             status = FULL
             break
@@ -207,7 +218,13 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cyc
                 status = st
                 break
             fstate[F_SEGEND] = t + d
+            if seg > 0:                 # the sources switch from their values at the previous segment's end
+                drive_sources(drive(tab, row_of(tab, seg - 1), fstate[F_SEGSTART], start), t, srcn)
+                copy1(start, srcn)
+            else:
+                drive_sources(drive(tab, row, -np.inf, start), t, start)
             fstate[F_SEGSTART] = t
+            drv = drive(tab, row, t, start)
             if sig_read > 0.0:
                 for tw in range(T):
                     for n in range(N):
@@ -219,7 +236,7 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cyc
         t_res = T_ULPS * np.spacing(abs(t))
         h_floor = max(h_min, t_res)
         if seg_end - t > t_res:
-            stop = seg_end
+            stop = min(seg_end, next_corner(drv, t, t + t_res))   # steps land where a source's slope jumps
             t_k = _sample_time(k, dt_rec, t_save)
             if t_k >= 0.0:
                 stop = min(stop, t_k)
@@ -232,9 +249,6 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cyc
                 status = HMIN
                 istate[I_WHERE] = -1
                 break
-            if row != drv_row:
-                drv_row = row
-                drv = drive(tab, row)
             if family == ROSENBROCK:
                 # the held W serves only steps of its own size h_w (the controller holds h there):
                 # W from another h loses L-stability (docs/integrators.md)
@@ -288,6 +302,11 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cyc
             copy2(V, V1)
             copy1(theta, th1)
             t = stop if landing else t + hs
+            bad = _beyond(V, v_bound)
+            if bad >= 0:                        # an active network (a conductance crossed zero) runs away
+                status = RUNAWAY
+                istate[I_WHERE] = bad
+                break
             if family == EXPLICIT or qs:        # first-same-as-last: stage 7 is f at the new state
                 copy2(kV[0], kV[last])
                 copy1(kth[0], kth[last])

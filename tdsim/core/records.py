@@ -82,6 +82,13 @@ class Table(NamedTuple):
     period_end: np.ndarray  # (S,) bool
     record: np.ndarray      # (S,) bool: an event record at the segment's end
     repeat: int
+    rise: np.ndarray        # (S,) s: the sources ramp linearly from their values at the segment's start (0: jump)
+    knot_t: np.ndarray      # (M,) knot times of every piecewise-linear source (WAVE_PWL), absolute s
+    knot_v: np.ndarray      # (M,) knot values
+    k_first: np.ndarray     # (S, n_src) first knot of a WAVE_PWL source
+    k_end: np.ndarray       # (S, n_src) one past its last knot
+    k_rep: np.ndarray       # (S, n_src) knot from which it repeats after its last one, or -1 (holds)
+    prologue: int           # the first rows run once; the rest (one period) ``repeat`` times
 
 
 class Drive(NamedTuple):
@@ -98,13 +105,30 @@ class Drive(NamedTuple):
     L0: float
     partner: np.ndarray     # (K,)
     osign: np.ndarray       # (K,)
+    knot_t: np.ndarray      # (M,) knots of the piecewise-linear sources
+    knot_v: np.ndarray
+    k_first: np.ndarray     # (n_src,)
+    k_end: np.ndarray       # (n_src,)
+    k_rep: np.ndarray       # (n_src,)
+    rise: float             # s, ramp from ``start`` at the segment's start (0: the sources jump)
+    t_start: float          # the segment's start time, s
+    start: np.ndarray       # (n_src,) source values at the segment's start, before the switch
 
 
 @njit(cache=True, inline="always")
-def drive(tab, row):
-    """The drive of table row ``row`` (views into the table)."""
+def row_of(tab, seg):
+    """The table row of segment ``seg`` of the run: the prologue's rows once, then the period's."""
+    Q = tab.prologue
+    return seg if seg < Q else Q + (seg - Q) % (tab.dur.shape[0] - Q)
+
+
+@njit(cache=True, inline="always")
+def drive(tab, row, t_start, start):
+    """The drive of table row ``row`` (views into the table) for a segment that starts at
+    ``t_start`` from source values ``start`` (its sources ramp from them over ``tab.rise[row]``)."""
     return Drive(tab.src[row], tab.amp[row], tab.omega[row], tab.wave[row], tab.labels[row], tab.eta[row],
-                 tab.learn_on[row], tab.mode[row], tab.offset, tab.L0[row], tab.partner, tab.osign)
+                 tab.learn_on[row], tab.mode[row], tab.offset, tab.L0[row], tab.partner, tab.osign, tab.knot_t,
+                 tab.knot_v, tab.k_first[row], tab.k_end[row], tab.k_rep[row], tab.rise[row], t_start, start)
 
 
 class Coupled(NamedTuple):
@@ -146,14 +170,17 @@ class Explicit(NamedTuple):
 
 # slots of the step-control array ``tol`` (an array, not a record: passed as a NamedTuple of
 # scalars to the explicit and W-method steps it made them 10-20 % slower per step on the 2+1 circuit)
-TOL_RTOL, TOL_ATOL, TOL_RTOL_V, TOL_ATOL_V, TOL_W_MAX = range(5)
+TOL_RTOL, TOL_ATOL, TOL_RTOL_V, TOL_ATOL_V, TOL_W_MAX, TOL_V_BOUND = range(6)
 
 
-def tolerances(rtol: float, atol: float, rtol_v: float, atol_v: float, w_max: int) -> np.ndarray:
+def tolerances(rtol: float, atol: float, rtol_v: float, atol_v: float, w_max: int,
+               v_bound: float = np.inf) -> np.ndarray:
     """The step-control array: relative and absolute tolerances of the gates θ and of the node
-    voltages, and the steps one factorization of W may serve (W-methods)."""
-    tol = np.empty(5)
+    voltages, the steps one factorization of W may serve (W-methods), and the node voltage
+    |V| a passive network cannot exceed (the loop stops with RUNAWAY past it)."""
+    tol = np.empty(6)
     tol[TOL_RTOL], tol[TOL_ATOL], tol[TOL_RTOL_V], tol[TOL_ATOL_V], tol[TOL_W_MAX] = rtol, atol, rtol_v, atol_v, w_max
+    tol[TOL_V_BOUND] = v_bound
     return tol
 
 

@@ -162,7 +162,9 @@ def assemble_exact(V0, th0, circ, cpl, lrn, drv, src, gh, vals, Iall, Dh, Vp, ef
 
 
 @njit(cache=True, inline="always")
-def _varies(drv):
+def _varies(drv, t0):
+    if drv.rise > 0.0 and t0 < drv.t_start + drv.rise:
+        return True
     for j in range(drv.wave.shape[0]):
         if drv.wave[j] != WAVE_CONSTANT and drv.amp[j] != 0.0:
             return True
@@ -197,7 +199,7 @@ def rodas_step(t0, h, ros, V0, th0, V1, th1, kV, kth, Vs, ths, circ, cpl, lrn, d
     if bad != 0:
         return bad, 0.0
     gate_rates(V0, th0, th0, ea, eb, code, par[0], learn, A0, B, gmin, gmax, lrn, on, kth[0])
-    varies = _varies(drv)
+    varies = _varies(drv, t0)
     if varies:                       # ∂I/∂t, ∂r/∂t by a forward difference in the sources
         tp = t0 + DIFF * h
         dt = tp - t0

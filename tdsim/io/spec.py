@@ -14,7 +14,7 @@ from tdsim.core.nudges import RULES as NUDGE_RULES
 from tdsim.errors import SpecError
 from tdsim.model.imperfections import Imperfections
 from tdsim.model.protocols import Cycling, DataPoint, Nudge, Task, TwoTask, count
-from tdsim.model.schedule import FORCES, Schedule, Segment, Waveform, check_span, period
+from tdsim.model.schedule import FORCES, PiecewiseLinear, Pulse, Schedule, Segment, Waveform, check_span, period
 from tdsim.simulation.simulate import Options
 from tdsim.model.units import DIMENSIONS, example, quantity, quantity_any
 
@@ -344,17 +344,30 @@ def options_from_dict(sim: dict, where: str = "simulation", allowed=None) -> Opt
 
 
 def _segments(sched: dict) -> Schedule:
-    check_keys(sched, {"repeat", "segments"}, "schedule")
+    """A custom ``[schedule]``: ``[[schedule.segments]]`` (one period) run ``repeat`` times, after
+    the optional ``[[schedule.prologue]]`` segments (run once)."""
+    check_keys(sched, {"repeat", "segments", "prologue", "tasks", "differential"}, "schedule")
     repeat = sched.get("repeat", 1)
     if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
         raise SpecError("schedule.repeat", f"must be a positive integer, got {repeat!r}")
+    segs = _segment_list(sched.get("segments", []), "schedule.segments")
+    if not segs:
+        raise SpecError("schedule.segments", "at least one segment is needed")
+    pro = _segment_list(sched.get("prologue", []), "schedule.prologue")
+    check_span(pro + segs, repeat, "schedule.repeat")
+    return Schedule(segs, repeat, pro)
+
+
+def _segment_list(raw, where: str) -> list:
+    """Segments written out, ``[[schedule.segments]]`` or ``[[prologue]]`` tables."""
+    if not isinstance(raw, list):
+        raise SpecError(where, f"expected a list of tables ([[{where}]]), got {raw!r}")
     segs = []
-    if not isinstance(sched.get("segments", []), list):
-        raise SpecError("schedule.segments", f"expected a list of tables ([[schedule.segments]]), "
-                                             f"got {sched['segments']!r}")
-    for i, sd in enumerate(sched.get("segments", [])):
-        key = f"schedule.segments[{i}]"
-        check_keys(sd, {"duration", "sources", "labels", "eta", "beta", "learn", "nudge", "waveforms"}, key)
+    for i, sd in enumerate(raw):
+        key = f"{where}[{i}]"
+        if not isinstance(sd, dict):
+            raise SpecError(key, f"expected a table, got {sd!r}")
+        check_keys(sd, {"duration", "sources", "labels", "eta", "beta", "learn", "nudge", "waveforms", "rise"}, key)
         if "duration" not in sd:
             raise SpecError(key + ".duration", "missing")
         src = _volts(sd.get("sources", {}), f"{key}.sources")
@@ -364,11 +377,9 @@ def _segments(sched: dict) -> Schedule:
                             quantity(sd.get("eta", 0.0), "dimensionless", key + ".eta"), learn,
                             _value(sd.get("nudge", "standard"), str, key + ".nudge"),
                             _waveforms(sd.get("waveforms", {}), key + ".waveforms"),
-                            beta=quantity(sd.get("beta", 0.0), "conductance", key + ".beta")))
-    if not segs:
-        raise SpecError("schedule.segments", "at least one segment is needed")
-    check_span(segs, repeat, "schedule.repeat")
-    return Schedule(segs, repeat)
+                            beta=quantity(sd.get("beta", 0.0), "conductance", key + ".beta"),
+                            rise=quantity(sd.get("rise", 0.0), "time", key + ".rise")))
+    return segs
 
 
 def _volts(d: dict, key: str) -> dict:
@@ -377,18 +388,49 @@ def _volts(d: dict, key: str) -> dict:
     return {str(n): quantity(v, "voltage", f"{key}.{n}") for n, v in d.items()}
 
 
+_PULSE = {"v1": "voltage", "v2": "voltage", "delay": "time", "rise": "time", "fall": "time", "width": "time",
+          "period": "time"}
+
+
 def _waveforms(d: dict, key: str) -> dict:
+    """Source waveforms: ``{ kind = "sin" | "abs_sin", amplitude, frequency }`` (added to the
+    source's value), ``{ kind = "pulse", v1, v2, delay, rise, fall, width, period }`` or
+    ``{ kind = "pwl", times = [...], values = [...], repeat }`` (SPICE PULSE and PWL, absolute
+    time: the source's value itself)."""
     if not isinstance(d, dict):
-        raise SpecError(key, f"expected a table of node = {{kind, amplitude, frequency}}, got {d!r}")
+        raise SpecError(key, f"expected a table of node = {{kind, ...}}, got {d!r}")
     out = {}
     for node, w in d.items():
         k = f"{key}.{node}"
-        check_keys(w, {"kind", "amplitude", "frequency"}, k)
-        for req in ("kind", "amplitude", "frequency"):
-            if req not in w:
-                raise SpecError(f"{k}.{req}", "missing")
-        out[str(node)] = Waveform(_value(w["kind"], str, k + ".kind"), quantity(w["amplitude"], "voltage", k + ".amplitude"),
-                                  quantity(w["frequency"], "frequency", k + ".frequency"))
+        if not isinstance(w, dict):
+            raise SpecError(k, f"expected a table {{kind, ...}}, got {w!r}")
+        kind = _value(w.get("kind"), str, k + ".kind") if "kind" in w else None
+        if kind not in ("sin", "abs_sin", "pulse", "pwl"):
+            raise SpecError(f"{k}.kind", "missing (sin, abs_sin, pulse or pwl)" if kind is None else
+                            f"unknown waveform {kind!r} (sin, abs_sin, pulse or pwl)")
+        if kind == "pulse":
+            check_keys(w, {"kind", *_PULSE}, k)
+            for req in ("v1", "v2", "rise", "fall"):
+                if req not in w:
+                    raise SpecError(f"{k}.{req}", "missing")
+            kw = {n: quantity(w[n], u, f"{k}.{n}") for n, u in _PULSE.items() if n in w}
+            out[str(node)] = Pulse(**kw)
+        elif kind == "pwl":
+            check_keys(w, {"kind", "times", "values", "repeat"}, k)
+            for req in ("times", "values"):
+                if not isinstance(w.get(req), list) or not w[req]:
+                    raise SpecError(f"{k}.{req}", f"expected a non-empty list, got {w.get(req)!r}")
+            times = tuple(quantity(v, "time", f"{k}.times[{i}]") for i, v in enumerate(w["times"]))
+            values = tuple(quantity(v, "voltage", f"{k}.values[{i}]") for i, v in enumerate(w["values"]))
+            rep = quantity(w["repeat"], "time", k + ".repeat") if "repeat" in w else None
+            out[str(node)] = PiecewiseLinear(times, values, rep)
+        else:
+            check_keys(w, {"kind", "amplitude", "frequency"}, k)
+            for req in ("amplitude", "frequency"):
+                if req not in w:
+                    raise SpecError(f"{k}.{req}", "missing")
+            out[str(node)] = Waveform(kind, quantity(w["amplitude"], "voltage", k + ".amplitude"),
+                                      quantity(w["frequency"], "frequency", k + ".frequency"))
     return out
 
 
@@ -483,7 +525,7 @@ def fields_from_dict(d: dict, kinds: dict, where: str) -> dict:
 def protocol_from_dict(d: dict):
     """A Cycling or TwoTask protocol from its TOML form (docs/protocol-format.md)."""
     check_keys(d, {"name", "description", "kind", "tau", "periods", "passes", "t_h", "learn", "nudge",
-                    "differential", "task", "alpha", "beta", "waveforms"}, "")
+                    "differential", "task", "alpha", "beta", "waveforms", "rise", "prologue"}, "")
     kind = d.get("kind")
     nd = d.get("nudge", {})
     check_keys(nd, {"rule", "eta", "L0", "beta"}, "nudge")
@@ -500,7 +542,9 @@ def protocol_from_dict(d: dict):
     common = dict(t_h=quantity(d.get("t_h", "100 us"), "time", "t_h"), nudge=nudge,
                   learn=_value(d.get("learn", True), bool, "learn"),
                   waveforms=_waveforms(d.get("waveforms", {}), "waveforms"),
-                  differential=_pairs(d.get("differential", []), "differential"))
+                  differential=_pairs(d.get("differential", []), "differential"),
+                  rise=quantity(d.get("rise", 0.0), "time", "rise"),
+                  prologue=_segment_list(d.get("prologue", []), "prologue"))
     if kind == "two_task":
         for k in ("alpha", "beta", "tau"):
             if k not in d:
@@ -606,7 +650,14 @@ def run_from_dict(d: dict, base: Path = Path("."), name: str = "run") -> RunSpec
     else:
         if "parameters" in d:
             raise SpecError("parameters", "only with a protocol")
+        if not isinstance(d["schedule"], dict):
+            raise SpecError("schedule", f"expected a table ([schedule]), got {d['schedule']!r}")
         segments = _segments(d["schedule"])
+        raw_tasks = d["schedule"].get("tasks", [])       # task errors at events, as for a protocol
+        if not isinstance(raw_tasks, list):
+            raise SpecError("schedule.tasks", f"expected a list of tasks ([[schedule.tasks]]), got {raw_tasks!r}")
+        tasks = [_task(t, f"schedule.tasks[{i}]") for i, t in enumerate(raw_tasks)]
+        differential = _pairs(d["schedule"].get("differential", []), "schedule.differential")
     twins = d.get("twins", ["free", "clamped"])
     if not isinstance(twins, list) or not all(isinstance(t, str) for t in twins) or len(set(twins)) != len(twins):
         raise SpecError("twins", f"expected a list of distinct twin names, e.g. [\"free\", \"clamped\"], got {twins!r}")

@@ -59,6 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tdsim.compile.build import Compiled
+from tdsim.core.codes import WAVE_CONSTANT, WAVE_PWL
 from tdsim.core.elements import BY_CODE, GATE, spice_num, spice_v
 from tdsim.core.kernels import HOLD_NONE, HOLD_OUTPUT, HOLD_SOURCE, fill_held
 from tdsim.core.nudges import BY_CODE as NUDGE_BY_CODE, FORCE
@@ -144,18 +145,50 @@ def gate_column(comp: Compiled, edge) -> str:
 # netlist
 
 
-def _pwl(t_end: np.ndarray, values: np.ndarray, tr: float) -> str:
-    """PWL of a piecewise-constant signal; each change is a ramp of width tr centred on the boundary."""
+def _pwl(t_end: np.ndarray, values: np.ndarray, tr: float, rise: np.ndarray | None = None) -> str:
+    """PWL of a piecewise-constant signal; each change is a ramp of width tr centred on the
+    boundary, or, into a segment with a switching ramp (``rise[i] > 0``), tdsim's ramp: linear
+    from the boundary over rise[i]."""
     pts = [(0.0, values[0])]
     for i in range(len(values) - 1):
         if values[i + 1] != values[i]:
             tb = float(t_end[i])
-            pts.append((tb - 0.5 * tr, values[i]))
-            pts.append((tb + 0.5 * tr, values[i + 1]))
+            r = 0.0 if rise is None else float(rise[i + 1])
+            pts += [(tb, values[i]), (tb + r, values[i + 1])] if r > 0 else \
+                   [(tb - 0.5 * tr, values[i]), (tb + 0.5 * tr, values[i + 1])]
     pts.append((float(t_end[-1]), values[-1]))
+    return _pwl_words(pts)
+
+
+def _pwl_words(pts, repeat: float | None = None) -> str:
     words = [f"{repr(float(t))} {repr(float(v))}" for t, v in pts]
     lines = [" ".join(words[i:i + 6]) for i in range(0, len(words), 6)]
-    return "PWL(" + "\n+ ".join(lines) + ")"     # continuation lines keep every line short
+    tail = f" r={float(repeat)!r}" if repeat is not None else ""
+    return "PWL(" + "\n+ ".join(lines) + ")" + tail     # continuation lines keep every line short
+
+
+def _source(tab: Table, j: int, t_end: np.ndarray, tr: float) -> str:
+    """The SPICE waveform of source column j: a PWL of its segment values (with tdsim's switching
+    ramps), or its own PWL (a tdsim PULSE or PWL source, knots and repeat as the engine reads them)."""
+    from tdsim.errors import SpecError
+    pw = tab.wave[:, j] == WAVE_PWL
+    if not pw.any():
+        durations = np.diff(np.concatenate([[0.0], t_end]))
+        if np.any(tab.rise >= durations):
+            raise SpecError("export-spice", "a switching ramp (rise) as long as its segment is not exported to SPICE")
+        return _pwl(t_end, tab.src[:, j], tr, tab.rise)
+    same = (tab.k_first[:, j] == tab.k_first[0, j]) & (tab.k_end[:, j] == tab.k_end[0, j]) & \
+           (tab.k_rep[:, j] == tab.k_rep[0, j])
+    if not (pw.all() and same.all()):
+        raise SpecError("export-spice", "a source with a PULSE or PWL waveform in some segments only (or different "
+                                        "ones) is not exported to SPICE yet: give it the same waveform in every segment")
+    if np.any(tab.rise > 0):
+        raise SpecError("export-spice", "switching ramps (rise) on a PULSE or PWL source are not exported to SPICE")
+    a, b, r = int(tab.k_first[0, j]), int(tab.k_end[0, j]), int(tab.k_rep[0, j])
+    pts = list(zip(tab.knot_t[a:b], tab.knot_v[a:b]))
+    if pts[0][0] > 0:
+        pts.insert(0, (0.0, pts[0][1]))           # the engine holds the first value before the first knot
+    return _pwl_words(pts, float(tab.knot_t[r]) if r >= 0 else None)
 
 
 def _transition(t_end, transition) -> float:
@@ -182,7 +215,7 @@ def _check_exportable(tab: Table) -> None:
     from tdsim.errors import SpecError
     rules = [NUDGE_BY_CODE[int(c)] for c in np.unique(tab.mode)]
     forces = [r for r in rules if r.acts == FORCE]
-    bad = [("source waveforms", np.any(tab.wave != 0))]
+    bad = [("sinusoidal source waveforms", np.any((tab.wave != WAVE_CONSTANT) & (tab.wave != WAVE_PWL)))]
     bad += [(r.spice, True) for r in rules if r.spice is not None]
     bad += [("runs mixing " + " and ".join(r.name for r in forces) + " nudges",
              len({r.reads_free for r in forces}) > 1),
@@ -208,14 +241,17 @@ def _check_exportable_circuit(comp: Compiled) -> None:
 def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, abstol: float = 1e-12,
             vntol: float = 1e-9, title: str | None = None, initial_V=None, theta0=None,
             tmax: float | None = None, transition: float | None = None, chgtol: float | None = None,
-            method: str = "gear", rawfile: str = RAWFILE) -> str:
+            method: str = "gear", rawfile: str = RAWFILE, tstart: float = 0.0, interp: bool = False) -> str:
     """An ngspice deck of every twin of ``comp`` driven through the segment table ``tab``.
 
     tstep: print step of ``.tran`` (ngspice also caps its step at tstep unless ``tmax`` is given).
     initial_V: (T, N) node voltages at t = 0 -> ``.ic`` on every free node and ``uic``; None: ngspice
     computes the operating point at t = 0 with the gates held at their ``.ic`` (tdsim's
     ``initial="dc"``). theta0: initial gates (default ``comp.theta0``). transition: width of the
-    centred ramp at each step (default 1e-7 of the shortest segment). chgtol: default
+    centred ramp at each step (default 1e-7 of the shortest segment). tstart: the first printed
+    time; interp: print at exactly tstart + k·tstep (ngspice ``.options interp``) instead of at
+    ngspice's own steps (an even ``save_at`` grid; its steps are then capped at tstep/20 unless
+    ``tmax`` is given, so the linear interpolation stays below the integration error). chgtol: default
     ``min(1e-14, vntol * smallest node capacitance)``. The deck writes every vector to the ASCII
     raw file ``rawfile`` (relative to ngspice's working directory) and quits.
     """
@@ -257,7 +293,7 @@ def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, a
             h = comp.hold[t, n]
             if h == HOLD_SOURCE:
                 j = comp.hidx[t, n]
-                L.append(f"Vsrc{t}_{n} {nm[n]} 0 {_pwl(t_end, tab.src[:, j], tr)}")
+                L.append(f"Vsrc{t}_{n} {nm[n]} 0 {_source(tab, j, t_end, tr)}")
             elif h == HOLD_OUTPUT:
                 k = comp.hidx[t, n]
                 of = spice_v(names.node[0][comp.out_node[k]])
@@ -269,7 +305,7 @@ def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, a
                 if initial_V is not None:
                     ic[nm[n]] = float(np.asarray(initial_V).reshape(T, N)[t, n])
             if comp.inj[n] >= 0:
-                L.append(f"Iinj{t}_{n} 0 {nm[n]} {_pwl(t_end, tab.src[:, comp.inj[n]], tr)}")
+                L.append(f"Iinj{t}_{n} 0 {nm[n]} {_source(tab, int(comp.inj[n]), t_end, tr)}")
         if getattr(comp, "force_nudge", False) and comp.nudge[t] != 0:
             own = not any(NUDGE_BY_CODE[int(c)].reads_free for c in np.unique(tab.mode))
             for k, n in enumerate(comp.out_node):
@@ -301,10 +337,12 @@ def netlist(comp: Compiled, tab: Table, *, tstep: float, reltol: float = 1e-7, a
     if ic:
         L.append(".ic " + " ".join(f"V({k})={repr(v)}" for k, v in ic.items()))
     L.append(f".options reltol={reltol!r} abstol={abstol!r} vntol={vntol!r} chgtol={chgtol!r} "
-             f"method={method}")
+             f"method={method}" + (" interp" if interp else ""))
+    if interp and tmax is None:
+        tmax = tstep / 20         # ngspice interpolates its own steps linearly onto the grid: keep them fine
     tran = f".tran {tstep!r} {float(t_end[-1])!r}"
-    if tmax is not None or initial_V is not None:
-        tran += f" 0 {float(tmax if tmax is not None else tstep)!r}"
+    if tmax is not None or initial_V is not None or tstart:
+        tran += f" {float(tstart)!r} {float(tmax if tmax is not None else tstep)!r}"
     if initial_V is not None:
         tran += " uic"
     L.append(tran)

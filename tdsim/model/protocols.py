@@ -89,12 +89,25 @@ def points(task: Task, t_h: float, span: float | None, nudge: Nudge, learn: bool
 
 @dataclass(kw_only=True)
 class _Schedule:
-    """What every protocol shares: hold time, nudge, learning flag, source waveforms, outputs."""
+    """What every protocol shares: hold time, nudge, learning flag, source waveforms, outputs, the
+    sources' switching ramp ``rise`` (s; 0: they switch at once) and a ``prologue`` of segments run
+    once before the first period."""
     t_h: float = 100e-6
     nudge: Nudge = field(default_factory=Nudge)
     learn: bool = True
     waveforms: dict = field(default_factory=dict)
     differential: list = field(default_factory=list)
+    rise: float = 0.0
+    prologue: list = field(default_factory=list)
+
+    def _schedule(self, one: list, repeat: int, repeat_key: str) -> Schedule:
+        if not (isinstance(self.rise, (int, float)) and 0 <= self.rise < float("inf")):
+            raise SpecError("rise", f"must be a time >= 0, got {self.rise!r}")
+        if self.rise > 0:
+            for seg in {id(x): x for x in one}.values():     # distinct Segment objects
+                seg.rise = self.rise
+        check_span(list(self.prologue) + one, repeat, repeat_key)
+        return Schedule(one, repeat, self.prologue)
 
 
 @dataclass
@@ -114,8 +127,7 @@ class Cycling(_Schedule):
         count("passes", self.passes)
         one = points(self.task, self.t_h, None, self.nudge, self.learn, self.waveforms,
                       {"record": True, "period_end": True})
-        check_span(one, self.passes, "passes")
-        return Schedule(one, self.passes)
+        return self._schedule(one, self.passes, "passes")
 
 
 @dataclass
@@ -143,8 +155,7 @@ class TwoTask(_Schedule):
         a = points(self.alpha, self.t_h, self.tau / 2, self.nudge, self.learn, self.waveforms, {"record": True})
         b = points(self.beta, self.t_h, self.tau / 2, self.nudge, self.learn, self.waveforms,
                     {"record": True, "period_end": True})
-        check_span(a + b, self.periods, "periods")
-        return Schedule(a + b, self.periods)
+        return self._schedule(a + b, self.periods, "periods")
 
 
 def _positive(key, x):

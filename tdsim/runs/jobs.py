@@ -17,8 +17,11 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from tdsim.compile.build import build
 from tdsim.compile.table import table
+from tdsim.errors import SpecError
 from tdsim.io import spec
 from tdsim.io.spice import netlist
 from tdsim.runs import trainers
@@ -58,7 +61,19 @@ class EngineRun(spec.RunSpec):
     def netlist(self, tstep=None) -> str:
         c = build(self.circuit, self.twins, self.imperfections, self.seed, force_nudge=self.force_nudge)
         tab = table(self.segments, c)
-        return netlist(c, tab, tstep=tstep or float(tab.duration) / 1000)
+        if tstep is not None or self.options.save_at is None:
+            return netlist(c, tab, tstep=tstep or float(tab.duration) / 1000)
+        ts = np.asarray(self.options.save_at)        # chosen sample times: an even grid prints exactly there
+        step = np.diff(ts)
+        if ts.size < 2 or np.ptp(step) > 1e-9 * step.mean():
+            raise SpecError("simulation.save_at", "only an even grid of times ({ start, stop, num }) has a SPICE "
+                                                  "form (.tran tstep tstop tstart); give one, or --tstep")
+        dt = float(step.mean())
+        if 0 < ts[0] < dt:
+            raise SpecError("simulation.save_at", "a grid starting between 0 and its first spacing has no SPICE form "
+                                                  "(ngspice prints at tstart + k tstep, k >= 1, or from 0)")
+        # ngspice with interp prints t = tstart + k·tstep, from k = 1 when tstart > 0 (from 0 when tstart = 0)
+        return netlist(c, tab, tstep=dt, tstart=float(ts[0]) - dt if ts[0] > 0 else 0.0, interp=True)
 
 
 def run_from_dict(d: dict, base: Path = Path("."), name: str = "run"):

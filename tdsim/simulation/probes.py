@@ -21,11 +21,10 @@ FAILURE = {NAN: "the state became non-finite",
 
 
 def segment_drive(tab: Table, seg: int, t: float = 0.0) -> tuple:
-    """(records.Drive, source values at t) of segment ``seg`` of the run (table row seg mod the
-    period): the same ``records.drive`` the compiled loop uses."""
-    drv = records.drive(tab.arrays(), seg % len(tab.dur))
+    """(records.Drive, source values at t) of segment ``seg`` of the run (its table row: tab.row): the same ``records.drive`` the compiled loop uses."""
     src = np.zeros(tab.src.shape[1])
-    kernels.source_values(drv.base, drv.amp, drv.omega, drv.wave, t, src)
+    drv = records.drive(tab.arrays(), tab.row(seg), -np.inf, src)   # settled: no switching ramp
+    kernels.drive_sources(drv, t, src)
     return drv, src
 
 

@@ -11,7 +11,7 @@ from tdsim.compile import coupled
 from tdsim.compile.build import Compiled
 from tdsim.compile.table import Table
 from tdsim.core import loop, records, tableaus
-from tdsim.core.codes import CONVERGED, DONE, FULL
+from tdsim.core.codes import CONVERGED, DONE, FULL, RUNAWAY
 from tdsim.core.methods import METHODS, PAIRS
 from tdsim.core.records import (F_H, F_HEVENT, F_R0, F_T, I_FACT, I_NEV, I_NEWSEG, I_NREC, I_PERIODS, I_REJ, I_STEPS,
                                 I_WHERE, N_FSTATE, N_ISTATE)
@@ -124,7 +124,7 @@ def initial_state(c: Compiled, tab: Table, opt: Options, theta0=None, V0=None) -
         V = kirchhoff_solve(c, theta, tab)
     else:
         V = np.zeros((c.T, c.N))
-    fstate = np.zeros(N_FSTATE)
+    fstate = np.zeros(N_FSTATE + tab.src.shape[1])     # then the sources' values at the segment's start
     fstate[F_H] = _first_step(c, tab, opt, V, theta)
     fstate[F_HEVENT] = 0.0 if METHODS[opt.integrator].quasistatic else fstate[F_H]
     fstate[F_R0] = opt.r0
@@ -161,12 +161,13 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     ros = _tableau(method.rosenbrock or tableaus.ros34pw2)     # (a W-method's only fixes the types elsewhere)
     cpl = coupled.structure(c) if method.exact_jacobian else coupled.empty(c.T)
     erk = _tableau(PAIRS[opt.tableau])
-    tol = records.tolerances(opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol, w_reuse(c, opt))
     rows = tab.arrays()
     drive_class = _drive_classes(tab, rows, c.T * (c.N + c.pattern.nnz)) if method.quasistatic else _NO_CLASSES
     V0, theta0 = st.V.copy(), st.theta.copy()
-    v_bound = RUNAWAY * max(1.0, float(np.max(np.abs(tab.src), initial=0.0)), float(np.max(np.abs(tab.amp), initial=0.0)),
-                            float(np.nanmax(np.abs(tab.labels), initial=0.0)))
+    v_bound = RUNAWAY_FACTOR * max(1.0, float(np.max(np.abs(tab.src), initial=0.0)), float(np.max(np.abs(tab.amp), initial=0.0)),
+                            float(np.max(np.abs(tab.knot_v), initial=0.0)), float(np.nanmax(np.abs(tab.labels), initial=0.0)))
+    tol = records.tolerances(opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol, w_reuse(c, opt),
+                             v_bound)
     t_save = _NO_SAVE if opt.save_at is None else np.asarray(opt.save_at, dtype=np.float64)
     while True:
         status = loop.integrate(method.family, opt.dt is None, tol, opt.dt or 0.0, opt.h_min,
@@ -175,7 +176,6 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
         nrec, nev = st.istate[I_NREC], st.istate[I_NEV]
         chunk = records.Recording(rec.t[:nrec], rec.V[:nrec], rec.theta[:nrec], rec.ev_t[:nev], rec.ev_seg[:nev],
                                   rec.ev_V[:nev], rec.ev_theta[:nev])
-        _check_runaway(c, chunk.V, st, v_bound)
         if on_chunk is not None:
             on_chunk(*chunk, st)
         if keep or status != FULL:
@@ -189,6 +189,8 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
                                  "converged": status == CONVERGED,
                                  "periods": int(istate[I_PERIODS]), "r0": float(fstate[F_R0])},
                           state=st)
+        if status == RUNAWAY:
+            _runaway(c, st, v_bound, traj)
         if status not in (DONE, CONVERGED):
             err = SimulationError(FAILURE[status] + _fastest_cause(c, V0, theta0), float(fstate[F_T]),
                                   _where(c, int(istate[I_WHERE])))
@@ -227,12 +229,13 @@ def _drive_classes(tab: Table, rows: records.Table, per_class: int) -> np.ndarra
 
 
 def drive_classes(rows: records.Table, per_class: int, budget: int = 1 << 22) -> np.ndarray:
-    """Class of every table row: rows whose drives (sources, waveforms, labels, η, nudge rule, L0)
+    """Class of every table row: rows whose drives (sources, waveforms, ramps, labels, η, nudge rule, L0)
     are equal share one (numbered in order of first appearance). The quasi-static engine keeps
     ``per_class`` floats per class (a solution and factorizations to start Newton from); over
     ``budget`` floats in all, every row gets class 0 (one shared slot, as without classes)."""
     P = len(rows.src)
-    drives = (rows.src, rows.amp, rows.omega, rows.wave, rows.labels, rows.eta, rows.mode, rows.L0)
+    drives = (rows.src, rows.amp, rows.omega, rows.wave, rows.labels, rows.eta, rows.mode, rows.L0, rows.rise,
+              rows.k_first, rows.k_end, rows.k_rep)
     key = np.concatenate([np.asarray(a, dtype=np.float64).reshape(P, -1) for a in drives], axis=1)
     key = np.ascontiguousarray(np.nan_to_num(key, nan=np.inf))     # unlabelled rows compare equal
     rows = key.view(np.dtype((np.void, key.itemsize * key.shape[1]))).reshape(P)
@@ -251,26 +254,30 @@ def _tableau(make) -> tuple:
     return make().args()
 
 
-RUNAWAY = 10.0       # node voltages beyond this many times the largest source or label: the network is active
+RUNAWAY_FACTOR = 10.0       # node voltages beyond this many times the largest source or label: the network is active
 FASTEST = 1e-12      # s; a relaxation or learning time below this is no device of these circuits
 
 
-def _check_runaway(c: Compiled, V: np.ndarray, st: State, bound: float) -> None:
-    """Stop a run whose node voltages leave the range a passive network allows (the sources and
-    labels, RUNAWAY times over) because a conductance crossed zero (at_zero = "cross"): a
-    negative conductance makes the network active and its voltages grow without bound."""
+def _runaway(c: Compiled, st: State, bound: float, traj: Trajectory) -> None:
+    """Stop a run whose node voltages left the range a passive network allows (the sources and
+    labels, RUNAWAY times over; the loop checks after every step): a conductance that crossed
+    zero (at_zero = "cross") makes the network active and its voltages grow without bound."""
     from tdsim.core.codes import CONDUCTANCE, PARAM_LOGKAPPA, ZERO_CROSS
-    v = max(float(np.max(np.abs(V), initial=0.0)), float(np.max(np.abs(st.V))))
-    if not v > bound:
-        return
+    v = float(np.max(np.abs(st.V)))
+    where = _where(c, int(st.istate[I_WHERE]))
     negative = [e for e in range(c.E) if c.code[e] == CONDUCTANCE and c.par[0, e, 1] == ZERO_CROSS
                 and c.par[0, e, 0] != PARAM_LOGKAPPA and st.theta[e] < 0]
     if negative:
         e = negative[0]
-        raise SimulationError(f"node voltages reached {v:.3g} V, beyond {RUNAWAY:g}x the sources and labels: "
-                              f"edge {c.edge_names[e]!r} crossed zero (at_zero = 'cross', θ = {st.theta[e]:.3g}) "
-                              "and its negative conductance drives the network", float(st.fstate[F_T]),
-                              f"edge {c.edge_names[e]!r}")
+        cause = (f"edge {c.edge_names[e]!r} crossed zero (at_zero = 'cross', θ = {st.theta[e]:.3g}) "
+                 "and its negative conductance drives the network")
+        where = f"edge {c.edge_names[e]!r}"
+    else:
+        cause = "an element supplies power (check elements with negative parameters)"
+    err = SimulationError(f"node voltages reached {v:.3g} V, beyond {RUNAWAY_FACTOR:g}x the sources and labels "
+                          f"({bound:.3g} V): {cause}", float(st.fstate[F_T]), where)
+    err.trajectory = traj
+    raise err
 
 
 def _fastest_cause(c: Compiled, V: np.ndarray, theta: np.ndarray) -> str:
