@@ -283,7 +283,7 @@ for key, bad, needle in [
 for key, bad, needle in [
         ("passes", 0, "passes"), ("passes", 2.5, "passes"), ("passes", 2**62, "passes"),
         ("task", DEL, "task"), ("task.generator", "spiral", "generator"),
-        ("task.generator", 5, "generator"), ("task.radius", DEL, "radius"), ("task.radius", "1 A", "radius"),
+        ("task.generator", 5, "generator"), ("task.diameter", DEL, "diameter"), ("task.diameter", "1 A", "diameter"), ("task.radius", "0.1 V", "diameter"),
         ("task.split", -1, "split"), ("task.n", 0, "n"), ("task.n", 1.5, "n"), ("task.label", "1 s", "label"),
         ("differential", "O+", "differential"), ("differential", [["O+"]], "differential"),
         ("differential", [["O+", "O+"]], "differential"), ("tau", "1 ms", "tau")]:

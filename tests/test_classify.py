@@ -89,11 +89,11 @@ def test_summarize_mean_and_standard_error():
     assert int(s.n.sel(rule="b", eps=0.2)) == 3
 
 
-def ring_run(rule, tmp_path, passes, split, radius="83 mV"):
+def ring_run(rule, tmp_path, passes, split, diameter="166 mV"):
     nudge = {"rule": "standard", "eta": 1.0} if rule == "standard" else {"rule": "overclamp", "eta": 0.25,
                                                                           "L0": "0.435 V"}
     d = apply_point(read(RUNS / "fig5_ring.toml"),
-                    {"parameters.passes": passes, "parameters.task.radius": radius,
+                    {"parameters.passes": passes, "parameters.task.diameter": diameter,
                      "parameters.task.split": split, "parameters.nudge": nudge})
     spec = run_from_dict(d, RUNS)
     path, _ = run_spec(spec, tmp_path / f"{rule}.zarr", progress=False)
@@ -102,7 +102,7 @@ def ring_run(rule, tmp_path, passes, split, radius="83 mV"):
 
 
 def test_overclamping_beats_standard_clamping_at_the_smallest_ring(tmp_path):
-    """Fig. 5B/C at ε = 83 mV on the biased device of runs/fig5_ring.toml, split 3, 1000 passes
+    """Fig. 5B/C on a small ring (diameter ε = 166 mV) on the biased device of runs/fig5_ring.toml, split 3, 1000 passes
     (0.2 s). Measured (passes: standard / overclamp accuracy, hinge loss in mV²): 250: 0.00 / 0.25,
     500: 0.12 / 1.00, 1000: 0.12 / 1.00 (426 / 61), 2000: 0.38 / 1.00 (401 / 0.6). Overclamping is
     perfect from ~500 passes on and standard clamping stays ≤ 0.38 through 2000: the assertions hold
@@ -138,4 +138,4 @@ def test_sweep_classification_matches_each_stored_run(tmp_path):
         assert float(m.accuracy[i]) == float(one.accuracy)
         assert float(m.hinge_loss[i]) == float(one.hinge_loss)
         assert float(m.hinge_loss[i]) == pytest.approx(float(ds.event_task_error[-1, 0]), rel=1e-12)
-        assert one.attrs["task"] == f"ring_r0.083_s{2 * i}"
+        assert one.attrs["task"] == f"ring_r0.0415_s{2 * i}"     # diameter 83 mV

@@ -134,10 +134,12 @@ def run_output_map(ds, spec, v1, v2, event: int = -1, k: int = 0, meter: TaskMet
     return output_map(meter, final_theta(ds, event), v1, v2, k=k)
 
 
-def sweep_classification(tree, sweep, event: int = -1):
+def sweep_classification(tree, sweep, event: int = -1, window: float = 0.0, samples: int = 32):
     """Accuracy and hinge loss (Eq. A2) at the end of every complete run of a sweep: a Dataset over
     ``run`` carrying the sweep index's parameter coordinates (``tdsim.open_sweep``); ``sweep`` is
-    the SweepSpec (``tdsim.sweep.load_sweep``), whose base folder resolves the stored specs."""
+    the SweepSpec (``tdsim.sweep.load_sweep``), whose base folder resolves the stored specs.
+    ``window`` > 0: instead the mean over ``samples`` recorded events evenly spaced in the last
+    ``window`` fraction of each run (a biased run's accuracy wanders: its stationary value)."""
     import xarray as xr
     index = tree["/"].ds
     acc = np.full(index.sizes["run"], np.nan)
@@ -147,8 +149,14 @@ def sweep_classification(tree, sweep, event: int = -1):
         if str(rid) not in runs:                 # failed or unfinished: NaN
             continue
         ds = runs[str(rid)].ds
-        c = run_classification(ds, run_spec_of(ds, sweep.base_dir), event)
-        acc[i], hinge[i] = float(c["accuracy"]), float(c["hinge_loss"])
+        spec = run_spec_of(ds, sweep.base_dir)
+        n = ds.sizes["event"]
+        events = [event] if window <= 0 else \
+            np.unique(np.linspace(n - 1 - int(window * (n - 1)), n - 1, samples).round().astype(int))
+        meter = meter_for(spec)
+        cs = [run_classification(ds, spec, int(k), meter=meter) for k in events]
+        acc[i] = np.mean([float(c["accuracy"]) for c in cs])
+        hinge[i] = np.mean([float(c["hinge_loss"]) for c in cs])
     return xr.Dataset({"accuracy": ("run", acc), "hinge_loss": ("run", hinge, {"units": "V^2", "equation": "Dillavou A2"})},
                       coords=index.coords)
 

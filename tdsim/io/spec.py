@@ -463,10 +463,13 @@ def _generated_task(d: dict, key: str) -> Task:
         return tasks[0] if half == "alpha" else tasks[1]
     if d["generator"] != "ring":
         raise SpecError(key + ".generator", f"unknown generator {d['generator']!r} (ring or grid)")
-    check_keys(d, {"generator", "radius", "split", "n", "label"}, key)
-    if "radius" not in d:
-        raise SpecError(key + ".radius", "missing")
-    return ring_task(quantity(d["radius"], "voltage", key + ".radius"), integer(d.get("split", 0), key + ".split"),
+    check_keys(d, {"generator", "diameter", "radius", "split", "n", "label"}, key)
+    if ("diameter" in d) == ("radius" in d):
+        raise SpecError(key + ".diameter", "give the ring's size once: diameter (Dillavou's ε, the input variation "
+                                           "of Fig. 5) or radius")
+    radius = quantity(d["diameter"], "voltage", key + ".diameter") / 2 if "diameter" in d else \
+        quantity(d["radius"], "voltage", key + ".radius")
+    return ring_task(radius, integer(d.get("split", 0), key + ".split"),
                      _int(d.get("n", 8), key + ".n"), quantity(d.get("label", "18 mV"), "voltage", key + ".label"))
 
 
