@@ -201,7 +201,8 @@ def envelope(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
 
     k = 0
     hist = []                 # accepted base points: (k, slope)
-    base = None               # (k, state, hist length, len(states), len(events)) before the last envelope step
+    base = None               # before the last envelope step: (k, state, len(hist), len(states), len(events),
+                              # slope there, the step's increment)
     H = float(m)
     H_last = 0
     direct = 0                # passes left to run exactly before the next envelope step is tried
