@@ -330,6 +330,13 @@ for key, bad, needle in [
         ("simulation.newton_tol", 0, "newton_tol"), ("simulation.r0", "-1 s/V", "r0"),
         ("simulation.order", 4, "order")]:
     run_case(f"{key}={_val(bad) if bad is not DEL else 'missing'}", key, bad, needle)
+# envelope following (issue 15): its keys, and the noise it cannot follow
+for key, bad, needle in [("simulation.envelope", "yes", "envelope"), ("simulation.envelope", 1, "envelope"),
+                         ("simulation.envelope_tol", "-1 uV", "envelope_tol"), ("simulation.envelope_tol", "0 V", "envelope_tol"),
+                         ("simulation.envelope_tol", 1e-6, "envelope_tol"), ("simulation.envelope_tol", "1 s", "envelope_tol")]:
+    run_case(f"{key}={_val(bad)}", key, bad, needle)
+case("run-envelope-with-update-noise", run_files(mutate(mutate(RUN, "simulation.envelope", True),
+                                                        "imperfections.noise_update", "1 mV/s^0.5")), RUN_ARGV, "noise_update")
 case("run-protocol-is-directory", {**run_files(mutate(RUN, "protocol", "sub")), "sub": "<dir>"}, RUN_ARGV, "sub")
 for key, bad, needle in [
         ("schedule.repeat", 0, "repeat"), ("schedule.repeat", 2**63, "repeat"), ("schedule.segments", [], "segments"),

@@ -14,6 +14,7 @@ from tdsim.compile.table import table
 from tdsim.model.schedule import period
 from tdsim.simulation.simulate import simulate
 from tdsim.io.spec import RunSpec
+from tdsim.runs.envelope_run import run_envelope
 from tdsim.runs.store import RunWriter, state_from_checkpoint
 
 
@@ -27,7 +28,10 @@ def run_spec(spec, output=None, overwrite: bool = False, progress: bool = True, 
 
 def run_engine(spec: RunSpec, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
     """Simulate the engine run ``spec`` into a Zarr store; an unfinished store of the same spec is
-    resumed from its last checkpoint. Returns (path, Trajectory)."""
+    resumed from its last checkpoint. Returns (path, Trajectory); with ``[simulation] envelope =
+    true``, (path, Envelope) from tdsim.runs.envelope_run."""
+    if spec.options.envelope:
+        return run_envelope(spec, output, overwrite=overwrite, progress=progress, resume=resume)
     c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed,
               force_nudge=spec.force_nudge)
     tab = table(spec.segments, c, differential=spec.differential)

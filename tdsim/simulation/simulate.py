@@ -41,6 +41,8 @@ class Options:
     tableau: str = "dopri5"            # explicit pair of explicit and quasistatic: dopri5 | bs3 | heun21
     w_reuse: int | None = None         # rosenbrock/ros2: steps one factorization of W may serve (1: fresh
                                        # every step; None: W_REUSE_AUTO where the LU is not trivially cheap)
+    envelope: bool = False             # periodic runs: follow the envelope over many passes (simulation/envelope.py)
+    envelope_tol: float = 1e-6         # V; local error allowed per envelope step on the learning gates
 
     def validate(self):
         if self.integrator not in METHODS:
@@ -74,6 +76,11 @@ class Options:
         if method.exact_jacobian and self.w_reuse not in (None, 1):
             raise SpecError("w_reuse", f"{self.integrator} needs the exact Jacobian at every step (only the W-methods "
                                        f"{' and '.join(m.name for m in METHODS.values() if m.reuse_w)} can reuse W)")
+        if not isinstance(self.envelope, (bool, np.bool_)):
+            raise SpecError("envelope", f"expected true or false, got {self.envelope!r}")
+        if isinstance(self.envelope_tol, bool) or not (isinstance(self.envelope_tol, (int, float, np.floating))
+                                                       and 0 < self.envelope_tol < np.inf):
+            raise SpecError("envelope_tol", f"must be a positive voltage, got {self.envelope_tol!r}")
         if isinstance(self.chunk, bool) or not isinstance(self.chunk, (int, np.integer)) or self.chunk < 1:
             raise SpecError("chunk", f"records per buffer: an integer >= 1, got {self.chunk!r}")
 
