@@ -1,0 +1,285 @@
+"""Periodic steady state by Newton shooting on the period map, and its Floquet multipliers.
+
+The limit cycle of a periodic protocol is a fixed point x* = P(x*) of the period map P: the state
+at the start of one period (the table's rows, run once from t = 0) to the state at its end
+(Aprille & Trick 1972). The state x is
+
+- θ of every learning edge (the gates integrate over the whole period), and
+- under a full-RC integrator, the node voltages of every twin's free nodes (held nodes are
+  algebraic; a free node's voltage at a period end is what the next period starts from). Under
+  ``quasistatic`` the node voltages are a function of θ (a Kirchhoff solve) and are not state.
+
+P is evaluated by ``simulate`` itself (any integrator, rule, bias, mismatch, gate limits), so the
+cycle is the one a direct run converges to, up to the integrator's tolerance. Newton's linear
+systems (J − I) dx = −(P(x) − x), J = dP/dx, are solved with the dense Jacobian built column by
+column from directional differences of P where the state is small (n ≤ ``dense_max``, default
+50: n + 1 periods per iteration), and matrix-free by GMRES on a ``LinearOperator`` whose product is
+one directional difference (one period per product) above that (Telichevesky, Kundert & White
+1995). The Floquet multipliers are the eigenvalues of J at the cycle: all n of the dense
+Jacobian (``numpy.linalg.eigvals``), or the ``modes`` leading ones by ARPACK
+(``scipy.sparse.linalg.eigs``) on the same operator. Globalization: ``burn_in`` direct periods
+first, then a backtracking line search on the residual; a step that the line search cannot make
+decrease the residual is replaced by one direct period (x ← P(x), which always moves towards a
+stable cycle).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tdsim.compile.build import Compiled
+from tdsim.compile.table import Table
+from tdsim.core.codes import DUR_FIXED, HOLD_NONE, WAVE_CONSTANT
+from tdsim.core.methods import METHODS
+from tdsim.errors import SimulationError, SpecError
+from tdsim.simulation.simulate import Options, Trajectory, initial_state, simulate
+
+DENSE_MAX = 50        # states up to which the Jacobian is built by columns (n + 1 periods per Newton step)
+MODES = 6             # Floquet multipliers computed by ARPACK above DENSE_MAX
+PERIODIC_RTOL = 1e-9  # how close ω·T/2π must be to an integer for a waveform to repeat every period
+
+
+class ShootingError(SimulationError):
+    """Shooting did not find the cycle: Newton did not converge (residual, iterations), or a
+    period of the map failed numerically."""
+
+
+@dataclass
+class Cycle:
+    """The periodic steady state found by shooting."""
+    theta: np.ndarray          # (E,) θ at the start (= end) of the cycle's period, every edge
+    V: np.ndarray              # (T, N) node voltages at the period's end (= its start under full RC;
+                               # quasi-static: the Kirchhoff solution with the last segment's drive)
+    multipliers: np.ndarray    # complex Floquet multipliers, largest modulus first
+    iterations: int            # Newton iterations
+    residual: float            # max |P(x) − x| over the learning θ at the returned cycle, V
+    residual_V: float          # the same over the free node voltages in the state (0 under quasistatic)
+    periods: int               # periods simulated in all (burn-in, residuals, products, multipliers, record)
+    trajectory: Trajectory     # exact period(s) from the cycle state (``record_periods``)
+    state: list = field(default_factory=list)      # names of the state's components (θ, then V)
+    history: list = field(default_factory=list)    # residual (θ, V) before each Newton iteration
+    method: str = "dense"      # "dense" (Jacobian by columns) or "krylov" (GMRES and ARPACK)
+    wall_s: float = 0.0
+
+    @property
+    def leading(self) -> complex:
+        """The multiplier of largest modulus: the contraction per period of the slowest mode."""
+        return complex(self.multipliers[0]) if len(self.multipliers) else 0j
+
+    @property
+    def stable(self) -> bool:
+        return bool(abs(self.leading) < 1.0)
+
+
+def check_shootable(c: Compiled, tab: Table) -> None:
+    """Refuse what has no deterministic period map: update or read noise (every period draws new
+    numbers), overclamping step times (the period's length, through r0, changes with the state)
+    and source waveforms that do not repeat every period (a period map started at t = 0 would
+    not be the map of a later period)."""
+    if c.noise_update > 0:
+        raise SpecError("noise_update", "cycle = 'shooting' needs a deterministic period map, and update noise "
+                                        "draws new kicks every period; run it with cycle = 'direct'")
+    if c.noise_read > 0:
+        raise SpecError("noise_read", "cycle = 'shooting' needs a deterministic period map, and read noise "
+                                      "draws new offsets every segment; run it with cycle = 'direct'")
+    if np.any(tab.timing != DUR_FIXED):
+        raise SpecError("cycle", "shooting needs fixed segment durations: overclamping step times r0|δ| make "
+                                 "the period's length part of the state (not supported yet); use cycle = 'direct'")
+    T = float(np.sum(tab.dur))
+    live = (tab.wave != WAVE_CONSTANT) & (tab.amp != 0.0)
+    for i, j in zip(*np.nonzero(live)):
+        k = tab.omega[i, j] * T / (2 * np.pi)
+        if abs(k - round(k)) > PERIODIC_RTOL * max(1.0, k):
+            raise SpecError("cycle", f"the waveform of source {c.source_nodes[j]!r} ({tab.omega[i, j] / 2 / np.pi:.6g} "
+                                     f"Hz) does not repeat every protocol period ({T:.6g} s, {k:.6g} cycles): "
+                                     "shooting needs a periodic drive; use cycle = 'direct'")
+
+
+class PeriodMap:
+    """x ↦ P(x): one period of the table from the state x at t = 0. Counts its evaluations."""
+
+    def __init__(self, c: Compiled, tab: Table, opt: Options, theta_base: np.ndarray, V_base: np.ndarray):
+        self.c = c
+        self.one = dataclasses.replace(tab, repeat=1)     # one object: simulate caches per table
+        self.opt = dataclasses.replace(opt, cycle_tol=0.0, record_interval=0.0, save_at=None, cycle="direct")
+        self.qs = METHODS[opt.integrator].quasistatic
+        self.li = np.flatnonzero(c.learn)
+        self.theta_base = np.array(theta_base, dtype=np.float64)
+        self.V_base = np.array(V_base, dtype=np.float64).reshape(c.T, c.N)
+        if self.qs:
+            self.free = np.zeros((c.T, c.N), dtype=bool)
+        else:                      # free nodes with a capacitance and an edge: an isolated node never moves
+            touched = np.zeros(c.N, dtype=bool)
+            touched[c.ea] = touched[c.eb] = True
+            self.free = (c.hold == HOLD_NONE) & (c.cap > 0) & touched[None, :]
+        self.n_theta = len(self.li)
+        self.n = self.n_theta + int(self.free.sum())
+        self.calls = 0
+
+    def names(self) -> list:
+        tw, nd = np.nonzero(self.free)
+        return ([f"theta[{self.c.edge_names[e]}]" for e in self.li]
+                + [f"V[{self.c.twins[t]}, {self.c.node_names[n]}]" for t, n in zip(tw, nd)])
+
+    def pack(self, theta, V) -> np.ndarray:
+        return np.concatenate([np.asarray(theta)[self.li], np.asarray(V).reshape(self.c.T, self.c.N)[self.free]])
+
+    def unpack(self, x):
+        theta = self.theta_base.copy()
+        theta[self.li] = x[:self.n_theta]
+        V = self.V_base.copy()
+        V[self.free] = x[self.n_theta:]
+        return theta, V
+
+    def run(self, x, opt=None, repeat=1) -> Trajectory:
+        """The trajectory of ``repeat`` periods from x (quasi-static: V solved from θ)."""
+        theta, V = self.unpack(x)
+        tab = self.one if repeat == 1 else dataclasses.replace(self.one, repeat=repeat)
+        self.calls += repeat
+        return simulate(self.c, tab, opt or self.opt, theta0=theta, V0=None if self.qs else V)
+
+    def __call__(self, x) -> np.ndarray:
+        st = self.run(x).state
+        return self.pack(st.theta, st.V)
+
+
+def _difference_step(opt: Options, x: np.ndarray) -> float:
+    """Step of the directional differences of P. P comes from an error-controlled integration: its
+    value carries an error of relative size ~rtol whose non-smooth part (accepted/rejected steps
+    and step counts change with x) does not cancel in a difference. A forward difference of step δ
+    then errs by ~|P''| δ (truncation) + rtol·|x| / δ (noise), smallest at δ ≈ sqrt(rtol)·|x|
+    (Dennis & Schnabel 5.4): 1e-3 V at rtol 1e-6 on gates of ~1 V, a Jacobian good to ~1e-3
+    relative, which costs Newton a linear factor ~1e-3 per iteration and the multipliers ~0.1 %."""
+    eps = max(opt.rtol, np.finfo(float).eps)
+    return float(np.sqrt(eps) * max(1.0, float(np.max(np.abs(x), initial=0.0))))
+
+
+def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None, *, tol: float | None = None,
+          burn_in: int = 2, max_iter: int = 25, dense_max: int = DENSE_MAX, modes: int = MODES,
+          record_periods: int = 1, record_opt: Options | None = None) -> Cycle:
+    """The limit cycle of the table's period (its rows, run once per period) by Newton shooting.
+
+    ``tol``: Newton's tolerance on θ (max |P(x) − x| over the learning edges, V; default
+    ``opt.cycle_tol``, else 1e-9 V). ``burn_in`` direct periods from (theta0, V0) (default: the
+    circuit's θ and the run's initial voltages) start Newton. The returned cycle's ``trajectory``
+    holds ``record_periods`` exact periods from the cycle state, recorded with ``record_opt``
+    (default ``opt``: its record_interval or save_at). Raises ShootingError when Newton does not
+    reach ``tol`` within ``max_iter`` iterations (naming the residual and the iterations), and
+    SpecError for a protocol without a deterministic period map (check_shootable)."""
+    t0 = time.perf_counter()
+    opt.validate()
+    check_shootable(c, tab)
+    tol = tol if tol is not None else (opt.cycle_tol or 1e-9)
+    if not (tol > 0 and np.isfinite(tol)):
+        raise SpecError("cycle_tol", f"shooting needs a positive Newton tolerance, got {tol!r}")
+    Tp = float(np.sum(tab.dur))
+    pm0 = PeriodMap(c, tab, opt, c.theta0 if theta0 is None else theta0, np.zeros((c.T, c.N)))
+    # burn-in: direct periods from the initial state (the run's own initial voltages)
+    if burn_in > 0:
+        st = simulate(c, dataclasses.replace(pm0.one, repeat=burn_in), pm0.opt, theta0=pm0.theta_base, V0=V0).state
+    else:
+        st = initial_state(c, pm0.one, pm0.opt, pm0.theta_base, V0)
+    theta_b, V_b = st.theta, st.V
+    P = PeriodMap(c, tab, opt, theta_b, V_b)
+    P.calls = burn_in
+    n, nth = P.n, P.n_theta
+    if nth == 0:
+        raise SpecError("cycle", "no edge learns: there is no learning state to shoot for")
+    x = P.pack(theta_b, V_b)
+    method = "dense" if n <= dense_max else "krylov"
+
+    def checked(xx, what):
+        try:
+            return P(xx)
+        except SimulationError as err:
+            raise ShootingError(f"shooting: a period from {what} failed ({err.message})", err.time, err.where) from None
+
+    def norms(r):
+        return float(np.max(np.abs(r[:nth]))), float(np.max(np.abs(r[nth:]), initial=0.0))
+
+    def jacobian(x, Px):
+        delta = _difference_step(opt, x)
+        J = np.empty((n, n))
+        for j in range(n):
+            e = np.zeros(n)
+            e[j] = delta
+            J[:, j] = (checked(x + e, "a perturbed state (Jacobian column)") - Px) / delta
+        return J
+
+    def operator(x, Px):
+        from scipy.sparse.linalg import LinearOperator
+        delta = _difference_step(opt, x)
+
+        def jv(v):
+            v = np.asarray(v, dtype=np.float64).ravel()
+            s = float(np.linalg.norm(v))
+            if s == 0.0:
+                return np.zeros(n)
+            return (checked(x + (delta / s) * v, "a perturbed state (Jacobian product)") - Px) * (s / delta)
+        return LinearOperator((n, n), matvec=jv, dtype=np.float64)
+
+    Px = checked(x, "the burn-in state")
+    r = Px - x
+    history = []
+    it = 0
+    while True:
+        rth, rV = norms(r)
+        history.append((rth, rV))
+        if rth < tol:
+            break
+        if it >= max_iter:
+            raise ShootingError(f"shooting did not converge: after {it} Newton iterations the residual on θ is "
+                                f"{rth:.3g} V (node voltages {rV:.3g} V), above cycle_tol = {tol:.3g} V; "
+                                "loosen cycle_tol, tighten rtol, or use cycle = 'direct'",
+                                Tp, "the period map")
+        it += 1
+        if method == "dense":
+            J = jacobian(x, Px)
+            try:
+                dx = np.linalg.solve(J - np.eye(n), -r)
+            except np.linalg.LinAlgError:
+                dx = np.linalg.lstsq(J - np.eye(n), -r, rcond=None)[0]   # a multiplier of exactly 1
+        else:
+            from scipy.sparse.linalg import LinearOperator, gmres
+            A = operator(x, Px)
+            M = LinearOperator((n, n), matvec=lambda v: A.matvec(v) - np.asarray(v).ravel(), dtype=np.float64)
+            # inexact Newton: solve to a forcing term a little below the residual's own decrease
+            dx, _ = gmres(M, -r, rtol=1e-3, restart=min(n, 40), maxiter=3)
+        # backtracking line search on max|r| (θ and V alike are volts)
+        merit = float(np.max(np.abs(r)))
+        lam, accepted = 1.0, False
+        while lam >= 1 / 16:
+            xn = x + lam * dx
+            try:
+                Pn = P(xn)
+            except SimulationError:
+                Pn = None                         # the full step leaves where the circuit runs: shorten it
+            if Pn is not None:
+                rn = Pn - xn
+                if float(np.max(np.abs(rn))) < (1 - 1e-4 * lam) * merit:
+                    accepted = True
+                    break
+            lam /= 2
+        if not accepted:                          # one direct period: a stable cycle draws x in
+            xn, Pn = Px, checked(Px, "a direct period (line search failed)")
+            rn = Pn - xn
+        x, Px, r = xn, Pn, rn
+    # Floquet multipliers at the cycle
+    if method == "dense":
+        mult = np.linalg.eigvals(jacobian(x, Px))
+    else:
+        from scipy.sparse.linalg import eigs
+        k = max(1, min(modes, n - 2))
+        mult = eigs(operator(x, Px), k=k, which="LM", return_eigenvectors=False, tol=1e-6)
+    mult = np.asarray(mult, dtype=np.complex128)
+    mult = mult[np.lexsort((-mult.imag, -np.abs(mult)))]
+    theta_c, V_c = P.unpack(x)
+    traj = P.run(x, opt=dataclasses.replace(record_opt or opt, cycle_tol=0.0, cycle="direct"), repeat=record_periods)
+    if P.qs:                 # node voltages are no state: report the Kirchhoff solution at the period end
+        V_c = traj.state.V.copy()        # (after record_periods periods on the cycle)
+    rth, rV = norms(r)
+    return Cycle(theta_c, V_c, mult, it, rth, rV, P.calls, traj, P.names(), history, method,
+                 time.perf_counter() - t0)
