@@ -34,6 +34,7 @@ from tdsim.compile.build import Compiled
 from tdsim.compile.table import Table
 from tdsim.core.codes import DUR_FIXED, HOLD_NONE, WAVE_CONSTANT
 from tdsim.core.methods import METHODS
+from tdsim.core.records import F_H, F_HEVENT
 from tdsim.errors import SimulationError, SpecError
 from tdsim.simulation.simulate import Options, Trajectory, initial_state, simulate
 
@@ -101,10 +102,19 @@ def check_shootable(c: Compiled, tab: Table) -> None:
 class PeriodMap:
     """x ↦ P(x): one period of the table from the state x at t = 0. Counts its evaluations."""
 
-    def __init__(self, c: Compiled, tab: Table, opt: Options, theta_base: np.ndarray, V_base: np.ndarray):
+    def __init__(self, c: Compiled, tab: Table, opt: Options, theta_base: np.ndarray, V_base: np.ndarray,
+                 steps: tuple | None = None):
         self.c = c
+        self.steps = steps        # (first step, step after each segment start) of every period: see run
         self.one = dataclasses.replace(tab, repeat=1)     # one object: simulate caches per table
-        self.opt = dataclasses.replace(opt, cycle_tol=0.0, record_interval=0.0, save_at=None, cycle="direct")
+        # Steps land on sample times, so the sampling grid is part of the map a direct run iterates:
+        # keep record_interval where its grid repeats every period (then the map is that run's, and
+        # the recorded cycle is the one solved for); save_at's absolute times do not repeat.
+        T = float(np.sum(tab.dur))
+        dt = opt.record_interval
+        same_grid = dt > 0 and abs(T / dt - round(T / dt)) <= 1e-9 * (T / dt)
+        self.opt = dataclasses.replace(opt, cycle_tol=0.0, record_interval=dt if same_grid else 0.0, save_at=None,
+                                       cycle="direct")
         self.qs = METHODS[opt.integrator].quasistatic
         self.li = np.flatnonzero(c.learn)
         self.theta_base = np.array(theta_base, dtype=np.float64)
@@ -139,7 +149,16 @@ class PeriodMap:
         theta, V = self.unpack(x)
         tab = self.one if repeat == 1 else dataclasses.replace(self.one, repeat=repeat)
         self.calls += repeat
-        return simulate(self.c, tab, opt or self.opt, theta0=theta, V0=None if self.qs else V)
+        opt = opt or self.opt
+        st = initial_state(self.c, tab, opt, theta, None if self.qs else V)
+        if self.steps is not None:
+            # The run's first step (0.1 x the shortest RC at its start state) is also the step every
+            # segment restarts from. Taken from x it would move with x, and every step of the period
+            # with it: P would change by the integrator's error under any perturbation (noise in
+            # the differences), and differ from the map a direct run iterates, whose restart step
+            # is that of its own start. So every period restarts from the direct run's step.
+            st.fstate[F_H], st.fstate[F_HEVENT] = self.steps
+        return simulate(self.c, tab, opt, state=st)
 
     def __call__(self, x) -> np.ndarray:
         st = self.run(x).state
@@ -166,7 +185,8 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     ``opt.cycle_tol``, else 1e-9 V). ``burn_in`` direct periods from (theta0, V0) (default: the
     circuit's θ and the run's initial voltages) start Newton. The returned cycle's ``trajectory``
     holds ``record_periods`` exact periods from the cycle state, recorded with ``record_opt``
-    (default ``opt``: its record_interval or save_at). Raises ShootingError when Newton does not
+    (default: the map's own options, ``opt`` with its record_interval where that grid repeats
+    every period, else segment ends only). Raises ShootingError when Newton does not
     reach ``tol`` within ``max_iter`` iterations (naming the residual and the iterations), and
     SpecError for a protocol without a deterministic period map (check_shootable)."""
     t0 = time.perf_counter()
@@ -178,12 +198,14 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     Tp = float(np.sum(tab.dur))
     pm0 = PeriodMap(c, tab, opt, c.theta0 if theta0 is None else theta0, np.zeros((c.T, c.N)))
     # burn-in: direct periods from the initial state (the run's own initial voltages)
+    st0 = initial_state(c, pm0.one, pm0.opt, pm0.theta_base, V0)
+    steps = (float(st0.fstate[F_H]), float(st0.fstate[F_HEVENT]))
     if burn_in > 0:
         st = simulate(c, dataclasses.replace(pm0.one, repeat=burn_in), pm0.opt, theta0=pm0.theta_base, V0=V0).state
     else:
-        st = initial_state(c, pm0.one, pm0.opt, pm0.theta_base, V0)
+        st = st0
     theta_b, V_b = st.theta, st.V
-    P = PeriodMap(c, tab, opt, theta_b, V_b)
+    P = PeriodMap(c, tab, opt, theta_b, V_b, steps)
     P.calls = burn_in
     n, nth = P.n, P.n_theta
     if nth == 0:
@@ -277,7 +299,8 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     mult = np.asarray(mult, dtype=np.complex128)
     mult = mult[np.lexsort((-mult.imag, -np.abs(mult)))]
     theta_c, V_c = P.unpack(x)
-    traj = P.run(x, opt=dataclasses.replace(record_opt or opt, cycle_tol=0.0, cycle="direct"), repeat=record_periods)
+    traj = P.run(x, opt=None if record_opt is None else dataclasses.replace(record_opt, cycle_tol=0.0, cycle="direct"),
+                 repeat=record_periods)
     if P.qs:                 # node voltages are no state: report the Kirchhoff solution at the period end
         V_c = traj.state.V.copy()        # (after record_periods periods on the cycle)
     rth, rV = norms(r)
