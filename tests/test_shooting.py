@@ -140,3 +140,57 @@ def test_non_convergence_is_a_clear_error():
     c, tab, opt = default_job("rodas4", 1e-3)
     with pytest.raises(ShootingError, match=r"did not converge: after 3 Newton iterations the residual"):
         shoot(c, tab, opt, tol=1e-15, max_iter=3)
+
+
+def test_run_store_holds_the_cycle_and_multipliers(tmp_path, capsys):
+    """`tdsim run` with cycle = "shooting" writes the direct run's layout: summary reads Ē and D of
+    its last period as of a direct run of the same spec (which stops within ~1e-10 V of the
+    cycle: Ē and D agree to 1e-6 relative), open_run shows `floquet` (mode, complex, largest
+    first), the stats hold the iterations and the residual, and `tdsim analyze` prints them."""
+    import tdsim
+    from tdsim.analysis.stats import summary
+    from tdsim.cli import main
+    d = tomllib.loads((ROOT / "runs/two_plus_one.toml").read_text())
+    d["model"], d["protocol"] = str(ROOT / "models/two_plus_one.toml"), str(ROOT / "protocols/fig2b_two_task.toml")
+    d["parameters"] = {"tau": "20 ms", "periods": 2000}
+    d["simulation"].update(rtol=1e-9, atol="1 pV", cycle_tol=f"{DIRECT_TOL} V")
+    stores = {}
+    for cycle in ("direct", "shooting"):
+        d["simulation"]["cycle"] = cycle
+        spec = tmp_path / f"{cycle}.toml"
+        spec.write_text(_toml(d))
+        stores[cycle] = tmp_path / f"{cycle}.zarr"
+        assert main(["run", str(spec), "-o", str(stores[cycle]), "-q", "--no-figures"]) == 0
+    direct, shot = (tdsim.open_run(stores[k]) for k in ("direct", "shooting"))
+    sd, ss = summary(direct), summary(shot)
+    assert ss["reached"] and ss["converged"] and ss["periods"] == 2
+    for k in ("E_bar", "D"):
+        assert abs(ss[k] - sd[k]) < 1e-6 * abs(sd[k])
+    assert shot["floquet"].dims == ("mode",) and shot["floquet"].dtype == np.complex128
+    mu = shot["floquet"].values
+    assert np.all(np.diff(np.abs(mu)) <= 0) and abs(abs(mu[0]) - 0.8093) < 1e-3
+    st = shot.attrs["stats"]
+    assert st["cycle"] == "shooting" and st["residual"] < DIRECT_TOL and st["newton_iterations"] >= 1
+    assert "floquet" not in direct
+    capsys.readouterr()
+    assert main(["analyze", str(stores["shooting"]), "-o", str(tmp_path / "figs")]) == 0
+    out = capsys.readouterr().out
+    assert "floquet" in out and "0.809" in out and "E_bar" in out
+
+
+def _toml(d: dict, prefix: str = "") -> str:
+    """A minimal TOML writer for the run spec above (tables of scalars and inline tables)."""
+    def val(v):
+        if isinstance(v, str):
+            return '"' + v + '"'
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f'"{k}" = {val(x)}' for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        return repr(v)
+    top = [f'"{k}" = {val(v)}' for k, v in d.items() if not isinstance(v, dict)]
+    tables = [f"[{k}]\n" + "\n".join(f'"{kk}" = {val(vv)}' for kk, vv in v.items())
+              for k, v in d.items() if isinstance(v, dict)]
+    return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"
