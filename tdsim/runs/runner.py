@@ -39,7 +39,7 @@ def run_engine(spec: RunSpec, output=None, overwrite: bool = False, progress: bo
                        resume=resume)
     meter = TaskMeter(c, spec.tasks, spec.differential) if spec.tasks else None
     if spec.options.cycle == "shooting":
-        return _run_shooting(spec, c, tab, path, writer, meter)
+        return _run_shooting(spec, c, tab, path, writer, meter, progress)
     state = state_from_checkpoint(writer.resumed_from) if writer.resumed_from else None
     bar = None
     t0 = time.perf_counter()
@@ -89,12 +89,15 @@ SHOOTING_RECORD = 2      # periods a shooting run stores: the cycle, then the cy
                          # period is the cycle; the change between the two is the limit-cycle test's)
 
 
-def _run_shooting(spec: RunSpec, c, tab, path, writer, meter):
+def _run_shooting(spec: RunSpec, c, tab, path, writer, meter, progress: bool = False):
     """The limit cycle by shooting (tdsim.simulation.shooting), stored in the direct run's layout:
     SHOOTING_RECORD exact periods from the cycle state (times from 0), plus ``floquet``. The store
     is written in one go at the end (no checkpoints: a killed shooting run starts over)."""
     import numpy as np
     t0 = time.perf_counter()
+    if progress:
+        print(f"tdsim: shooting for the limit cycle of one {tab.dur.sum():.4g} s period "
+              f"(Newton to cycle_tol = {spec.options.cycle_tol or 1e-9:.3g} V)", file=sys.stderr)
     try:
         cyc = shoot(c, tab, spec.options, record_periods=SHOOTING_RECORD)
     except SimulationError as err:

@@ -178,7 +178,7 @@ def _difference_step(opt: Options, x: np.ndarray) -> float:
 
 def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None, *, tol: float | None = None,
           burn_in: int = 2, max_iter: int = 25, dense_max: int = DENSE_MAX, modes: int = MODES,
-          record_periods: int = 1, record_opt: Options | None = None) -> Cycle:
+          record_periods: int = 1, record_opt: Options | None = None, log=None) -> Cycle:
     """The limit cycle of the table's period (its rows, run once per period) by Newton shooting.
 
     ``tol``: Newton's tolerance on θ (max |P(x) − x| over the learning edges, V; default
@@ -186,7 +186,8 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     circuit's θ and the run's initial voltages) start Newton. The returned cycle's ``trajectory``
     holds ``record_periods`` exact periods from the cycle state, recorded with ``record_opt``
     (default: the map's own options, ``opt`` with its record_interval where that grid repeats
-    every period, else segment ends only). Raises ShootingError when Newton does not
+    every period, else segment ends only). ``log(line)``, if given, receives one line per Newton
+    iteration (residuals, step length, periods so far). Raises ShootingError when Newton does not
     reach ``tol`` within ``max_iter`` iterations (naming the residual and the iterations), and
     SpecError for a protocol without a deterministic period map (check_shootable)."""
     t0 = time.perf_counter()
@@ -247,9 +248,12 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     r = Px - x
     history = []
     it = 0
+    J_at, last_step = None, np.inf
     while True:
         rth, rV = norms(r)
         history.append((rth, rV))
+        if log is not None:
+            log(f"shooting: iteration {it}: residual θ {rth:.3g} V, V {rV:.3g} V; {P.calls} periods")
         if rth < tol:
             break
         if it >= max_iter:
@@ -259,7 +263,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                                 Tp, "the period map")
         it += 1
         if method == "dense":
-            J = jacobian(x, Px)
+            J = J_at = jacobian(x, Px)
             try:
                 dx = np.linalg.solve(J - np.eye(n), -r)
             except np.linalg.LinAlgError:
@@ -288,10 +292,18 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
         if not accepted:                          # one direct period: a stable cycle draws x in
             xn, Pn = Px, checked(Px, "a direct period (line search failed)")
             rn = Pn - xn
+            lam = 0.0
+        if log is not None:
+            log(f"shooting:   step max|dx| = {float(np.max(np.abs(dx))):.3g} V, line search λ = {lam:g}"
+                + (" (failed: one direct period instead)" if not accepted else ""))
+        last_step = float(np.max(np.abs(xn - x)))
         x, Px, r = xn, Pn, rn
-    # Floquet multipliers at the cycle
+    # Floquet multipliers at the cycle. The last Newton Jacobian was taken one step away; where that
+    # step is below the difference step itself it is as good as a new one at x (both err by
+    # ~sqrt(rtol)), and n periods are saved.
     if method == "dense":
-        mult = np.linalg.eigvals(jacobian(x, Px))
+        reuse = J_at is not None and last_step < _difference_step(opt, x)
+        mult = np.linalg.eigvals(J_at if reuse else jacobian(x, Px))
     else:
         from scipy.sparse.linalg import eigs
         k = max(1, min(modes, n - 2))
