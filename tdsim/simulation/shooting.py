@@ -128,6 +128,13 @@ class PeriodMap:
         self.n_theta = len(self.li)
         self.n = self.n_theta + int(self.free.sum())
         self.calls = 0
+        # where the state can be: gates within their limits; node voltages of a passive network within
+        # the range of its drives (sources with their waveforms, labels, ground)
+        drives = [0.0, *(tab.src - np.abs(tab.amp)).ravel(), *(tab.src + np.abs(tab.amp)).ravel(),
+                  *np.asarray(tab.labels)[np.isfinite(tab.labels)].ravel()]
+        nV = self.n - self.n_theta
+        self.lo = np.concatenate([c.gmin[self.li], np.full(nV, min(drives))])
+        self.hi = np.concatenate([c.gmax[self.li], np.full(nV, max(drives))])
 
     def names(self) -> list:
         tw, nd = np.nonzero(self.free)
@@ -174,6 +181,33 @@ def _difference_step(opt: Options, x: np.ndarray) -> float:
     relative, which costs Newton a linear factor ~1e-3 per iteration and the multipliers ~0.1 %."""
     eps = max(opt.rtol, np.finfo(float).eps)
     return float(np.sqrt(eps) * max(1.0, float(np.max(np.abs(x), initial=0.0))))
+
+
+def _bounded_newton_step(A, r, x, lo, hi):
+    """Solve A dx = −r with x + dx kept in [lo, hi] by an active set: a component whose step would
+    leave the box is put on its bound and the system solved again for the others (a gate drifting
+    under its bias alone has a multiplier 1 and a singular row; its cycle is at its limit)."""
+    n = len(r)
+    at = np.zeros(n, dtype=bool)
+    dx = np.zeros(n)
+    for _ in range(n):
+        free = ~at
+        rhs = -r[free] - A[np.ix_(free, at)] @ dx[at]
+        Af = A[np.ix_(free, free)]
+        try:
+            dx[free] = np.linalg.solve(Af, rhs)
+        except np.linalg.LinAlgError:
+            dx[free] = np.linalg.lstsq(Af, rhs, rcond=None)[0]
+        xn = x + dx
+        out = free & ((xn < lo) | (xn > hi))
+        if not out.any():
+            break
+        at |= out
+        # to the bound the residual points to: where a direct period takes it (for a gate with a
+        # multiplier ≥ 1 Newton points the other way, to an unstable fixed point behind it)
+        dx[out] = np.where(r[out] > 0, hi[out], np.where(r[out] < 0, lo[out], np.clip(xn[out], lo[out], hi[out]))) \
+            - x[out]
+    return dx
 
 
 def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None, *, tol: float | None = None,
@@ -264,18 +298,19 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
         it += 1
         if method == "dense":
             J = J_at = jacobian(x, Px)
-            try:
-                dx = np.linalg.solve(J - np.eye(n), -r)
-            except np.linalg.LinAlgError:
-                dx = np.linalg.lstsq(J - np.eye(n), -r, rcond=None)[0]   # a multiplier of exactly 1
+            dx = _bounded_newton_step(J - np.eye(n), r, x, P.lo, P.hi)
         else:
             from scipy.sparse.linalg import LinearOperator, gmres
             A = operator(x, Px)
             M = LinearOperator((n, n), matvec=lambda v: A.matvec(v) - np.asarray(v).ravel(), dtype=np.float64)
             # inexact Newton: solve to a forcing term a little below the residual's own decrease
             dx, _ = gmres(M, -r, rtol=1e-3, restart=min(n, 40), maxiter=3)
-        # backtracking line search on max|r| (θ and V alike are volts)
-        merit = float(np.max(np.abs(r)))
+        # Project the step into the state's box: a gate that only drifts (its bias, no ΔV feedback: a
+        # multiplier of 1, J − I singular) gets a huge Newton step, which ends where the drift does,
+        # at its limit; a node joined to the rest only through cut-off channels (RC of hours) is kept
+        # within the drives' range. Then a backtracking line search on |r| (θ and V alike in volts).
+        dx = np.clip(x + dx, P.lo, P.hi) - x
+        merit = float(np.linalg.norm(r))        # the Newton step descends ½|r|²
         lam, accepted = 1.0, False
         while lam >= 1 / 16:
             xn = x + lam * dx
@@ -285,7 +320,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 Pn = None                         # the full step leaves where the circuit runs: shorten it
             if Pn is not None:
                 rn = Pn - xn
-                if float(np.max(np.abs(rn))) < (1 - 1e-4 * lam) * merit:
+                if float(np.linalg.norm(rn)) < (1 - 1e-4 * lam) * merit:
                     accepted = True
                     break
             lam /= 2
