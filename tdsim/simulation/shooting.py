@@ -282,7 +282,9 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     r = Px - x
     history = []
     it = 0
-    J_at, last_step = None, np.inf
+    last_step = np.inf
+    J, fresh, radius = None, False, np.inf
+    fallback = max(1, n // 4) if method == "dense" else 1
     while True:
         rth, rV = norms(r)
         history.append((rth, rV))
@@ -297,7 +299,9 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                                 Tp, "the period map")
         it += 1
         if method == "dense":
-            J = J_at = jacobian(x, Px)
+            if J is None:                         # by columns; after a good step a Broyden update instead
+                J = J_at = jacobian(x, Px)
+                fresh = True
             dx = _bounded_newton_step(J - np.eye(n), r, x, P.lo, P.hi)
         else:
             from scipy.sparse.linalg import LinearOperator, gmres
@@ -308,8 +312,13 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
         # Project the step into the state's box: a gate that only drifts (its bias, no ΔV feedback: a
         # multiplier of 1, J − I singular) gets a huge Newton step, which ends where the drift does,
         # at its limit; a node joined to the rest only through cut-off channels (RC of hours) is kept
-        # within the drives' range. Then a backtracking line search on |r| (θ and V alike in volts).
+        # within the drives' range. Steps are bounded by a trust radius (max-norm, V) that halves
+        # after a failed line search and doubles after a full step. Then a backtracking line search
+        # on |r| (θ and V alike in volts).
         dx = np.clip(x + dx, P.lo, P.hi) - x
+        size = float(np.max(np.abs(dx)))
+        if size > radius:
+            dx *= radius / size
         merit = float(np.linalg.norm(r))        # the Newton step descends ½|r|²
         lam, accepted = 1.0, False
         while lam >= 1 / 16:
@@ -324,21 +333,33 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                     accepted = True
                     break
             lam /= 2
-        if not accepted:                          # one direct period: a stable cycle draws x in
-            xn, Pn = Px, checked(Px, "a direct period (line search failed)")
-            rn = Pn - xn
-            lam = 0.0
         if log is not None:
-            log(f"shooting:   step max|dx| = {float(np.max(np.abs(dx))):.3g} V, line search λ = {lam:g}"
-                + (" (failed: one direct period instead)" if not accepted else ""))
+            log(f"shooting:   step max|dx| = {float(np.max(np.abs(dx))):.3g} V, line search λ = {lam if accepted else 0:g}"
+                + ("" if accepted else f" (failed: {fallback} direct period(s) instead)")
+                + ("" if method != "dense" else ", fresh Jacobian" if fresh else ", Broyden Jacobian"))
+        if accepted:
+            radius = 2 * radius if lam == 1.0 else lam * float(np.max(np.abs(dx)))
+            if method == "dense":                 # Broyden's update with the secant the step measured
+                s_ = xn - x
+                J = J + np.outer((Pn - Px) - J @ s_, s_) / float(s_ @ s_)
+                fresh = False
+        else:
+            # a stable cycle draws x in: direct periods (as many as a quarter of a Jacobian costs), a
+            # smaller trust radius, and a new Jacobian there
+            radius = 0.5 * float(np.max(np.abs(dx)))
+            xn, Pn = x, Px
+            for _ in range(fallback):
+                xn, Pn = Pn, checked(Pn, "a direct period (line search failed)")
+            rn = Pn - xn
+            J = None
         last_step = float(np.max(np.abs(xn - x)))
         x, Px, r = xn, Pn, rn
     # Floquet multipliers at the cycle. The last Newton Jacobian was taken one step away; where that
     # step is below the difference step itself it is as good as a new one at x (both err by
     # ~sqrt(rtol)), and n periods are saved.
     if method == "dense":
-        reuse = J_at is not None and last_step < _difference_step(opt, x)
-        mult = np.linalg.eigvals(J_at if reuse else jacobian(x, Px))
+        reuse = fresh and J is not None and last_step < _difference_step(opt, x)
+        mult = np.linalg.eigvals(J if reuse else jacobian(x, Px))
     else:
         from scipy.sparse.linalg import eigs
         k = max(1, min(modes, n - 2))
