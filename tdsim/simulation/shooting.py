@@ -339,10 +339,12 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 + ("" if method != "dense" else ", fresh Jacobian" if fresh else ", Broyden Jacobian"))
         if accepted:
             radius = 2 * radius if lam == 1.0 else lam * float(np.max(np.abs(dx)))
-            if method == "dense":                 # Broyden's update with the secant the step measured
-                s_ = xn - x
+            if method == "dense" and float(np.linalg.norm(rn)) < 0.5 * merit:
+                s_ = xn - x                       # Broyden's update with the secant the step measured
                 J = J + np.outer((Pn - Px) - J @ s_, s_) / float(s_ @ s_)
                 fresh = False
+            elif method == "dense":
+                J = None                          # slow progress: a new Jacobian by columns
         else:
             # a stable cycle draws x in: direct periods (as many as a quarter of a Jacobian costs), a
             # smaller trust radius, and a new Jacobian there
