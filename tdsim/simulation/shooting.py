@@ -300,7 +300,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
         it += 1
         if method == "dense":
             if J is None:                         # by columns; after a good step a Broyden update instead
-                J = J_at = jacobian(x, Px)
+                J = jacobian(x, Px)
                 fresh = True
             dx = _bounded_newton_step(J - np.eye(n), r, x, P.lo, P.hi)
         else:
