@@ -32,7 +32,7 @@ import numpy as np
 
 from tdsim.compile.build import Compiled
 from tdsim.compile.table import Table
-from tdsim.core.codes import DUR_FIXED, HOLD_NONE, WAVE_CONSTANT
+from tdsim.core.codes import DUR_FIXED, HOLD_NONE, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN
 from tdsim.core.methods import METHODS
 from tdsim.core.records import F_H, F_HEVENT
 from tdsim.errors import SimulationError, SpecError
@@ -89,6 +89,12 @@ def check_shootable(c: Compiled, tab: Table) -> None:
     if np.any(tab.timing != DUR_FIXED):
         raise SpecError("cycle", "shooting needs fixed segment durations: overclamping step times r0|δ| make "
                                  "the period's length part of the state (not supported yet); use cycle = 'direct'")
+    if getattr(tab, "prologue", 0):           # (tables with a prologue: main after issue 14's sources)
+        raise SpecError("cycle", "shooting runs the period's rows from t = 0 and does not run a prologue yet; "
+                                 "use cycle = 'direct'")
+    if np.any(~np.isin(tab.wave, (WAVE_CONSTANT, WAVE_SIN, WAVE_ABS_SIN))):
+        raise SpecError("cycle", "shooting knows constant, sin and abs_sin sources; other waveforms (PULSE, "
+                                 "PWL) are not checked for periodicity yet: use cycle = 'direct'")
     T = float(np.sum(tab.dur))
     live = (tab.wave != WAVE_CONSTANT) & (tab.amp != 0.0)
     for i, j in zip(*np.nonzero(live)):
