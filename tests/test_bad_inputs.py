@@ -328,7 +328,7 @@ for key, bad, needle in [
         ("simulation.w_reuse", 1.5, "w_reuse"), ("simulation.cycle_tol", "-1 V", "cycle_tol"),
         ("simulation.rtol_V", "nan", "rtol_V"), ("simulation.first_step", "inf s", "first_step"),
         ("simulation.newton_tol", 0, "newton_tol"), ("simulation.r0", "-1 s/V", "r0"),
-        ("simulation.order", 4, "order")]:
+        ("simulation.order", 4, "order"), ("simulation.cycle", "nope", "cycle"), ("simulation.cycle", 5, "cycle")]:
     run_case(f"{key}={_val(bad) if bad is not DEL else 'missing'}", key, bad, needle)
 # envelope following (issue 15): its keys, and the noise it cannot follow
 for key, bad, needle in [("simulation.envelope", "yes", "envelope"), ("simulation.envelope", 1, "envelope"),
@@ -352,6 +352,15 @@ for key, bad, needle in [
 case("run-divider-at_zero=cross-runaway",
      run_files(mutate(mutate(DIVIDER_RUN, "imperfections", {"bias": {"k2": "-0.74 S/s"}}), "schedule.segments[0].eta", 0.0),
                mutate(MODELS["voltage_divider"], "defaults.conductance.at_zero", "cross"), None), RUN_ARGV, "'k2'")
+# cycle = "shooting" needs a deterministic, periodic period map: no update or read noise, a drive
+# that repeats every period (a 333 Hz sine does not repeat in a 2 ms period)
+SHOOT_RUN = mutate(RUN, "simulation.cycle", "shooting")
+for key, bad in [("imperfections.noise_update", "1 mV/s^0.5"), ("imperfections.noise_read", "1 mV")]:
+    case(f"run-shooting-{key}", run_files(mutate(SHOOT_RUN, key, bad)), RUN_ARGV, key.split(".")[-1])
+case("run-shooting-aperiodic-waveform",
+     run_files(SHOOT_RUN, protocol=mutate(FIG2B, "waveforms", {"V1": {"kind": "sin", "amplitude": "1 mV",
+                                                                    "frequency": "333 Hz"}})), RUN_ARGV, "cycle",
+     extra=["333"])
 # a mismatch σ of 500 % draws negative capacitances on the CLLN's clamped twin
 case("run-clln-mismatch-capacitance=5", run_files(mutate(RING_RUN, "imperfections", {"mismatch": {"capacitance": 5}}),
                                                   MODELS["clln_4x4"], FIG5), RUN_ARGV, "capacitance")
@@ -445,7 +454,7 @@ export_case("rise-longer-than-segment", run_files(protocol=mutate(FIG2B, "rise",
 export_case("pulse-in-some-segments", run_files(mutate(DIVIDER_RUN, "schedule.segments", [
     {"duration": "1 ms", "sources": {"v": "1 V"}}, {"duration": "1 ms", "waveforms": {"v": PWL}}]),
     MODELS["voltage_divider"], None), [], "PULSE or PWL")
-export_case("waveforms", run_files(protocol=mutate(FIG2B, "waveforms", {"V1": {"kind": "sine", "amplitude": "1 mV",
+export_case("waveforms", run_files(protocol=mutate(FIG2B, "waveforms", {"V1": {"kind": "sin", "amplitude": "1 mV",
                                                                              "frequency": "1 kHz"}})), [], "waveforms")
 export_case("model-unknown-node", {"model.toml": mutate(MODELS["two_plus_one"], "edges[0].a", "nowhere")}, [],
             "nowhere", spec="model.toml")

@@ -58,7 +58,32 @@ def run_figures(path) -> list:
         out.append(path.with_name(path.stem + "_gspace.png"))
         fig.savefig(out[-1], dpi=90)
         plt.close(fig)
+    if "floquet" in ds:
+        out.append(floquet_figure(ds["floquet"].values, path.with_name(path.stem + "_floquet.png"), path.stem))
     return out
+
+
+def floquet_figure(mult, path, title: str = ""):
+    """The Floquet multipliers of a shooting run in the complex plane, with the unit circle (a
+    multiplier outside it: the cycle is unstable) and the periods a direct run needs per decade
+    of the distance to the cycle, −1/log10|μ₁|."""
+    mult = np.asarray(mult, dtype=complex)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    a = np.linspace(0, 2 * np.pi, 361)
+    ax.plot(np.cos(a), np.sin(a), "-", color="0.7", lw=0.8)
+    ax.plot(mult.real, mult.imag, "x", color="C3", ms=8)
+    lead = abs(mult[0]) if len(mult) else 0.0
+    note = f"|μ₁| = {lead:.4g}" + (f": {-1 / np.log10(lead):.3g} periods per decade" if 0 < lead < 1 else "")
+    ax.set_title(f"{title}\nFloquet multipliers, {note}", fontsize=9)
+    ax.set_xlabel("Re μ")
+    ax.set_ylabel("Im μ")
+    ax.set_aspect("equal")
+    ax.axhline(0, color="0.85", lw=0.5)
+    ax.axvline(0, color="0.85", lw=0.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)
 
 
 def trainer_figures(path) -> list:

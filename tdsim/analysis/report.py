@@ -98,6 +98,11 @@ def _run(store, out, theory) -> int:
     if s is not None:
         for k, v in s.items():
             print(f"  {k:14} {v}")
+    mult = an.floquet(ds)
+    if mult is not None:
+        print(f"  cycle          shooting: {st.get('newton_iterations')} Newton iterations, residual "
+              f"{st.get('residual', float('nan')):.3g} V, {st.get('periods_simulated')} periods simulated")
+        print("  floquet        " + "  ".join(f"{m.real:.6g}{m.imag:+.3g}j (|μ| {abs(m):.6g})" for m in mult))
         if theory and int(ds["edge_learns"].sum()) == 2:
             try:
                 th = _theories(an.run_spec_of(ds))["theory at G*"]

@@ -9,6 +9,7 @@ A2 for classification tasks) of the settled free network. From these:
 - ``cycle_span``: D = ‖G(τ/2) − G(τ)‖ over the learning edges (Eq. 4);
 - ``limit_cycle``: whether the period-to-period change of G fell below a tolerance;
 - ``tau_table`` / ``loglog_fit`` / ``plateau``: τ-sweep tables, fitted slopes and plateau levels;
+- ``floquet``: the Floquet multipliers of a cycle found by shooting (largest modulus first);
 - ``gate_path``: the G-space trajectory of the last periods;
 - ``conserved_mass``: K = ½Σκ² (½Σρ², Σ log κ) of McGinnis Thm 3.3/3.4, Ex. 3.5.
 """
@@ -90,14 +91,23 @@ def limit_cycle(ds, tol: float | None = None) -> LimitCycle:
 
 
 def summary(ds, periods: int = 1) -> dict:
-    """Ē, D, the last task errors and the limit-cycle test of one two-task run."""
+    """Ē, D, the last task errors and the limit-cycle test of one two-task run; for a cycle found
+    by shooting also |μ₁|, the modulus of its leading Floquet multiplier (``floquet_leading``)."""
     a, b = _two_task(ds)
     Et = ds["event_task_error"].values
     lc = limit_cycle(ds)
+    mult = floquet(ds)
     return {"E_bar": combined_error(ds, periods), "D": cycle_span(ds, periods),
             "E_alpha_end": float(Et[a[-1], 0]), "E_beta_end": float(Et[b[-1], 1]),
             **{k: v for k, v in asdict(lc).items() if k != "engine_converged"},
-            "converged": bool(lc.engine_converged) if lc.engine_converged is not None else False}
+            "converged": bool(lc.engine_converged) if lc.engine_converged is not None else False,
+            **({"floquet_leading": float(abs(mult[0]))} if mult is not None and len(mult) else {})}
+
+
+def floquet(ds):
+    """The Floquet multipliers of a run found by shooting (complex, largest modulus first), or
+    None for a direct run (docs/storage.md: variable ``floquet``, dimension ``mode``)."""
+    return np.asarray(ds["floquet"].values, dtype=complex) if "floquet" in ds else None
 
 
 def tau_table(tree, x: str = "parameters.tau", periods: int = 1) -> xr.Dataset:
@@ -113,7 +123,8 @@ def tau_table(tree, x: str = "parameters.tau", periods: int = 1) -> xr.Dataset:
     if not runs:
         raise SpecError("runs", "the sweep has no completed run")
     rows = [summary(tree["runs"][str(r)].to_dataset(), periods) for r in runs]
-    data = {k: ("run", np.array([row[k] for row in rows])) for k in rows[0]}
+    keys = list(dict.fromkeys(k for row in rows for k in row))    # shooting runs add floquet_leading
+    data = {k: ("run", np.array([row.get(k, np.nan) for row in rows])) for k in keys}
     out = xr.Dataset(data, coords={"run": runs})
     for k, v in index.coords.items():
         if k != "run":

@@ -309,7 +309,8 @@ _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", 
                  "atol_V": "voltage", "dt": "time", "first_step": "time", "h_min": "time",
                  "record_interval": "time", "newton_tol": "dimensionless", "initial": str,
                  "chunk": "dimensionless", "cycle_tol": "voltage", "r0": "time_per_voltage", "tableau": str,
-                 "w_reuse": "dimensionless", "save_at": (list, dict), "envelope": bool, "envelope_tol": "voltage"}
+                 "w_reuse": "dimensionless", "save_at": (list, dict), "envelope": bool, "envelope_tol": "voltage",
+                 "cycle": str}
 
 
 def _save_times(raw, key: str) -> tuple:

@@ -55,6 +55,13 @@ class EngineRun(spec.RunSpec):
             run_engine(dataclasses.replace(self, segments=self.segments[:2]), Path(tmp) / "warm.zarr", progress=False)
 
     def summary(self, traj) -> str:
+        st = traj.stats
+        if st.get("cycle") == "shooting":
+            return (f"(limit cycle by shooting: {st['newton_iterations']} Newton iterations, residual "
+                    f"{st['residual']:.2g} V, {st['periods_simulated']} periods simulated; leading Floquet "
+                    f"multiplier |μ| = {st['leading_multiplier_abs']:.6g}"
+                    + (": an UNSTABLE cycle, which a direct run does not reach)" if st['leading_multiplier_abs'] >= 1
+                       else ")"))
         note = " (limit cycle reached)" if traj.stats.get("converged") else ""
         return f"({traj.stats['steps']} steps, {traj.stats['rejected']} rejected){note}"
 

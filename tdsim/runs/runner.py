@@ -12,6 +12,7 @@ from tdsim.errors import SimulationError, SpecError
 from tdsim.simulation.measure import TaskMeter
 from tdsim.compile.table import table
 from tdsim.model.schedule import period
+from tdsim.simulation.shooting import shoot
 from tdsim.simulation.simulate import simulate
 from tdsim.io.spec import RunSpec
 from tdsim.runs.envelope_run import run_envelope
@@ -40,8 +41,10 @@ def run_engine(spec: RunSpec, output=None, overwrite: bool = False, progress: bo
              "nominal_duration_s": tab.duration}
     writer = RunWriter(path, c, attrs, chunk=spec.options.chunk, tasks=spec.tasks, overwrite=overwrite,
                        resume=resume)
-    state = state_from_checkpoint(writer.resumed_from) if writer.resumed_from else None
     meter = TaskMeter(c, spec.tasks, spec.differential) if spec.tasks else None
+    if spec.options.cycle == "shooting":
+        return _run_shooting(spec, c, tab, path, writer, meter, progress)
+    state = state_from_checkpoint(writer.resumed_from) if writer.resumed_from else None
     bar = None
     t0 = time.perf_counter()
 
@@ -83,6 +86,40 @@ def run_engine(spec: RunSpec, output=None, overwrite: bool = False, progress: bo
               else f"done: the schedule ended at t = {st['t_end']:.4g} s")
     writer.finish({**traj.stats, "wall_s": time.perf_counter() - t0,
                    "resumed_from_t": float(state.fstate[0]) if state is not None else None})
+    return path, traj
+
+
+SHOOTING_RECORD = 2      # periods a shooting run stores: the cycle, then the cycle once more (the last
+                         # period is the cycle; the change between the two is the limit-cycle test's)
+
+
+def _run_shooting(spec: RunSpec, c, tab, path, writer, meter, progress: bool = False):
+    """The limit cycle by shooting (tdsim.simulation.shooting), stored in the direct run's layout:
+    SHOOTING_RECORD exact periods from the cycle state (times from 0), plus ``floquet``. The store
+    is written in one go at the end (no checkpoints: a killed shooting run starts over)."""
+    import numpy as np
+    t0 = time.perf_counter()
+    if progress:
+        print(f"tdsim: shooting for the limit cycle of one {tab.dur.sum():.4g} s period "
+              f"(Newton to cycle_tol = {spec.options.cycle_tol or 1e-9:.3g} V)", file=sys.stderr)
+    try:
+        cyc = shoot(c, tab, spec.options, record_periods=SHOOTING_RECORD)
+    except SimulationError as err:
+        writer.finish({"cycle": "shooting", "error": str(err)}, complete=False)
+        raise
+    except BaseException:
+        writer.lock.release()
+        raise
+    traj = cyc.trajectory
+    errors = np.array([meter.errors(th) for th in traj.event_theta]) if meter is not None and len(traj.event_t) else None
+    writer.append(traj.t, traj.V, traj.theta, traj.event_t, traj.event_seg, traj.event_V, traj.event_theta, errors)
+    writer.floquet(cyc.multipliers)
+    stats = {**traj.stats, "converged": True, "cycle": "shooting", "newton_iterations": cyc.iterations,
+             "residual": cyc.residual, "residual_V": cyc.residual_V, "periods_simulated": cyc.periods,
+             "shooting_method": cyc.method, "leading_multiplier_abs": float(abs(cyc.leading)),
+             "wall_s": time.perf_counter() - t0}
+    traj.stats.update(stats)
+    writer.finish(stats)
     return path, traj
 
 

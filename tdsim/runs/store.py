@@ -158,6 +158,15 @@ class RunWriter:
             if task_error is not None:
                 self.root["event_task_error"].append(task_error, axis=0)
 
+    def floquet(self, multipliers):
+        """The Floquet multipliers of a shooting run's cycle: variable ``floquet`` (dimension
+        ``mode``, complex128, largest modulus first; docs/storage.md)."""
+        m = np.asarray(multipliers, dtype=np.complex128)
+        a = self.root.create_array("floquet", shape=m.shape, dtype="c16", dimension_names=["mode"], attributes={
+            "units": "1", "long_name": "Floquet multiplier (eigenvalue of the period map's Jacobian), "
+                                      "largest modulus first"})
+        a[...] = m
+
     def checkpoint(self, state):
         """Commit: the engine state after the data written so far (one atomic metadata write)."""
         self.root.attrs["checkpoint"] = {

@@ -20,6 +20,9 @@ from tdsim.simulation.probes import FAILURE, kirchhoff_solve
 from tdsim.model.schedule import check_memory
 
 
+CYCLES = ("direct", "shooting")     # Options.cycle
+
+
 @dataclass
 class Options:
     integrator: str = "rosenbrock"     # a name of core.methods.METHODS: explicit | rosenbrock (ROS34PW2) | ros2 |
@@ -36,7 +39,10 @@ class Options:
     newton_tol: float = 1e-12          # relative Newton step tolerance (quasi-static)
     initial: str = "dc"                # node voltages at t = 0: "dc" operating point or "zero"
     chunk: int = 4096                  # records per buffer between compiled calls
-    cycle_tol: float = 0.0             # V; stop when θ at two consecutive period ends differs less (0: off)
+    cycle_tol: float = 0.0             # V; stop when θ at two consecutive period ends differs less (0: off);
+                                       # with cycle = "shooting", Newton's tolerance on θ
+    cycle: str = "direct"              # how tdsim run reaches the limit cycle: "direct" (period after period)
+                                       # or "shooting" (Newton on the period map, simulation/shooting.py)
     r0: float = 1e-3                   # s/V; initial overclamping step-time scale t_h = r0 |δ|
     tableau: str = "dopri5"            # explicit pair of explicit and quasistatic: dopri5 | bs3 | heun21
     w_reuse: int | None = None         # rosenbrock/ros2: steps one factorization of W may serve (1: fresh
@@ -67,6 +73,8 @@ class Options:
             raise SpecError("initial", f"unknown {self.initial!r} (dc or zero)")
         if not (self.cycle_tol >= 0 and np.isfinite(self.cycle_tol)):
             raise SpecError("cycle_tol", "must be >= 0")
+        if self.cycle not in CYCLES:
+            raise SpecError("cycle", f"unknown {self.cycle!r} ({' or '.join(CYCLES)})")
         if not (self.r0 > 0 and np.isfinite(self.r0)):
             raise SpecError("r0", "must be a positive time per volt")
         if self.tableau not in PAIRS:
@@ -81,6 +89,9 @@ class Options:
         if isinstance(self.envelope_tol, bool) or not (isinstance(self.envelope_tol, (int, float, np.floating))
                                                        and 0 < self.envelope_tol < np.inf):
             raise SpecError("envelope_tol", f"must be a positive voltage, got {self.envelope_tol!r}")
+        if self.envelope and self.cycle == "shooting":
+            raise SpecError("envelope", "give envelope = true (follow a long run) or cycle = \"shooting\" (find its "
+                                        "limit cycle), not both")
         if isinstance(self.chunk, bool) or not isinstance(self.chunk, (int, np.integer)) or self.chunk < 1:
             raise SpecError("chunk", f"records per buffer: an integer >= 1, got {self.chunk!r}")
 

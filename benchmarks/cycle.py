@@ -1,0 +1,110 @@
+"""Time to the limit cycle: direct stepping (period after period until θ at consecutive period ends
+differs by less than cycle_tol) against Newton shooting on the period map (tol = the same
+cycle_tol), in the same process, on the same compiled circuit, table and integrator options.
+
+    python benchmarks/cycle.py            # 2+1-edge network, full RC: τ = 2 ms, 20 ms, 2 s (~10 s)
+    python benchmarks/cycle.py --clln     # also the 4x4 CLLN with bias (minutes; see docs/integrators.md)
+
+Cases: the default job (runs/two_plus_one.toml: Dillavou Fig. 2B tasks, measured bias, rodas4,
+rtol 1e-6) at three τ, to 1e-8 V; the 4x4 CLLN grid task with bias (runs/fig1_clln_bias.toml,
+rosenbrock, rtol 1e-4) at τ = 0.2 s, to 1e-6 V. Each row: wall time and periods simulated by each
+method, their ratio, the leading Floquet multiplier |μ₁| against the direct run's late
+contraction per period, each method's distance from a tight reference cycle (shooting to 1e-12 V
+on the same map), and the tracemalloc peak of each (Python objects and numpy arrays; arrays numba
+allocates inside the compiled loop are not seen). Kernels are loaded by a warm-up call first.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+import tomllib
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from tdsim import build, table
+from tdsim.io.spec import run_from_dict
+from tdsim.simulation.shooting import ShootingError, shoot
+from tdsim.simulation.simulate import simulate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def job(spec_file: str, tau: str, periods: int, **sim):
+    d = tomllib.loads((ROOT / spec_file).read_text())
+    d["parameters"] = {**d.get("parameters", {}), "tau": tau, "periods": periods}
+    d["simulation"] = {**d["simulation"], "record_interval": "0 s", **sim}
+    spec = run_from_dict(d, (ROOT / spec_file).parent)
+    c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed, force_nudge=spec.force_nudge)
+    return c, table(spec.segments, c, differential=spec.differential), spec.options
+
+
+def measured(fn, repeat: int = 3):
+    """(result, wall s, peak MiB): the best of ``repeat`` timed calls (the cores are shared), then
+    one traced call (tracemalloc slows Python)."""
+    wall = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        wall = min(wall, time.perf_counter() - t0)
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return out, wall, peak
+
+
+def row(name, spec_file, tau, tol, periods=100_000, direct_budget=None, **sim):
+    """Direct stepping to cycle_tol = tol, and also to the same *distance* from the cycle as
+    shooting's tol (the direct test stops at a period-to-period change c, still c μ/(1 − μ) from
+    the cycle: cycle_tol = tol (1 − μ)/μ); shooting to tol. ``direct_budget``: periods the direct
+    runs may take at most (beyond it their cost is extrapolated with the measured μ)."""
+    c, tab, opt = job(spec_file, tau, periods, **sim)
+    learn = c.learn
+    simulate(c, dataclasses.replace(tab, repeat=1), opt)     # load the kernels from numba's cache
+    cyc, t_s, m_s = measured(lambda: shoot(c, tab, opt, tol=tol))
+    mu = abs(cyc.leading)
+    ref = shoot(c, tab, opt, tol=min(1e-12, tol / 100))     # the same map, solved tighter
+    out = {"shooting_s": t_s, "shooting_periods": cyc.periods, "mu": mu}
+    print(f"{name}: shooting {t_s:.3f} s, {cyc.periods} periods ({cyc.method}, n = {len(cyc.state)}, "
+          f"{cyc.iterations} Newton iterations, residual {cyc.residual:.1e} V), peak {m_s:.1f} MiB; "
+          f"|μ₁| = {mu:.6f}; distance from the reference cycle {np.max(np.abs(cyc.theta - ref.theta)[learn]):.1e} V")
+    for label, ctol in (("to cycle_tol", tol), ("to the same distance", tol * (1 - mu) / mu)):
+        o = dataclasses.replace(opt, cycle_tol=ctol)
+        t = tab if direct_budget is None else dataclasses.replace(tab, repeat=direct_budget)
+        direct, t_d, m_d = measured(lambda: simulate(c, t, o))
+        P = direct.stats["periods"]
+        ends = direct.event_theta[np.flatnonzero(direct.event_seg % len(tab.dur) == len(tab.dur) - 1)][:, learn]
+        dif = np.max(np.abs(np.diff(ends, axis=0)), axis=1)
+        ok = dif > 1e3 * tol                                # contraction where differences are far above noise
+        pair = ok[1:] & ok[:-1]
+        ratios = dif[1:][pair] / dif[:-1][pair]
+        observed = float(np.median(ratios[len(ratios) // 2:])) if len(ratios) >= 4 else float("nan")
+        note = ""
+        if not direct.stats["converged"]:              # extrapolate: periods until the change falls below ctol
+            more = np.log(ctol / dif[-1]) / np.log(mu) if 0 < mu < 1 else np.inf
+            note = f" (stopped after {P}; ~{more:.0f} more periods needed at |μ₁|: projected {t_d * (P + more) / P:.1f} s)"
+            t_d, P = t_d * (P + more) / P, P + more
+        dist = np.max(np.abs(direct.state.theta - ref.theta)[learn])
+        print(f"  direct {label:22} (cycle_tol {ctol:.1e} V): {t_d:8.3f} s, {P:6.0f} periods, peak {m_d:.1f} MiB, "
+              f"distance {dist:.1e} V, contraction observed {observed:.6f}; shooting is {t_d / t_s:.1f}x faster{note}")
+        out[label] = (t_d, P)
+    return out
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clln", action="store_true", help="add the 4x4 CLLN with bias (minutes)")
+    a = ap.parse_args(argv)
+    for tau in ("2 ms", "20 ms", "2 s"):
+        row(f"2+1 rodas4 rtol 1e-6, tau {tau}", "runs/two_plus_one.toml", tau, 1e-8)
+    if a.clln:
+        try:
+            row("CLLN 4x4 rosenbrock 1e-4, tau 0.2 s", "runs/fig1_clln_bias.toml", "0.2 s", 1e-6, direct_budget=40)
+        except ShootingError as err:
+            print(f"CLLN 4x4: shooting failed: {err}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Periodic steady state by shooting (tdsim/simulation/shooting.py, issue 15), against direct
+stepping of the same run and against a circuit whose period map is known exactly.
+
+The 2+1-edge runs are the default job's circuit, protocol and measured bias (runs/two_plus_one.toml:
+Dillavou Fig. 2B tasks) at τ = 20 ms, where the slowest mode contracts by 0.81 per period, so a
+direct run reaches its cycle to 2e-11 V in ~110 periods (a fraction of a second).
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tdsim import Circuit, Mosfet, Resistor, Segment, build, table
+from tdsim.errors import SpecError
+from tdsim.io.spec import run_from_dict
+from tdsim.model.imperfections import Imperfections
+from tdsim.simulation.shooting import ShootingError, shoot
+from tdsim.simulation.simulate import Options, simulate
+
+ROOT = Path(__file__).resolve().parent.parent
+DIRECT_TOL = 2e-11      # V: the direct run stops when θ changes less than this per period
+
+
+def default_job(integrator: str, rtol: float, tau: str = "20 ms", **sim):
+    """The default job (runs/two_plus_one.toml, bias included) at ``tau``, run until the cycle."""
+    d = tomllib.loads((ROOT / "runs/two_plus_one.toml").read_text())
+    d["parameters"] = {"tau": tau, "periods": 2000}
+    d["simulation"] = {"integrator": integrator, "rtol": rtol, "atol": "1 pV", "cycle_tol": f"{DIRECT_TOL} V", **sim}
+    spec = run_from_dict(d, ROOT / "runs")
+    c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed, force_nudge=spec.force_nudge)
+    return c, table(spec.segments, c), spec.options
+
+
+@pytest.mark.parametrize("integrator, rtol", [("rodas4", 1e-9), ("quasistatic", 1e-10)])
+def test_cycle_equals_direct_run(integrator, rtol):
+    """The shooting cycle is the state a direct run of the same spec converges to. The direct run
+    stops once θ at consecutive period ends differs by < DIRECT_TOL; with the leading multiplier
+    μ = 0.81 it is then still ~DIRECT_TOL μ/(1 − μ) = 9e-11 V from its cycle, so 1e-8 V leaves
+    room for that and for the integrator's error at rtol 1e-9 (full RC) / 1e-10 (quasi-static)."""
+    c, tab, opt = default_job(integrator, rtol)
+    direct = simulate(c, tab, opt)
+    assert direct.stats["converged"]
+    cyc = shoot(c, tab, opt, tol=1e-12)
+    assert cyc.residual < 1e-12 and cyc.iterations <= 8
+    learn = c.learn
+    assert np.max(np.abs(cyc.theta[learn] - direct.state.theta[learn])) < 1e-8
+    free = c.hold == 0
+    assert np.max(np.abs(cyc.V[free] - direct.state.V[free])) < 1e-8
+    # far fewer periods than stepping there (the Jacobian by columns costs n + 1 per iteration)
+    assert cyc.periods < direct.stats["periods"] / 2
+    # the state: both gates, plus the free twin's output under full RC (the clamped one is held)
+    assert cyc.state[:2] == ["theta[G1]", "theta[G2]"]
+    assert len(cyc.state) == (3 if integrator == "rodas4" else 2)
+
+
+def test_krylov_path_agrees_with_dense():
+    """GMRES and ARPACK on the matrix-free operator (used above 50 states) find the same cycle and
+    leading multiplier as the dense Jacobian."""
+    c, tab, opt = default_job("rodas4", 1e-9)
+    dense = shoot(c, tab, opt, tol=1e-12)
+    kry = shoot(c, tab, opt, tol=1e-12, dense_max=0)
+    assert (dense.method, kry.method) == ("dense", "krylov")
+    assert np.max(np.abs(dense.theta - kry.theta)) < 1e-10
+    assert abs(dense.leading - kry.leading) < 1e-4
+
+
+def test_leading_multiplier_is_the_observed_contraction():
+    """Late in a direct run the distance to the cycle shrinks by the leading multiplier per period:
+    the ratio of successive period-end differences |θ_{k+1} − θ_k| / |θ_k − θ_{k−1}| (after the
+    second mode, 0.44/0.81 per period, has died out: from period 30 on, (0.44/0.81)^30 < 1e-7, and
+    while the differences are still far above the integrator's noise: up to period 60)."""
+    c, tab, opt = default_job("rodas4", 1e-9)
+    direct = simulate(c, tab, opt)
+    ends = direct.event_theta[1::2][:, c.learn]          # θ at the end of each period (β ends)
+    diff = np.linalg.norm(np.diff(ends, axis=0), axis=1)
+    observed = np.median(diff[31:61] / diff[30:60])
+    cyc = shoot(c, tab, opt, tol=1e-12)
+    mu = cyc.leading
+    assert abs(mu.imag) < 1e-12
+    assert abs(mu.real - observed) < 0.02 * observed
+    assert cyc.stable
+
+
+def linear_circuit(C0=10e-6, A0=5.0, B=(6.0, 3.0)) -> Circuit:
+    """Two MOSFET gates held far below cut-off (G ≤ 0.6 V < V_T + V̄): their channels carry no
+    current (K = S w softplus(x/w) with x/w < −300: 1e-130 of S w), so no node voltage depends on G;
+    the output is set by a fixed resistor to V- in the free twin and clamped to L in the other."""
+    c = Circuit(capacitance=1e-9, A0=A0)
+    c.add_voltage_source("V1", 0.435).add_voltage_source("V+", 0.435).add_voltage_source("V-", 0.2)
+    c.add_node("O").add_output("O")
+    c.add_edge("G1", "V1", "O", Mosfet(G=0.3, C0=C0, G_max=0.6), B=B[0])
+    c.add_edge("G2", "V+", "O", Mosfet(G=0.3, C0=C0, G_max=0.6), B=B[1])
+    c.add_edge("r", "V-", "O", Resistor(1e4))
+    return c
+
+
+def two_tasks(tau=0.02):
+    return [Segment(tau / 2, {"V1": 0.435}, {"O": 0.31}, 1.0, True),
+            Segment(tau / 2, {"V1": 0.02}, {"O": 0.14}, 1.0, True, period_end=True)]
+
+
+@pytest.mark.parametrize("integrator", ["rodas4", "quasistatic"])
+def test_linear_circuit_multipliers_are_exp_lambda_tau(integrator):
+    """In linear_circuit each gate obeys dG/dt = A0 (ΔV_F² − ΔV_C²)(t) + B − G/(R_d C0) (drainage
+    R_d): linear in G, forced by a ΔV² that G does not change. The period map of ẋ = J x + f(t) has
+    the Jacobian expm(J τ), here with J = diag(−1/(R_d C0)) from the circuit's values (learning is
+    on for the whole period): multipliers exp(−1) and exp(−1/2). Under full RC the free output's
+    voltage adds a multiplier ~exp(−τ/(2 RC)) = 0 (RC = 10 µs). The difference Jacobian errs by
+    ~sqrt(rtol) relative (shooting._difference_step: 3e-5 at rtol 1e-9), hence 1e-4."""
+    from scipy.linalg import expm
+    R_d, C0, tau = (2e3, 4e3), 10e-6, 0.02
+    c = build(linear_circuit(C0), ("free", "clamped"), Imperfections(drainage={"G1": R_d[0], "G2": R_d[1]}))
+    opt = Options(integrator=integrator, rtol=1e-9, atol=1e-12)
+    cyc = shoot(c, table(two_tasks(tau), c), opt, tol=1e-12)
+    J = np.diag([-1.0 / (r * C0) for r in R_d])
+    expected = np.sort(np.abs(np.linalg.eigvals(expm(J * tau))))[::-1]
+    mu = cyc.multipliers
+    assert np.allclose(np.abs(mu[:2]), expected, rtol=1e-4, atol=0)
+    assert np.all(np.abs(mu.imag) < 1e-6)
+    if integrator == "rodas4":
+        assert len(mu) == 3 and abs(mu[2]) < 1e-6
+    # the cycle stays inside the gates' range, where the map is linear
+    assert np.all((cyc.theta[:2] > 0) & (cyc.theta[:2] < 0.6))
+
+
+@pytest.mark.parametrize("noise", [{"noise_update": 1e-3}, {"noise_read": 1e-4}])
+def test_refuses_noise(noise):
+    """Noise draws new numbers every period: there is no period map to find a fixed point of."""
+    c = build(linear_circuit(), ("free", "clamped"), Imperfections(**noise))
+    with pytest.raises(SpecError, match=next(iter(noise))):
+        shoot(c, table(two_tasks(), c), Options(integrator="rodas4"))
+
+
+def test_non_convergence_is_a_clear_error():
+    """A Newton tolerance below the map's own noise (rtol 1e-3 makes P noisy at ~1e-4 V) ends after
+    max_iter iterations with the residual and the count, not a hang."""
+    c, tab, opt = default_job("rodas4", 1e-3)
+    with pytest.raises(ShootingError, match=r"did not converge: after 3 Newton iterations the residual"):
+        shoot(c, tab, opt, tol=1e-15, max_iter=3)
+
+
+def test_run_store_holds_the_cycle_and_multipliers(tmp_path, capsys):
+    """`tdsim run` with cycle = "shooting" writes the direct run's layout: summary reads Ē and D of
+    its last period as of a direct run of the same spec (which stops within ~1e-10 V of the
+    cycle: Ē and D agree to 1e-6 relative), open_run shows `floquet` (mode, complex, largest
+    first), the stats hold the iterations and the residual, and `tdsim analyze` prints them."""
+    import tdsim
+    from tdsim.analysis.stats import summary
+    from tdsim.cli import main
+    d = tomllib.loads((ROOT / "runs/two_plus_one.toml").read_text())
+    d["model"], d["protocol"] = str(ROOT / "models/two_plus_one.toml"), str(ROOT / "protocols/fig2b_two_task.toml")
+    d["parameters"] = {"tau": "20 ms", "periods": 2000}
+    d["simulation"].update(rtol=1e-9, atol="1 pV", cycle_tol=f"{DIRECT_TOL} V")
+    stores = {}
+    for cycle in ("direct", "shooting"):
+        d["simulation"]["cycle"] = cycle
+        spec = tmp_path / f"{cycle}.toml"
+        spec.write_text(_toml(d))
+        stores[cycle] = tmp_path / f"{cycle}.zarr"
+        assert main(["run", str(spec), "-o", str(stores[cycle]), "-q", "--no-figures"]) == 0
+    direct, shot = (tdsim.open_run(stores[k]) for k in ("direct", "shooting"))
+    sd, ss = summary(direct), summary(shot)
+    assert ss["reached"] and ss["converged"] and ss["periods"] == 2
+    for k in ("E_bar", "D"):
+        assert abs(ss[k] - sd[k]) < 1e-6 * abs(sd[k])
+    assert shot["floquet"].dims == ("mode",) and shot["floquet"].dtype == np.complex128
+    mu = shot["floquet"].values
+    assert np.all(np.diff(np.abs(mu)) <= 0) and abs(abs(mu[0]) - 0.8093) < 1e-3
+    st = shot.attrs["stats"]
+    assert st["cycle"] == "shooting" and st["residual"] < DIRECT_TOL and st["newton_iterations"] >= 1
+    assert "floquet" not in direct
+    capsys.readouterr()
+    assert main(["analyze", str(stores["shooting"]), "-o", str(tmp_path / "figs")]) == 0
+    out = capsys.readouterr().out
+    assert "floquet" in out and "0.809" in out and "E_bar" in out
+
+
+def _toml(d: dict, prefix: str = "") -> str:
+    """A minimal TOML writer for the run spec above (tables of scalars and inline tables)."""
+    def val(v):
+        if isinstance(v, str):
+            return '"' + v + '"'
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f'"{k}" = {val(x)}' for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        return repr(v)
+    top = [f'"{k}" = {val(v)}' for k, v in d.items() if not isinstance(v, dict)]
+    tables = [f"[{k}]\n" + "\n".join(f'"{kk}" = {val(vv)}' for kk, vv in v.items())
+              for k, v in d.items() if isinstance(v, dict)]
+    return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"
