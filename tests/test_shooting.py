@@ -194,3 +194,33 @@ def _toml(d: dict, prefix: str = "") -> str:
     tables = [f"[{k}]\n" + "\n".join(f'"{kk}" = {val(vv)}' for kk, vv in v.items())
               for k, v in d.items() if isinstance(v, dict)]
     return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"
+
+
+def test_pulse_source_cycle_equals_direct_run_and_aperiodic_drives_are_refused():
+    """A PULSE source repeating from t = 0 with a period dividing the protocol's (here V1 pulsing
+    four times per 20 ms period, 100 us edges) is a periodic drive: the shooting cycle equals the
+    direct run's (bound as test_cycle_equals_direct_run). A delayed PULSE, switching ramps and a
+    prologue make the period map differ from what later periods iterate: refused, naming why."""
+    import dataclasses
+    from tdsim.model.schedule import Pulse, Schedule
+    c, tab0, opt = default_job("rodas4", 1e-9)
+    pulse = Pulse(0.02, 0.435, rise=1e-4, fall=1e-4, width=2e-3, period=5e-3)
+    d = tomllib.loads((ROOT / "runs/two_plus_one.toml").read_text())
+    d["parameters"] = {"tau": "20 ms", "periods": 2000}
+    spec = run_from_dict(d, ROOT / "runs")
+    one = [dataclasses.replace(s, sources={}, waveforms={"V1": pulse}) for s in spec.segments.segments]
+    tab = table(Schedule(one, 2000), c)
+    direct = simulate(c, tab, opt)
+    assert direct.stats["converged"]
+    cyc = shoot(c, tab, opt, tol=1e-12)
+    assert np.max(np.abs(cyc.theta[c.learn] - direct.state.theta[c.learn])) < 1e-8
+    late = dataclasses.replace(pulse, delay=1e-3)
+    for bad, why in [([dataclasses.replace(s, sources={}, waveforms={"V1": late}) for s in one], "PULSE/PWL"),
+                     ([dataclasses.replace(s, rise=1e-7) for s in spec.segments.segments], "ramps")]:
+        with pytest.raises(SpecError, match=why):
+            shoot(c, table(Schedule(bad, 10), c), opt)
+    with pytest.raises(SpecError, match="prologue"):
+        shoot(c, table(Schedule(spec.segments.segments, 10, [Segment(1e-3)]), c), opt)
+    from tdsim.simulation.envelope import check_envelope          # envelope following: the same map
+    with pytest.raises(SpecError, match="ramps"):
+        check_envelope(c, table(Schedule([dataclasses.replace(s, rise=1e-7) for s in one], 10), c))

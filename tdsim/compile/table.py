@@ -11,13 +11,14 @@ again and again): it is compiled once, so long periods cost one list entry per h
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from tdsim.errors import SpecError
 from tdsim.core import records
-from tdsim.core.codes import DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS
+from tdsim.core.codes import DUR_FIXED, DUR_OVERCLAMP, DUR_OVERCLAMP_CLASS, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_PWL
 from tdsim.model.schedule import DURATIONS, FORCES, NUDGES, WAVES, Schedule, Segment, Waveform, period, prologue
 
 
@@ -232,3 +233,42 @@ def _fill(row, values: dict, index: dict, key: str, unknown: str) -> None:
         if not np.isfinite(v):
             raise SpecError(f"{key}.{node}", "must be finite")
         row[index[node]] = v
+
+
+PERIODIC_RTOL = 1e-9     # how close a waveform's cycles per protocol period must be to a whole number
+
+
+def aperiodic_drive(tab: Table, source_nodes) -> str | None:
+    """Why one period of ``tab`` (its rows, started at t = 0) is not the map every period of the run
+    iterates, or None when it is: the period map of shooting and envelope following (which restart
+    each period at t = 0 from the state alone) needs fixed durations (overclamping step times make
+    the period's length part of the state), no prologue, no switching ramps (a period's first
+    segment ramps from the previous period's end, which a restart at t = 0 does not see), sine
+    waveforms completing whole cycles per period (|sin|: whole half cycles), and PULSE/PWL
+    sources repeating from t = 0 with a period dividing it."""
+    if np.any(tab.timing != DUR_FIXED):
+        return ("overclamping step times r0|δ| make the period's length part of the state (not supported: "
+                "needs fixed segment durations)")
+    if tab.prologue:
+        return "the schedule has a prologue: the map starts at the period (not supported yet)"
+    if np.any(tab.rise > 0):
+        return "switching ramps (rise) carry the previous period's end into the next period (not supported yet)"
+    T = float(np.sum(tab.dur))
+    for r, j in zip(*np.nonzero(tab.wave != WAVE_CONSTANT)):
+        w, node = int(tab.wave[r, j]), source_nodes[j]
+        if w == WAVE_PWL:
+            a, b, rep = int(tab.k_first[r, j]), int(tab.k_end[r, j]), int(tab.k_rep[r, j])
+            if b - a == 1:
+                continue                                   # one knot: constant
+            per = float(tab.knot_t[b - 1] - tab.knot_t[rep]) if rep >= 0 else 0.0
+            k = T / per if per > 0 else 0.0
+            if rep < 0 or tab.knot_t[rep] != 0.0 or abs(k - round(k)) > PERIODIC_RTOL * max(1.0, k) or round(k) < 1:
+                return (f"the PULSE/PWL source {node!r} does not repeat every protocol period ({T:.6g} s) from t = 0: "
+                        "it needs a repeat from time 0 (a PULSE without delay) with a period dividing it")
+        elif tab.amp[r, j] != 0.0:
+            half = math.pi if w == WAVE_ABS_SIN else 2 * math.pi
+            k = tab.omega[r, j] * T / half
+            if abs(k - round(k)) > PERIODIC_RTOL * max(1.0, k):
+                return (f"the waveform of source {node!r} ({tab.omega[r, j] / 2 / math.pi:.6g} Hz) makes {k:.6g} cycles "
+                        f"per protocol period ({T:.6g} s): a period must start at the same drive phase")
+    return None

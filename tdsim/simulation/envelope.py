@@ -51,8 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tdsim.compile.build import Compiled
-from tdsim.compile.table import Table
-from tdsim.core.codes import DUR_FIXED, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN
+from tdsim.compile.table import Table, aperiodic_drive
 from tdsim.core.records import F_PASS0, F_T, I_FACT, I_NEWSEG, I_REJ, I_SAMPLE, I_SEG, I_STEPS
 from tdsim.errors import SpecError
 from tdsim.simulation.simulate import Options, State, Trajectory, initial_state, simulate
@@ -92,21 +91,10 @@ def check_envelope(c: Compiled, tab: Table) -> float:
         key = "noise_update" if c.noise_update > 0 else "noise_read"
         raise SpecError(key, "envelope following needs a deterministic pass map: noise is drawn per segment of "
                              "the whole run and no pass repeats another (set envelope = false, or no noise)")
-    if np.any(tab.timing != DUR_FIXED):
-        raise SpecError("envelope", "overclamping passes last as long as the state makes them: the passes do not "
-                                    "repeat in time (envelope following needs fixed segment durations)")
-    Tp = float(np.sum(tab.dur))
-    for r, j in zip(*np.nonzero((tab.wave != WAVE_CONSTANT) & (tab.amp != 0))):
-        w = int(tab.wave[r, j])
-        if w not in (WAVE_SIN, WAVE_ABS_SIN):
-            raise SpecError("envelope", f"source waveform code {w} of table row {r}: envelope following does not "
-                                        "know its period")
-        cycles = tab.omega[r, j] * Tp / (2 * math.pi if w == WAVE_SIN else math.pi)
-        if abs(cycles - round(cycles)) > 1e-9 * max(1.0, abs(cycles)):
-            raise SpecError("envelope", f"a source waveform (row {r}, {tab.omega[r, j] / (2 * math.pi):.6g} Hz) makes "
-                                        f"{cycles:.6g} periods per pass of {Tp:.6g} s: passes must start at the same "
-                                        "drive phase (a whole number of waveform periods per pass)")
-    return Tp
+    why = aperiodic_drive(tab, c.source_nodes)
+    if why:
+        raise SpecError("envelope", f"envelope following needs passes that repeat the same map: {why}")
+    return float(np.sum(tab.dur))
 
 
 def _bdf_slope(xs: list) -> np.ndarray:

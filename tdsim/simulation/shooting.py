@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tdsim.compile.build import Compiled
-from tdsim.compile.table import Table
-from tdsim.core.codes import DUR_FIXED, HOLD_NONE, WAVE_ABS_SIN, WAVE_CONSTANT, WAVE_SIN
+from tdsim.compile.table import Table, aperiodic_drive
+from tdsim.core.codes import HOLD_NONE
 from tdsim.core.methods import METHODS
 from tdsim.core.records import F_H, F_HEVENT
 from tdsim.errors import SimulationError, SpecError
@@ -40,7 +40,6 @@ from tdsim.simulation.simulate import Options, Trajectory, initial_state, simula
 
 DENSE_MAX = 50        # states up to which the Jacobian is built by columns (n + 1 periods per Newton step)
 MODES = 6             # Floquet multipliers computed by ARPACK above DENSE_MAX
-PERIODIC_RTOL = 1e-9  # how close ω·T/2π must be to an integer for a waveform to repeat every period
 
 
 class ShootingError(SimulationError):
@@ -86,23 +85,9 @@ def check_shootable(c: Compiled, tab: Table) -> None:
     if c.noise_read > 0:
         raise SpecError("noise_read", "cycle = 'shooting' needs a deterministic period map, and read noise "
                                       "draws new offsets every segment; run it with cycle = 'direct'")
-    if np.any(tab.timing != DUR_FIXED):
-        raise SpecError("cycle", "shooting needs fixed segment durations: overclamping step times r0|δ| make "
-                                 "the period's length part of the state (not supported yet); use cycle = 'direct'")
-    if getattr(tab, "prologue", 0):           # (tables with a prologue: main after issue 14's sources)
-        raise SpecError("cycle", "shooting runs the period's rows from t = 0 and does not run a prologue yet; "
-                                 "use cycle = 'direct'")
-    if np.any(~np.isin(tab.wave, (WAVE_CONSTANT, WAVE_SIN, WAVE_ABS_SIN))):
-        raise SpecError("cycle", "shooting knows constant, sin and abs_sin sources; other waveforms (PULSE, "
-                                 "PWL) are not checked for periodicity yet: use cycle = 'direct'")
-    T = float(np.sum(tab.dur))
-    live = (tab.wave != WAVE_CONSTANT) & (tab.amp != 0.0)
-    for i, j in zip(*np.nonzero(live)):
-        k = tab.omega[i, j] * T / (2 * np.pi)
-        if abs(k - round(k)) > PERIODIC_RTOL * max(1.0, k):
-            raise SpecError("cycle", f"the waveform of source {c.source_nodes[j]!r} ({tab.omega[i, j] / 2 / np.pi:.6g} "
-                                     f"Hz) does not repeat every protocol period ({T:.6g} s, {k:.6g} cycles): "
-                                     "shooting needs a periodic drive; use cycle = 'direct'")
+    why = aperiodic_drive(tab, c.source_nodes)
+    if why:
+        raise SpecError("cycle", f"shooting needs a period map that every period iterates: {why}; use cycle = 'direct'")
 
 
 class PeriodMap:
