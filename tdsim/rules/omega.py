@@ -273,8 +273,8 @@ def squared_loss(yhat, y):
 
 
 def hinge_loss(yhat, y, readout, margin: float = 1.0):
-    """max(0, m − y f), f = readout · ŷ (App. M Eq. 151; readout [1] for one output edge, [1, −1]
-    for "the larger of two voltmeters"), and ε = −y readout where the margin is violated (Eq. 158),
+    """max(0, m − y f), f = readout · ŷ (App. M Eq. 151; readout [1] for one output edge, [1, −1] or
+    [−1, 1] for "the larger of two voltmeters": which voltmeter is class +1 is a convention), and ε = −y readout where the margin is violated (Eq. 158),
     0 elsewhere. y in {−1, +1}."""
     f = yhat @ np.asarray(readout, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)

@@ -28,7 +28,8 @@ class TrainConfig:
     beta: float = 0.1               # two-phase nudge (dimensionless: β ε added to the output sources)
     eta: float = 1.0                # Ω probe scale, S (the result does not depend on it)
     margin: float = 1.0             # hinge margin, V
-    readout: list = field(default_factory=lambda: [1.0, -1.0])   # hinge score f = readout · ŷ
+    readout: list = field(default_factory=lambda: [1.0, -1.0])   # hinge score f = readout · ŷ (the sign is a
+    # convention: the breast-cancer protocols use [-1, 1], whose untrained start is not anti-correlated)
     r_min: float = 0.1
     r_max: float = 10.0
     p_freeze: float = 0.0
