@@ -27,13 +27,15 @@ def main(spec_path, *opts, out="docs/omega_pfreeze.png"):
     if failed:
         raise SystemExit(f"runs not complete: {failed} ({index[failed[0]].get('error')})")
     tree = open_sweep(spec.output)
-    acc, ests, ps = {}, [], []
+    acc, ests, ps, by_out = {}, [], [], {}
     for rid in sorted(index):
         ds = tree[f"runs/{rid}"].to_dataset()
         e, p = str(ds["estimator"].values[0]), float(index[rid]["params"]["parameters.training.p_freeze"])
         ests += [e] if e not in ests else []
         ps += [p] if p not in ps else []
         acc.setdefault((e, p), []).append(float(ds["test_accuracy"].values[0, -1]))
+        n_out = int(ds["edge_trained"].values[0][ds["edge_role"].values == "output"].sum())
+        by_out.setdefault((e, p, n_out), []).append(acc[e, p][-1])
     acc = {k: np.array(v) for k, v in acc.items()}
     trials = len(next(iter(acc.values())))
     print(f"{len(index)} trainings ({time.time() - t0:.0f} s here; stored in {spec.output}); "
@@ -47,6 +49,15 @@ def main(spec_path, *opts, out="docs/omega_pfreeze.png"):
         m = [acc[e, p].mean() for p in ps]
         print(f"{e}: mean accuracy drop from p_freeze {ps[0]:g} to {ps[-1]:g}: {m[0] - m[-1]:.3f}; "
               f"standard error of a mean: {max(acc[e, p].std() for p in ps) / np.sqrt(trials):.3f} at most")
+    print("by the number of output (voltmeter) edges left learning by the mask: trials, mean ± std")
+    print("p_freeze  " + "  ".join(f"{e} {n} out".rjust(24) for e in ests for n in (0, 1, 2)))
+    for p in ps:
+        cells = []
+        for e in ests:
+            for n in (0, 1, 2):
+                a = np.array(by_out.get((e, p, n), []))
+                cells.append(f"{len(a):2d}: {a.mean():.3f} ± {a.std():.3f}" if len(a) else "-")
+        print(f"{p:8.2f}  " + "  ".join(c.rjust(24) for c in cells))
     fig, ax = plt.subplots(figsize=(5.5, 4))
     label = {"omega": "Ω projector", "two_phase": "two-phase"}
     for k, e in enumerate(ests):
