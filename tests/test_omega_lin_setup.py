@@ -35,7 +35,7 @@ def test_homogeneous_start_is_not_anticorrelated_and_the_flip_mirrors_it():
 def test_trainable_outputs_make_the_two_estimators_differ():
     """Same mask (p_freeze = 0.3, seed 1 leaves both output edges learning) and batches. Frozen
     outputs (r_o = 1): the two-phase estimate is ∂L/∂r + (β/2)(Qε)², so the trajectories agree to
-    O(β) (measured 1e-5 at β = 1e-3 after 20 steps); trained outputs: the output-edge updates differ
+    O(β) (measured 7.5e-6 Ω at β = 1e-3 after 20 steps); trained outputs: the output-edge updates differ
     at once (two-phase r_o ∂Φ/∂r_o misses mean(ε_o i_o), App. F; opposite in sign for a single output,
     tests/test_omega.py) and the runs part."""
     net = mesh(3, 3, [((0, 0), (1, 0)), ((1, 0), (2, 0))], [((0, 2), (1, 2)), ((1, 2), (2, 2))], gamma=2.0)
@@ -54,7 +54,7 @@ def test_trainable_outputs_make_the_two_estimators_differ():
             hidden = np.setdiff1d(np.arange(net.E), net.outputs)
             assert d1[hidden].max() < 1e-5 and d1[net.outputs].max() > 1e-3, d1
     assert gap[True] < 1e-4, gap                          # O(β): β = 1e-3
-    assert gap[False] > 1e3 * gap[True], gap              # measured ~0.1 against ~1e-5
+    assert gap[False] > 1e3 * gap[True], gap              # measured 0.28 against 7.5e-6
 
 
 def test_label_noise_bias_of_two_phase_grows_as_sigma_squared():
