@@ -1,85 +1,103 @@
 """Lin 2026 Fig. 6: Ω-projector and two-phase training of nanowire-deposition networks on linear
-regression, without and with label noise: test loss (noiseless targets) and the Frobenius distance
-‖W_R − M‖ between the learned input-output map (Eq. 121, measured with voltage-mode runs) and M.
+regression y = M x + ε, without and with label noise: training loss (Fig. 6a/c), test loss on
+noiseless targets, and the Frobenius distance ‖W_R − M‖ between the learned input-output map
+(Eq. 121, measured with voltage-mode runs from the stored resistances) and M (Fig. 6b/d).
 
-    python analysis/omega_nanowire.py analysis/omega_nanowire.toml
+    python analysis/omega_nanowire.py sweeps/omega_nanowire_sweep.toml      # Lin's 160 deposits
+    python analysis/omega_nanowire.py sweeps/omega_nanowire_sweep_48.toml   # 48, on 2 shared cores
 
-Writes docs/omega_nanowire.png and prints the final losses and distances."""
-import dataclasses
+Runs the sweep's missing points (`tdsim sweep`: one stored training per deposit, noise level and
+estimator), keeps the 25 % of deposits with the lowest test loss at step 20 averaged over both
+estimators and both noise levels (App. L: "the average of the losses of Ω learning and vanilla
+two-phase learning at Epoch 20"; the same deposits in both columns), prints the table and writes
+docs/omega_nanowire.png."""
 import pathlib
 import sys
 import time
-import tomllib
-from concurrent.futures import ProcessPoolExecutor
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tdsim.errors import SimulationError, SpecError  # noqa: E402
+from tdsim.io.spec import read  # noqa: E402
 from tdsim.rules.omega import EdgeSimulator  # noqa: E402
-from tdsim.studies.omega_train import TrainConfig, data_from, network_from, train, transfer_matrix  # noqa: E402
+from tdsim.runs.sweep import load_sweep, open_sweep, run_sweep  # noqa: E402
+from tdsim.studies.omega_train import network_from, transfer_matrix  # noqa: E402
+
+KEEP_FRACTION, SELECT_STEP = 0.25, 20
+LABEL = {"omega": "Ω projector", "two_phase": "two-phase"}
 
 
-def _one(args):
-    raw, est, noise, seed = args
-    try:
-        net = network_from(raw["network"], seed=seed)
-    except (SpecError, SimulationError) as err:            # a deposit without enough loops: no network
-        return est, noise, seed, str(err), None, None
-    task = dict(raw["task"], noise=noise)
-    data = data_from(task, seed=seed)
-    cfg = dataclasses.replace(TrainConfig.from_dict(raw["training"]), estimator=est, seed=seed)
-    sim = EdgeSimulator(net)
-    h = train(net, data, cfg, sim=sim)
-    frob = [float(np.linalg.norm(transfer_matrix(sim, r) - data["M"])) for r in h.r]
-    return est, noise, seed, np.array(h.step), np.array(h.test_loss), np.array(frob)
-
-
-def main(spec_path, out="docs/omega_nanowire.png"):
-    spec_path = pathlib.Path(spec_path)
-    spec = tomllib.loads(spec_path.read_text())
-    raw = tomllib.loads((spec_path.parent / spec["protocol"]).read_text())
-    n, noises, ests = int(spec["networks"]), [float(x) for x in spec["noise"]], spec["estimators"]
-    jobs = [(raw, e, s2, seed) for seed in range(n) for e in ests for s2 in noises]
+def main(spec_path, *opts, out="docs/omega_nanowire.png"):
+    workers = next((int(o.split("=", 1)[1]) for o in opts if o.startswith("--workers=")), 1)
+    spec = load_sweep(spec_path)
     t0 = time.time()
-    with ProcessPoolExecutor(int(spec.get("workers", 1))) as ex:
-        res = {(e, s2, seed): (st, tl, fr) for e, s2, seed, st, tl, fr in ex.map(_one, jobs)}
-    bad = sorted({seed for (e, s2, seed), v in res.items() if v[1] is None})
-    if bad:
-        print(f"seeds without a usable network: {bad} ({res[ests[0], noises[0], bad[0]][0]})")
-    seeds = [s for s in range(n) if s not in bad]
+    index = run_sweep(spec, workers=workers, progress=False)
+    failed = [r for r, rec in index.items() if rec["status"] != "complete"]
+    if failed:
+        raise SystemExit(f"runs not complete: {failed} ({index[failed[0]].get('error')})")
+    t_sweep = time.time() - t0
+    run_spec = read(pathlib.Path(spec_path).parent / spec.source["run"])
+    proto = read(pathlib.Path(spec_path).parent / pathlib.Path(spec.source["run"]).parent / run_spec["protocol"])
+    tree = open_sweep(spec.output)
+    res, sims = {}, {}
+    for rid in sorted(index):
+        p = index[rid]["params"]
+        ds = tree[f"runs/{rid}"].to_dataset()
+        seed, noise, est = int(p["parameters.network.seed"]), float(p["parameters.task.noise"]), str(p["estimator"])
+        if seed not in sims:
+            sims[seed] = EdgeSimulator(network_from(proto["network"], seed=seed))
+        M = ds["M"].values
+        frob = np.array([np.linalg.norm(transfer_matrix(sims[seed], r) - M) for r in ds["theta"].values[0]])
+        res[est, noise, seed] = (ds["step"].values, ds["train_loss"].values[0], ds["test_loss"].values[0], frob,
+                                 float(ds.attrs["stats"]["wall_s"]))
+    ests = list(dict.fromkeys(k[0] for k in res))
+    noises = sorted({k[1] for k in res})
+    seeds = sorted({k[2] for k in res})
     step = res[ests[0], noises[0], seeds[0]][0]
-    k = int(np.searchsorted(step, spec["select_step"]))
-    early = np.array([np.mean([res[e, s2, seed][1][k] for e in ests for s2 in noises]) for seed in seeds])
-    keep = np.array(seeds)[np.argsort(early)[:max(1, int(round(spec["keep_fraction"] * len(seeds))))]]
-    print(f"{len(jobs)} trainings in {time.time() - t0:.0f} s; kept networks {sorted(keep.tolist())} "
+    k = int(np.searchsorted(step, SELECT_STEP))
+    early = np.array([np.mean([res[e, s2, seed][2][k] for e in ests for s2 in noises]) for seed in seeds])
+    keep = np.array(seeds)[np.argsort(early)[:max(1, int(round(KEEP_FRACTION * len(seeds))))]]
+    wall = np.array([v[4] for v in res.values()])
+    print(f"{len(res)} trainings ({t_sweep:.0f} s for the missing ones here; stored {wall.sum():.0f} s of training, "
+          f"{wall.mean():.1f} s each); {len(seeds)} deposits, kept {len(keep)}: {sorted(keep.tolist())} "
           f"(lowest mean test loss at step {step[k]})")
-    fig, axes = plt.subplots(2, len(noises), figsize=(5 * len(noises), 6.4), squeeze=False, sharex=True)
-    label = {"omega": "Ω projector", "two_phase": "two-phase"}
+    fig, axes = plt.subplots(3, len(noises), figsize=(5 * len(noises), 9), squeeze=False, sharex=True)
     for c, s2 in enumerate(noises):
         for e in ests:
-            tl = np.array([res[e, s2, seed][1] for seed in keep])
-            fr = np.array([res[e, s2, seed][2] for seed in keep])
-            print(f"noise {s2:.2f} {e:9s}: final test loss {tl[:, -1].mean():.4f} ± {tl[:, -1].std():.4f}, "
-                  f"‖W_R − M‖_F {fr[:, -1].mean():.4f} ± {fr[:, -1].std():.4f} (mean ± std over {len(keep)} networks)")
-            axes[0, c].plot(step, tl.mean(0), label=label[e])
-            axes[0, c].fill_between(step, np.percentile(tl, 25, 0), np.percentile(tl, 75, 0), alpha=0.2)
-            axes[1, c].plot(step, fr.mean(0), label=label[e])
-            axes[1, c].fill_between(step, np.percentile(fr, 25, 0), np.percentile(fr, 75, 0), alpha=0.2)
+            tr = np.array([res[e, s2, seed][1] for seed in keep])
+            tl = np.array([res[e, s2, seed][2] for seed in keep])
+            fr = np.array([res[e, s2, seed][3] for seed in keep])
+            sem = lambda a: a.std(ddof=1) / np.sqrt(len(a))          # noqa: E731
+            print(f"noise σ = {s2:g} {e:9s}: final train loss {tr[:, -1].mean():.3f} ± {sem(tr[:, -1]):.3f}, "
+                  f"test loss {tl[:, -1].mean():.3f} ± {sem(tl[:, -1]):.3f} (start {tl[:, 0].mean():.3f}), "
+                  f"‖W_R − M‖_F {fr[:, -1].mean():.3f} ± {sem(fr[:, -1]):.3f} (start {fr[:, 0].mean():.3f}) "
+                  f"(mean ± s.e.m. over {len(keep)} deposits)")
+            for row, a in enumerate((tr, tl, fr)):
+                axes[row, c].plot(step, a.mean(0), label=LABEL[e])
+                axes[row, c].fill_between(step, np.percentile(a, 25, 0), np.percentile(a, 75, 0), alpha=0.2)
+        for e in ests:              # paired: the same deposits, M and batches for both estimators
+            d = np.array([res[e, s2, seed][3][-1] for seed in keep])
+            if e != ests[0]:
+                d0 = np.array([res[ests[0], s2, seed][3][-1] for seed in keep])
+                print(f"noise σ = {s2:g}: ‖W_R − M‖_F {e} − {ests[0]} = {np.mean(d - d0):.3f} ± "
+                      f"{np.std(d - d0, ddof=1) / np.sqrt(len(d)):.3f} (paired), {ests[0]} lower on "
+                      f"{np.sum(d0 < d)} of {len(d)}")
         axes[0, c].set_title(f"label noise σ = {s2:g}")
-        axes[0, c].set_yscale("log")
-        axes[1, c].set_yscale("log")
-        axes[0, c].set_ylabel("test loss (noiseless targets)")
-        axes[1, c].set_ylabel("‖W_R − M‖_F")
-        axes[1, c].set_xlabel("training step (batch of 16)")
+        axes[0, c].set_ylabel("train loss (noisy labels)")
+        axes[1, c].set_ylabel("test loss (noiseless targets)")
+        axes[2, c].set_ylabel("‖W_R − M‖_F")
+        axes[2, c].set_xlabel("training step (batch of 16)")
         axes[0, c].legend()
-    fig.suptitle(f"Nanowire networks, linear regression: mean and quartiles over {len(keep)} of {len(seeds)} networks (Lin Fig. 6)")
+    fig.suptitle(f"Nanowire networks, y = M x + ε, M ~ U[0, 10]: mean and quartiles over the best {len(keep)} "
+                 f"of {len(seeds)} deposits (Lin Fig. 6)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=110)
     print("wrote", out)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    args = [a for a in sys.argv[1:] if not a.startswith("--out=")]
+    outs = [a[6:] for a in sys.argv[1:] if a.startswith("--out=")]
+    main(*args, **({"out": outs[0]} if outs else {}))

@@ -51,6 +51,21 @@ def test_current_mode_run_gives_the_adjoint(seed):
     np.testing.assert_allclose(res.dV / r, ref, atol=1e-11)
 
 
+def test_large_drives_are_run_scaled_and_stay_exact():
+    """Sources of 100 V and probes of 50 A (node jumps far beyond the engine's damped Newton:
+    0.5 V per iteration, 50 iterations): EdgeSimulator.run makes them at 10 V and scales back."""
+    net, r = random_edge_net(4)
+    X = np.random.default_rng(4).normal(size=(6, len(net.inputs))) * 100.0
+    res = EdgeSimulator(net).run(r, net.sources(X))
+    ref = drops(net, r, X)
+    assert np.abs(ref).max() > 50.0
+    np.testing.assert_allclose(res.v, ref, atol=1e-12 * np.abs(ref).max())   # rounding, scaled
+    u = np.random.default_rng(5).normal(size=(6, net.E)) * 50.0
+    res = EdgeSimulator(net).run(r, u=u)
+    ref = u @ (np.eye(net.E) - omega(net, r))
+    np.testing.assert_allclose(res.dV / r, ref, atol=1e-12 * np.abs(ref).max())
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_omega_gradient_is_the_squared_loss_gradient(seed):
     net, r = random_edge_net(seed)

@@ -97,7 +97,7 @@ def test_omega_store_holds_the_trainers_result(tmp_path):
     assert ds.sizes["training"] == 4
     for k, (variant, est) in enumerate([(v, e) for v in ("all", "fixed") for e in ("omega", "two_phase")]):
         assert (str(ds["variant"].values[k]), str(ds["estimator"].values[k])) == (variant, est)
-        cfg = TrainConfig(estimator=est, loss="hinge", readout=[1.0, -1.0], margin=0.1, steps=10, batch=4,
+        cfg = TrainConfig(estimator=est, loss="hinge", readout=[-1.0, 1.0], margin=0.1, steps=10, batch=4,
                           lr=3.0, beta=0.01, r_min=0.1, r_max=10.0, eval_every=5,
                           freeze_outputs=variant == "fixed", seed=2)
         h = train(proto["network"], proto["data"], cfg)
@@ -187,7 +187,7 @@ def test_two_point_sweep_over_p_freeze_on_a_local_cluster(tmp_path):
     for rid, p in (("r00000", 0.0), ("r00001", 0.6)):
         ds = tree[f"runs/{rid}"].to_dataset()
         assert ds.attrs["complete"] and ds.attrs["spec"]["parameters"]["training"]["p_freeze"] == p
-        cfg = TrainConfig(estimator="omega", loss="hinge", readout=[1.0, -1.0], margin=0.1, steps=10, batch=4,
+        cfg = TrainConfig(estimator="omega", loss="hinge", readout=[-1.0, 1.0], margin=0.1, steps=10, batch=4,
                           lr=3.0, beta=0.01, eval_every=5, p_freeze=p, seed=2)
         h = train(proto["network"], proto["data"], cfg)
         np.testing.assert_array_equal(ds["theta_final"].values[0], h.r[-1])

@@ -134,6 +134,9 @@ def _check_r(r, E) -> np.ndarray:
     return r
 
 
+PEAK_V = 10.0     # V: EdgeSimulator.run scales larger drives down to this and the result back
+
+
 @dataclass
 class Response:
     """The settled state of one run per sample: node drops ΔV, ohmic drops v = ΔV − s and
@@ -198,6 +201,16 @@ class EdgeSimulator:
         u = np.zeros_like(s) if u is None else np.atleast_2d(np.asarray(u, dtype=np.float64))
         if s.shape != u.shape or s.shape[1] != self.net.E:
             raise SpecError("run", f"s and u must both be (samples, {self.net.E}); got {s.shape}, {u.shape}")
+        # The engine's Newton damps each correction to ±0.5 V per node (for diodes) and stops after
+        # 50 iterations, so a jump of more than ~25 V between segments fails to converge (a
+        # nanowire of Lin Fig. 6 at M ~ U[0, 10] did). The network is linear: a run whose sources
+        # (or probe currents times the largest r) peak above PEAK_V is made at PEAK_V and scaled
+        # back, exactly. Runs below it (every breast-cancer run) are untouched.
+        peak = max(float(np.abs(s).max()), float(np.abs(u).max() * r.max()))
+        if peak > PEAK_V:
+            res = self.run(r, s * (PEAK_V / peak), u * (PEAK_V / peak))
+            k = peak / PEAK_V
+            return Response(res.dV * k, res.v * k, res.i * k)
         S = len(s)
         qs = self.integrator == "quasistatic"
         duration = 1e-3 if qs else self.settle * self.slowest_rc(r)
@@ -260,8 +273,8 @@ def squared_loss(yhat, y):
 
 
 def hinge_loss(yhat, y, readout, margin: float = 1.0):
-    """max(0, m − y f), f = readout · ŷ (App. M Eq. 151; readout [1] for one output edge, [1, −1]
-    for "the larger of two voltmeters"), and ε = −y readout where the margin is violated (Eq. 158),
+    """max(0, m − y f), f = readout · ŷ (App. M Eq. 151; readout [1] for one output edge, [1, −1] or
+    [−1, 1] for "the larger of two voltmeters": which voltmeter is class +1 is a convention), and ε = −y readout where the margin is violated (Eq. 158),
     0 elsewhere. y in {−1, +1}."""
     f = yhat @ np.asarray(readout, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)

@@ -28,7 +28,8 @@ class TrainConfig:
     beta: float = 0.1               # two-phase nudge (dimensionless: β ε added to the output sources)
     eta: float = 1.0                # Ω probe scale, S (the result does not depend on it)
     margin: float = 1.0             # hinge margin, V
-    readout: list = field(default_factory=lambda: [1.0, -1.0])   # hinge score f = readout · ŷ
+    readout: list = field(default_factory=lambda: [1.0, -1.0])   # hinge score f = readout · ŷ (the sign is a
+    # convention: the breast-cancer protocols use [-1, 1], whose untrained start is not anti-correlated)
     r_min: float = 0.1
     r_max: float = 10.0
     p_freeze: float = 0.0
@@ -323,3 +324,42 @@ def data_from(d: dict, seed: int | None = None) -> dict:
         out["M"] = M
         return out
     raise SpecError("task.dataset", f"unknown {kind!r} (breast_cancer or linear_regression)")
+
+
+# ---- loss landscapes (Lin App. N, Fig. 4) ------------------------------------------------------
+
+def landscape_plane(traj) -> tuple:
+    """App. N: the two principal directions of the offsets Δr_t = r_t − r_0 of a resistance
+    trajectory (rows), each scaled so that the trajectory's largest projection on it is 1 and
+    oriented so that the final state lies at q_1 > 0, q_2 < 0 (Lin draws the start at the top, the end
+    at the bottom). Returns (r_0, directions (2, E)). Lin does not say how δ is scaled; with this
+    scale his window q in [−1.5, 1.5]² holds the whole trajectory."""
+    traj = np.asarray(traj, dtype=np.float64)
+    off = traj - traj[0]
+    _, _, vt = np.linalg.svd(off, full_matrices=False)
+    dirs = []
+    for k, sign_end in ((0, 1.0), (1, -1.0)):
+        u = vt[k]
+        proj = off @ u
+        if np.sign(proj[-1]) not in (0.0, sign_end):
+            u, proj = -u, -proj
+        dirs.append(u * np.abs(proj).max())
+    return traj[0].copy(), np.array(dirs)
+
+
+def plane_coordinates(traj, r0, dirs) -> np.ndarray:
+    """Least-squares coordinates (q_1, q_2) of each state r_t in the plane r_0 + q · dirs."""
+    q, *_ = np.linalg.lstsq(np.asarray(dirs).T, (np.asarray(traj) - r0).T, rcond=None)
+    return q.T
+
+
+def landscape(sim: EdgeSimulator, r0, dirs, X, Y, cfg: TrainConfig, q) -> np.ndarray:
+    """S(q_1, q_2) = full-batch mean loss at r' = clip(r_0 + q_1 δ_1 + q_2 δ_2, r_min, r_max) (App. N
+    Eqs. 162–163; the clip keeps r' in the bounds the training uses, so r' > 0), one tdsim
+    inference run per grid point; rows: q_2, columns: q_1."""
+    S = np.zeros((len(q), len(q)))
+    for i, q2 in enumerate(q):
+        for j, q1 in enumerate(q):
+            r = np.clip(r0 + q1 * dirs[0] + q2 * dirs[1], cfg.r_min, cfg.r_max)
+            S[i, j] = evaluate(sim, r, X, Y, cfg)[0]
+    return S
