@@ -104,7 +104,7 @@ def test_solution_lines_tell_the_tasks_apart(exp, tmp_path):
     """Each model line points within half the angle between the two measured lines of its measured
     drift: closer to its own task's track than to the other's (44 deg apart in exp1, 31 in exp2), the
     resolution at which the model identifies the tasks. The old wiring fails it: its alpha line keeps
-    G1 + G2 fixed (slope -1, 114 deg from the measured +69 deg)."""
+    G1 + G2 fixed (slope -1: 66 deg from the measured +69 deg even modulo 180)."""
     th = _theory(RUNS / f"hardware_{exp}.toml")
     meas = {t: _measured(exp, t) for t in ("alpha", "beta")}
     half = abs(meas["alpha"][0] - meas["beta"][0]) / 2
