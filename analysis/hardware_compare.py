@@ -8,7 +8,9 @@ remaining gap changes.
     python analysis/hardware_compare.py --no-candidates # the hardware and old set-up only
     python analysis/hardware_compare.py --workers 2
 
-Stores go to sweeps/out/ (not committed); a rerun skips complete runs. The tables it prints are
+Stores go to sweeps/out/ (not committed); a rerun skips complete runs. Cost from scratch, one
+worker on this machine's shared cores: about 90 min, of which exp3's runs at τ ≥ 6 s are most
+(each exp3 sweep about 13 min; exp1 and exp2 with all their variants about 5 min). The tables it prints are
 those of docs/results/hardware.md. Metrics (the same code for simulated and measured curves):
 
 - rms log: sqrt(mean over the measured τ of ln(sim/measured)^2); exp(rms) is the typical factor.
