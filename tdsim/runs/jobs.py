@@ -24,6 +24,7 @@ from tdsim.compile.table import table
 from tdsim.errors import SpecError
 from tdsim.io import spec
 from tdsim.io.spice import netlist
+from tdsim.model.schedule import period, prologue
 from tdsim.runs import trainers
 from tdsim.runs.runner import run_engine
 
@@ -43,8 +44,10 @@ class EngineRun(spec.RunSpec):
 
     @property
     def work(self) -> float:
-        """The scheduled time span, s."""
-        return float(sum(s.duration for s in self.segments))
+        """The scheduled time span, s: the prologue plus one period times the repeat count (never
+        summed over the unrolled run, which for a long run of short holds is 10^9 segments)."""
+        one, repeat = period(self.segments)
+        return float(sum(s.duration for s in prologue(self.segments)) + repeat * sum(s.duration for s in one))
 
     def run(self, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
         return run_engine(self, output, overwrite, progress, resume)
