@@ -241,3 +241,24 @@ def test_failed_point_in_an_ensemble_fails_alone(tmp_path):
         run_sweep(spec, workers=1, progress=False, output=out, ensemble=0)
     with pytest.raises(SpecError, match="ensemble"):
         load_sweep(_with_key(path, "ensemble = 1.5"))
+
+
+def test_edited_model_file_is_not_mixed_with_stored_runs(tmp_path):
+    """A rerun after the model file the base run names was edited (A0 changed) is refused, naming
+    the stored run and the changed field, instead of reporting the stale runs as complete; the
+    stored runs are untouched."""
+    model = (ROOT / "models" / "two_plus_one.toml").read_text()
+    (tmp_path / "model.toml").write_text(model)
+    base = (ROOT / "runs" / "two_plus_one.toml").read_text().replace("../", str(ROOT) + "/")
+    base = base.replace(f'model = "{ROOT}/models/two_plus_one.toml"', 'model = "model.toml"')
+    (tmp_path / "base.toml").write_text(base)
+    (tmp_path / "sweep.toml").write_text('name = "t"\nrun = "base.toml"\n[grid]\n"parameters.tau" = ["5 ms"]\n'
+                                         '"parameters.periods" = [3]\n"simulation.integrator" = ["quasistatic"]\n')
+    spec = load_sweep(tmp_path / "sweep.toml")
+    run_sweep(spec, workers=1, progress=False, output=tmp_path / "s.zarr")
+    before = open_sweep(tmp_path / "s.zarr")["runs/r00000"].ds["theta"].values.copy()
+    assert 'A0 = "2.8 1/(V*ms)"' in model
+    (tmp_path / "model.toml").write_text(model.replace('A0 = "2.8 1/(V*ms)"', 'A0 = "3 1/(V*ms)"'))
+    with pytest.raises(SpecError, match=r"r00000.*A0"):
+        run_sweep(load_sweep(tmp_path / "sweep.toml"), workers=1, progress=False, output=tmp_path / "s.zarr")
+    np.testing.assert_array_equal(open_sweep(tmp_path / "s.zarr")["runs/r00000"].ds["theta"].values, before)

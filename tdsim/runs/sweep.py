@@ -26,6 +26,7 @@ import numpy as np
 from tdsim.errors import SimulationError, SpecError
 from tdsim.io.spec import check_keys, default_output, read
 from tdsim.runs.claim import StoreLock
+from tdsim.runs.store import _first_difference, _jsonable
 
 
 @dataclass
@@ -307,6 +308,11 @@ def _run_sweep(spec: SweepSpec, scheduler, workers, progress: bool, out: Path, k
         rid = run_id(i)
         rec = index.get(rid, {"params": p, "status": "pending", "attempts": 0})
         if _complete(out / "runs" / rid):          # finished, even if the driver died before noting it
+            stale = _stale(out / "runs" / rid, spec, p)
+            if stale:
+                raise SpecError("output", f"{out / 'runs' / rid} was run from other model or protocol contents than "
+                                          f"the files hold now ({stale}): a sweep never mixes the two; choose "
+                                          "another output (the stored runs are kept)")
             if rec["status"] != "complete":
                 stats = zarr.open_group(str(out / "runs" / rid), mode="r").attrs.get("stats", {})
                 rec.update({"status": "complete", "wall_s": stats.get("wall_s"), "t_end": stats.get("t_end"),
@@ -402,6 +408,19 @@ def _client(scheduler: str | None, workers: int | None, retries: int):
                           env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster, \
                 Client(cluster) as client:
             yield client
+
+
+def _stale(path: Path, spec: SweepSpec, point: dict) -> str | None:
+    """Where a complete stored run's resolved spec (model and protocol contents inlined) differs
+    from what the point resolves to now (an edited model.toml), or None when it is the same run.
+    The sweep's own identity holds only the sweep file: the files it names can change under it."""
+    import zarr
+    stored = zarr.open_group(str(path), mode="r").attrs.get("resolved_spec")
+    want = getattr(point_spec(spec, point), "resolved", None)
+    if stored is None or want is None:
+        return None
+    want = _jsonable(want)
+    return None if stored == want else _first_difference(stored, want)
 
 
 def _identity(source: dict) -> dict:
