@@ -321,7 +321,10 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 Pn = None                         # the step leaves where the circuit runs: a shorter one
             if Pn is not None:
                 rn = Pn - xn
-                if float(np.linalg.norm(rn)) < (1 - 1e-4) * merit:
+                # accept a decrease of |r|; at H <= 1 any step: it goes no further along the flow than
+                # one direct period, which a direct run takes whatever |r| does (far from the cycle,
+                # where gates still travel, |P(x) − x| need not fall period by period)
+                if float(np.linalg.norm(rn)) < (1 - 1e-4) * merit or H <= 1.0:
                     accepted = True
                     break
             if log is not None:
