@@ -18,9 +18,13 @@ one directional difference (one period per product) above that (Telichevesky, Ku
 1995). The Floquet multipliers are the eigenvalues of J at the cycle: all n of the dense
 Jacobian (``numpy.linalg.eigvals``), or the ``modes`` leading ones by ARPACK
 (``scipy.sparse.linalg.eigs``) on the same operator. Globalization: ``burn_in`` direct periods
-first, then a backtracking line search on the residual; a step that the line search cannot make
-decrease the residual is replaced by one direct period (x ← P(x), which always moves towards a
-stable cycle).
+first, then pseudo-transient continuation (Kelley & Keyes 1998): each step is backward Euler on
+dx/ds = P(x) − x over a pseudo-time H (in periods), (J − (1 + 1/H) I) dx = −(P(x) − x). At small H
+it follows the direct periods' flow (far from the cycle, and along multipliers ≈ 1: gates that do
+not learn and drift, flat directions of an underdetermined task, where J − I is singular); H grows
+after every accepted step (at least doubling, more when the residual falls faster) and the step
+becomes Newton's near the cycle. A step that does not lower |P(x) − x| is refused and H quartered
+(one period each); at H ≤ 1 every step is accepted (no further along the flow than a direct period).
 """
 from __future__ import annotations
 
