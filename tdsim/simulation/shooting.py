@@ -199,10 +199,13 @@ def _bounded_newton_step(A, r, x, lo, hi):
         if not out.any():
             break
         at |= out
-        # to the bound the residual points to: where a direct period takes it (for a gate with a
-        # multiplier ≥ 1 Newton points the other way, to an unstable fixed point behind it)
-        dx[out] = np.where(r[out] > 0, hi[out], np.where(r[out] < 0, lo[out], np.clip(xn[out], lo[out], hi[out]))) \
-            - x[out]
+        # onto the bound crossed where the residual (a direct period's move) points there too; where
+        # it points back the step is the linear model's alone (a multiplier ≥ 1 sends Newton to an
+        # unstable fixed point behind the state): the component stays. (Sending it to the bound the
+        # residual points to, as before, jumped a gate across its whole range, 0 -> 10 V, when the
+        # solve pushed it below 0 against r > 0: measured on the 4x4 CLLN.)
+        down, up = xn[out] < lo[out], xn[out] > hi[out]
+        dx[out] = np.where(down & (r[out] < 0), lo[out] - x[out], np.where(up & (r[out] > 0), hi[out] - x[out], 0.0))
     return dx
 
 
