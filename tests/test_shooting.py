@@ -231,7 +231,8 @@ def small_clln(tau=0.02, bias_spread=0.1):
     with inputs V1, V2 and the rail V- held, three outputs, and a two-task protocol of two data
     points per task (4 points x 3 outputs = 12 conditions on 9 gates: the cycle is isolated, not
     one of a family of cycles), with a seeded random device bias (std 0.1 V/s), under which one
-    gate runs to its lower limit G_min = 0 V."""
+    gate runs to its lower limit G_min = 0 V: e2, between the held inputs V1 and V2 (neighbours on
+    the periodic lattice), has the same ΔV in both twins and never learns."""
     from tdsim.model.library import clln_lattice
     c = clln_lattice(2, 3, inputs={(0, 0): "V1", (0, 2): "V2", (1, 1): "V-"},
                      outputs={(0, 1): "O1", (1, 0): "O2", (1, 2): "O3"})
@@ -250,8 +251,8 @@ def test_small_clln_cycle_equals_direct_run():
     < 1e-10 V per period; with the leading multiplier 0.976 it is then ~1e-10 · 0.976/0.024 = 4e-9 V
     from the cycle, and rtol 1e-8 adds its own ~1e-8 relative: 1e-6 V (the issue's bound) holds
     both with room (measured 3e-11 V). From the initial gates (3-4 V, 1-3 V from the cycle) Newton
-    alone does not converge (before the continuation: 0.36 -> 0.018 V in 25 iterations); the
-    pseudo-transient continuation reaches 1e-12 V in ~20 iterations and ~230 periods, against
+    alone did not converge (before the continuation, on this lattice without the bias: 0.36 -> 0.018 V
+    in 25 iterations); the pseudo-transient continuation reaches 1e-12 V in ~20 iterations and ~230 periods, against
     ~1500 periods of the direct run."""
     from tdsim.model.schedule import Schedule
     c, segs = small_clln()
