@@ -18,9 +18,13 @@ one directional difference (one period per product) above that (Telichevesky, Ku
 1995). The Floquet multipliers are the eigenvalues of J at the cycle: all n of the dense
 Jacobian (``numpy.linalg.eigvals``), or the ``modes`` leading ones by ARPACK
 (``scipy.sparse.linalg.eigs``) on the same operator. Globalization: ``burn_in`` direct periods
-first, then a backtracking line search on the residual; a step that the line search cannot make
-decrease the residual is replaced by one direct period (x ← P(x), which always moves towards a
-stable cycle).
+first, then pseudo-transient continuation (Kelley & Keyes 1998): each step is backward Euler on
+dx/ds = P(x) − x over a pseudo-time H (in periods), (J − (1 + 1/H) I) dx = −(P(x) − x). At small H
+it follows the direct periods' flow (far from the cycle, and along multipliers ≈ 1: gates that do
+not learn and drift, flat directions of an underdetermined task, where J − I is singular); H grows
+after every accepted step (at least doubling, more when the residual falls faster) and the step
+becomes Newton's near the cycle. A step that does not lower |P(x) − x| is refused and H quartered
+(one period each); at H ≤ 1 every step is accepted (no further along the flow than a direct period).
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ from tdsim.simulation.simulate import Options, Trajectory, initial_state, simula
 
 DENSE_MAX = 50        # states up to which the Jacobian is built by columns (n + 1 periods per Newton step)
 MODES = 6             # Floquet multipliers computed by ARPACK above DENSE_MAX
+H_MIN, H_MAX = 0.1, 1e12   # pseudo-time steps of the continuation, periods
 
 
 class ShootingError(SimulationError):
@@ -194,15 +199,18 @@ def _bounded_newton_step(A, r, x, lo, hi):
         if not out.any():
             break
         at |= out
-        # to the bound the residual points to: where a direct period takes it (for a gate with a
-        # multiplier ≥ 1 Newton points the other way, to an unstable fixed point behind it)
-        dx[out] = np.where(r[out] > 0, hi[out], np.where(r[out] < 0, lo[out], np.clip(xn[out], lo[out], hi[out]))) \
-            - x[out]
+        # onto the bound crossed where the residual (a direct period's move) points there too; where
+        # it points back the step is the linear model's alone (a multiplier ≥ 1 sends Newton to an
+        # unstable fixed point behind the state): the component stays. (Sending it to the bound the
+        # residual points to, as before, jumped a gate across its whole range, 0 -> 10 V, when the
+        # solve pushed it below 0 against r > 0: measured on the 4x4 CLLN.)
+        down, up = xn[out] < lo[out], xn[out] > hi[out]
+        dx[out] = np.where(down & (r[out] < 0), lo[out] - x[out], np.where(up & (r[out] > 0), hi[out] - x[out], 0.0))
     return dx
 
 
 def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None, *, tol: float | None = None,
-          burn_in: int = 2, max_iter: int = 25, dense_max: int = DENSE_MAX, modes: int = MODES,
+          burn_in: int = 2, max_iter: int = 25, H0: float = 10.0, dense_max: int = DENSE_MAX, modes: int = MODES,
           record_periods: int = 1, record_opt: Options | None = None, log=None) -> Cycle:
     """The limit cycle of the table's period (its rows, run once per period) by Newton shooting.
 
@@ -274,13 +282,13 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     history = []
     it = 0
     last_step = np.inf
-    J, fresh, radius = None, False, np.inf
-    fallback = max(1, n // 4) if method == "dense" else 1
+    J, fresh = None, False
+    H = H0                         # pseudo-time step, in periods (pseudo-transient continuation)
     while True:
         rth, rV = norms(r)
         history.append((rth, rV))
         if log is not None:
-            log(f"shooting: iteration {it}: residual θ {rth:.3g} V, V {rV:.3g} V; {P.calls} periods")
+            log(f"shooting: iteration {it}: residual θ {rth:.3g} V, V {rV:.3g} V; {P.calls} periods; H = {H:.3g}")
         if rth < tol:
             break
         if it >= max_iter:
@@ -289,47 +297,57 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                                 "loosen cycle_tol, tighten rtol, or use cycle = 'direct'",
                                 Tp, "the period map")
         it += 1
-        if method == "dense":
-            if J is None:                         # by columns; after a good step a Broyden update instead
-                J = jacobian(x, Px)
-                fresh = True
-            dx = _bounded_newton_step(J - np.eye(n), r, x, P.lo, P.hi)
-        else:
-            from scipy.sparse.linalg import LinearOperator, gmres
-            A = operator(x, Px)
-            M = LinearOperator((n, n), matvec=lambda v: A.matvec(v) - np.asarray(v).ravel(), dtype=np.float64)
-            # inexact Newton: solve to a forcing term a little below the residual's own decrease
-            dx, _ = gmres(M, -r, rtol=1e-3, restart=min(n, 40), maxiter=3)
-        # Project the step into the state's box: a gate that only drifts (its bias, no ΔV feedback: a
-        # multiplier of 1, J − I singular) gets a huge Newton step, which ends where the drift does,
-        # at its limit; a node joined to the rest only through cut-off channels (RC of hours) is kept
-        # within the drives' range. Steps are bounded by a trust radius (max-norm, V) that halves
-        # after a failed line search and doubles after a full step. Then a backtracking line search
-        # on |r| (θ and V alike in volts).
-        dx = np.clip(x + dx, P.lo, P.hi) - x
-        size = float(np.max(np.abs(dx)))
-        if size > radius:
-            dx *= radius / size
-        merit = float(np.linalg.norm(r))        # the Newton step descends ½|r|²
-        lam, accepted = 1.0, False
-        while lam >= 1 / 16:
-            xn = x + lam * dx
+        merit = float(np.linalg.norm(r))
+        accepted = False
+        for attempt in range(6):
+            # Pseudo-transient continuation (Kelley & Keyes 1998): the backward-Euler step of
+            # dx/ds = P(x) − x over H periods, (J − (1 + 1/H) I) dx = −r. Small H: dx ≈ H r, the
+            # direct periods' direction (safe far from the cycle, and along modes with multipliers
+            # ≈ 1: gates that only drift, or the flat directions of an underdetermined task, which
+            # Newton's singular J − I sends anywhere); large H: Newton, quadratic at the cycle.
+            shift = 1.0 + 1.0 / H
+            if method == "dense":
+                if J is None:                     # by columns; after a good step a Broyden update instead
+                    J = jacobian(x, Px)
+                    fresh = True
+                dx = _bounded_newton_step(J - shift * np.eye(n), r, x, P.lo, P.hi)
+            else:
+                from scipy.sparse.linalg import LinearOperator, gmres
+                A = operator(x, Px)
+                M = LinearOperator((n, n), matvec=lambda v, A=A, sh=shift: A.matvec(v) - sh * np.asarray(v).ravel(),
+                                   dtype=np.float64)
+                # inexact Newton: solve to a forcing term a little below the residual's own decrease
+                dx, _ = gmres(M, -r, rtol=1e-3, restart=min(n, 40), maxiter=3)
+            # keep the step in the state's box: gates within their limits; a node joined to the rest
+            # only through cut-off channels (RC of hours) within the drives' range
+            dx = np.clip(x + dx, P.lo, P.hi) - x
+            xn = x + dx
             try:
                 Pn = P(xn)
             except SimulationError:
-                Pn = None                         # the full step leaves where the circuit runs: shorten it
+                Pn = None                         # the step leaves where the circuit runs: a shorter one
             if Pn is not None:
                 rn = Pn - xn
-                if float(np.linalg.norm(rn)) < (1 - 1e-4 * lam) * merit:
+                # accept a decrease of |r|; at H <= 1 any step: it goes no further along the flow than
+                # one direct period, which a direct run takes whatever |r| does (far from the cycle,
+                # where gates still travel, |P(x) − x| need not fall period by period)
+                if float(np.linalg.norm(rn)) < (1 - 1e-4) * merit or H <= 1.0:
                     accepted = True
                     break
-            lam /= 2
+            if log is not None:
+                log(f"shooting:   step max|dx| = {float(np.max(np.abs(dx))):.3g} V at H = {H:.3g} refused")
+            H = max(H / 4, H_MIN)
+            if method == "dense" and not fresh:
+                J = None                          # a Broyden Jacobian may be what failed: a new one
         if log is not None:
-            log(f"shooting:   step max|dx| = {float(np.max(np.abs(dx))):.3g} V, line search λ = {lam if accepted else 0:g}"
-                + ("" if accepted else f" (failed: {fallback} direct period(s) instead)")
+            log(f"shooting:   step max|dx| = {float(np.max(np.abs(dx))):.3g} V, H = {H:.3g}"
+                + ("" if accepted else " (refused: one direct period instead)")
                 + ("" if method != "dense" else ", fresh Jacobian" if fresh else ", Broyden Jacobian"))
         if accepted:
-            radius = 2 * radius if lam == 1.0 else lam * float(np.max(np.abs(dx)))
+            # switched evolution relaxation (H grows as the residual falls), at least doubling after
+            # every accepted step: where a slow mode keeps the residual's decrease small, pure SER
+            # grows H by ~1 % per step and never reaches Newton; a refused step quarters H again
+            H = min(H * max(2.0, merit / max(float(np.linalg.norm(rn)), 1e-300)), H_MAX)
             if method == "dense" and float(np.linalg.norm(rn)) < 0.5 * merit:
                 s_ = xn - x                       # Broyden's update with the secant the step measured
                 J = J + np.outer((Pn - Px) - J @ s_, s_) / float(s_ @ s_)
@@ -337,12 +355,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             elif method == "dense":
                 J = None                          # slow progress: a new Jacobian by columns
         else:
-            # a stable cycle draws x in: direct periods (as many as a quarter of a Jacobian costs), a
-            # smaller trust radius, and a new Jacobian there
-            radius = 0.5 * float(np.max(np.abs(dx)))
-            xn, Pn = x, Px
-            for _ in range(fallback):
-                xn, Pn = Pn, checked(Pn, "a direct period (line search failed)")
+            xn, Pn = Px, checked(Px, "a direct period (continuation step refused)")
             rn = Pn - xn
             J = None
         last_step = float(np.max(np.abs(xn - x)))
