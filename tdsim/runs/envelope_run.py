@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from tdsim.compile.build import build
-from tdsim.compile.table import table
 from tdsim.errors import SimulationError
 from tdsim.io.spec import RunSpec
-from tdsim.runs.store import RunWriter
 from tdsim.simulation.envelope import envelope
 from tdsim.simulation.measure import TaskMeter
 
@@ -48,15 +44,9 @@ def time_series(env):
     return t[order], V[order], th[order], passes[order], exact[order]
 
 
-def run_envelope(spec: RunSpec, output=None, overwrite: bool = False, progress: bool = True, resume: bool = True):
-    """Follow the envelope of the engine run ``spec`` into a Zarr store. Returns (path, Envelope)."""
-    c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed, force_nudge=spec.force_nudge)
-    tab = table(spec.segments, c, differential=spec.differential)
-    path = Path(output or spec.output)
-    attrs = {"spec": spec.source, "resolved_spec": spec.resolved, "seed": spec.seed, "integrator": asdict(spec.options),
-             "nominal_duration_s": tab.duration}
-    writer = RunWriter(path, c, attrs, chunk=spec.options.chunk, tasks=spec.tasks, overwrite=overwrite,
-                       resume=resume)
+def run_envelope(spec: RunSpec, c, tab, path: Path, writer, progress: bool = True):
+    """Follow the envelope of the engine run ``spec`` (built as ``c``, ``tab``) into the store that
+    ``writer`` holds at ``path`` (runner.run_engine opens it). Returns (path, Envelope)."""
     t0 = time.perf_counter()
     try:
         env = envelope(c, tab, spec.options)

@@ -31,8 +31,6 @@ def run_engine(spec: RunSpec, output=None, overwrite: bool = False, progress: bo
     """Simulate the engine run ``spec`` into a Zarr store; an unfinished store of the same spec is
     resumed from its last checkpoint. Returns (path, Trajectory); with ``[simulation] envelope =
     true``, (path, Envelope) from tdsim.runs.envelope_run."""
-    if spec.options.envelope:
-        return run_envelope(spec, output, overwrite=overwrite, progress=progress, resume=resume)
     c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed,
               force_nudge=spec.force_nudge)
     tab = table(spec.segments, c, differential=spec.differential)
@@ -41,6 +39,8 @@ def run_engine(spec: RunSpec, output=None, overwrite: bool = False, progress: bo
              "nominal_duration_s": tab.duration}
     writer = RunWriter(path, c, attrs, chunk=spec.options.chunk, tasks=spec.tasks, overwrite=overwrite,
                        resume=resume)
+    if spec.options.envelope:
+        return run_envelope(spec, c, tab, path, writer, progress)
     meter = TaskMeter(c, spec.tasks, spec.differential) if spec.tasks else None
     if spec.options.cycle == "shooting":
         return _run_shooting(spec, c, tab, path, writer, meter, progress)
