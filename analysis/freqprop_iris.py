@@ -89,11 +89,13 @@ def main(argv):
 
 
 def tau_range(tr) -> float:
-    """ω × the slowest relaxation time of the network at the current conductances."""
+    """ω × the slowest relaxation time of the network at the current conductances (Conductance
+    edges only: diode edges, if any, are left out, so with diodes this is an upper bound)."""
     c = tr.ev.comp
     N = c.N
     L = np.zeros((N, N))
-    for a, b, k in zip(c.ea, c.eb, tr.theta):
+    lin = tr.ev.trainable
+    for a, b, k in zip(c.ea[lin], c.eb[lin], tr.theta[lin]):
         L[a, a] += k
         L[b, b] += k
         L[a, b] -= k
