@@ -200,3 +200,17 @@ def test_iris_untrained_baseline_matches_numpy(seed):
     assert tr.scores()["test_acc"] == acc_ref
     if seed == 0:
         assert acc_ref == pytest.approx(63 / 75)         # the 0.840 quoted in docs/results/freqprop.md
+
+
+def test_iris_diode_network_spec():
+    """runs/freqprop_iris_diodes.toml: 48 of the 239 edges are Shockley diodes that do not learn,
+    the rest Conductances; the diode count is validated by name."""
+    from tdsim.model.elements import ShockleyDiode
+    cfg = load_config(ROOT / "runs" / "freqprop_iris_diodes.toml")
+    assert cfg.diodes == 48 and cfg.diode_Is == pytest.approx(0.05) and cfg.edges == 239
+    tr = IrisTrainer(cfg)
+    kinds = [type(e.element) for e in tr.circuit.edges]
+    assert kinds.count(ShockleyDiode) == 48 and kinds.count(Conductance) == 191
+    assert int(tr.ev.trainable.sum()) == 191
+    with pytest.raises(SpecError, match="diodes"):
+        IrisConfig(diodes=-1).validate()
