@@ -60,7 +60,10 @@ def main(argv):
     for ep in range(1, len(h["epoch"])):
         print(f"epoch {ep:4d}  rms error {h['rms_error'][ep]:.4g}  train acc {h['train_acc'][ep]:.3f}  "
               f"test acc {h['test_acc'][ep]:.3f} (test prototypes {h['test_acc_test_prototypes'][ep]:.3f})")
+    sep0 = target_separation(tr)
     tr.theta = ds["theta_final"].values
+    print(f"# class targets (train-set means): smallest distance between two {sep0:.4g} V untrained, "
+          f"{target_separation(tr):.4g} V trained (the RMS error is measured against these moving targets)")
     print(f"final: train acc {h['train_acc'][-1]:.3f}, test acc {h['test_acc'][-1]:.3f} "
           f"(test prototypes, as the paper: {h['test_acc_test_prototypes'][-1]:.3f}); untrained test acc "
           f"{h['test_acc'][0]:.3f} ({h['test_acc_test_prototypes'][0]:.3f}); "
@@ -82,18 +85,27 @@ def main(argv):
     ax[1].set_xlabel("epoch")
     ax[1].set_ylabel("accuracy")
     ax[1].legend(loc="lower right")
-    fig.suptitle(f"Iris by frequency propagation ({cfg.nudge.waveform} nudge, full-RC time domain)")
+    net = f"{cfg.edges} edges" + (f", {cfg.diodes} of them fixed diodes" if cfg.diodes else "")
+    fig.suptitle(f"Iris by frequency propagation ({net}; {cfg.nudge.waveform} nudge, full-RC time domain)")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     print(f"wrote {out}")
 
 
+def target_separation(tr) -> float:
+    """The smallest distance between two class targets (train-set class means), V."""
+    T = tr.targets(tr.Xtr, tr.ytr)
+    return float(min(np.linalg.norm(T[i] - T[j]) for i in range(3) for j in range(i + 1, 3)))
+
+
 def tau_range(tr) -> float:
-    """ω × the slowest relaxation time of the network at the current conductances."""
+    """ω × the slowest relaxation time of the network at the current conductances (Conductance
+    edges only: diode edges, if any, are left out, so with diodes this is an upper bound)."""
     c = tr.ev.comp
     N = c.N
     L = np.zeros((N, N))
-    for a, b, k in zip(c.ea, c.eb, tr.theta):
+    lin = tr.ev.trainable
+    for a, b, k in zip(c.ea[lin], c.eb[lin], tr.theta[lin]):
         L[a, a] += k
         L[b, b] += k
         L[a, b] -= k

@@ -155,3 +155,62 @@ def test_iris_tiny_subset_learns():
     h = IrisTrainer(cfg).train()
     assert h["rms_error"][-1] < 0.67 * h["rms_error"][1], h["rms_error"]
     assert h["test_acc"][-1] >= 0.6, h["test_acc"]
+
+
+def _numpy_readouts(circuit, ins, outs, X):
+    """Free DC readouts O+ − O− of a network of Conductance edges fed ±x at the input pairs: the
+    grounded Laplacian solved with numpy from the Circuit's own edge list (no tdsim solver)."""
+    names = ["gnd"] + list(circuit.nodes)
+    idx = {n: i for i, n in enumerate(names)}
+    L = np.zeros((len(names), len(names)))
+    for e in circuit.edges:
+        a, b, k = idx[e.a], idx[e.b], e.element.kappa
+        L[a, a] += k
+        L[b, b] += k
+        L[a, b] -= k
+        L[b, a] -= k
+    J = np.zeros((len(names), len(X)))
+    for (p, m), x in zip(ins, np.asarray(X).T):
+        J[idx[p]] += x
+        J[idx[m]] -= x
+    V = np.linalg.solve(L[1:, 1:], J[1:])                  # ground (index 0) at 0 V
+    V = np.vstack([np.zeros(len(X)), V])
+    return np.array([V[idx[p]] - V[idx[m]] for p, m in outs]).T, np.linalg.cond(L[1:, 1:])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_iris_untrained_baseline_matches_numpy(seed):
+    """The untrained Iris network's accuracy, the bar any trained accuracy must be read against
+    (issue 17: seed 0 scores 0.840 before training), against an independent numpy solve of the
+    paper-size network (40 nodes, 239 edges) and the nearest-class-target rule written out here.
+    Both are direct solves of one linear system: they agree to ~cond·eps (cond ≈ 60 for seed 0;
+    measured 5e-16 relative); rtol 1e-7 leaves margin and still sees a 1 % change of one edge's κ
+    (3e-5 relative) or one reversed input pair. The accuracies are compared exactly, which is
+    meaningful only when no test example sits within that tolerance of a class boundary: checked."""
+    tr = IrisTrainer(IrisConfig(seed=seed, epochs=0))
+    d_ref, cond = _numpy_readouts(tr.circuit, tr.ins, tr.outs, tr.Xte)
+    assert cond < 1e6, cond
+    np.testing.assert_allclose(tr.outputs(tr.Xte), d_ref, rtol=1e-7, atol=1e-12)
+    means = np.array([tr.Xtr[tr.ytr == c].mean(axis=0) for c in range(3)])
+    T_ref = _numpy_readouts(tr.circuit, tr.ins, tr.outs, means)[0]
+    dist = ((d_ref[:, None, :] - T_ref[None]) ** 2).sum(axis=2)
+    srt = np.sort(dist, axis=1)
+    assert np.all(srt[:, 1] - srt[:, 0] > 1e-6 * srt[:, 1]), "a test example on a class boundary"
+    acc_ref = float(np.mean(np.argmin(dist, axis=1) == tr.yte))
+    assert tr.scores()["test_acc"] == acc_ref
+    if seed == 0:
+        assert acc_ref == pytest.approx(63 / 75)         # the 0.840 quoted in docs/results/freqprop.md
+
+
+def test_iris_diode_network_spec():
+    """runs/freqprop_iris_diodes.toml: 48 of the 239 edges are Shockley diodes that do not learn,
+    the rest Conductances; the diode count is validated by name."""
+    from tdsim.model.elements import ShockleyDiode
+    cfg = load_config(ROOT / "runs" / "freqprop_iris_diodes.toml")
+    assert cfg.diodes == 48 and cfg.diode_Is == pytest.approx(0.05) and cfg.edges == 239
+    tr = IrisTrainer(cfg)
+    kinds = [type(e.element) for e in tr.circuit.edges]
+    assert kinds.count(ShockleyDiode) == 48 and kinds.count(Conductance) == 191
+    assert int(tr.ev.trainable.sum()) == 191
+    with pytest.raises(SpecError, match="diodes"):
+        IrisConfig(diodes=-1).validate()

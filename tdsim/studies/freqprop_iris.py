@@ -28,7 +28,7 @@ import networkx as nx
 import numpy as np
 
 from tdsim.model.circuit import Circuit
-from tdsim.model.elements import Conductance
+from tdsim.model.elements import Conductance, ShockleyDiode
 from tdsim.errors import SpecError
 from tdsim.io.spec import check_keys, fields_from_dict, integer, merge, options_from_dict, overrides, read
 from tdsim.rules.freqprop import Evaluator, FreqProp
@@ -46,6 +46,11 @@ class IrisConfig:
     kappa_init: tuple = (1e-5, 1.0)      # S, uniform
     kappa_limits: tuple = (1e-5, 20.0)   # S
     capacitance: float = 1e-3            # F per node (τ ≪ 1/ω)
+    # nonlinear variant (not in the paper): this many of the edges are fixed Shockley diodes,
+    # randomly oriented, I = Is (exp(ΔV/(n V_t)) − 1); they do not learn (Theorem 1)
+    diodes: int = 0
+    diode_Is: float = 0.05               # A
+    diode_n: float = 4.0                 # n V_t ≈ 0.10 V
     # task
     per_class_train: int = 25
     per_class_test: int = 25
@@ -77,7 +82,9 @@ class IrisConfig:
             raise SpecError("kappa_limits", f"need 0 < min < max, got {self.kappa_limits!r}")
         if not lo <= self.kappa_init[0] < self.kappa_init[1] <= hi:
             raise SpecError("kappa_init", f"must be an interval inside kappa_limits, got {self.kappa_init!r}")
-        for key in ("capacitance", "scale", "alpha"):
+        if isinstance(self.diodes, bool) or not isinstance(self.diodes, int) or not 0 <= self.diodes < self.edges:
+            raise SpecError("diodes", f"must be an integer in [0, edges), got {self.diodes!r}")
+        for key in ("capacitance", "scale", "alpha", "diode_Is", "diode_n"):
             v = getattr(self, key)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise SpecError(key, f"must be > 0, got {v!r}")
@@ -102,10 +109,21 @@ def ba_network(cfg: IrisConfig):
         names[int(n)] = name
     g = nx.relabel_nodes(g, names)
     k0 = rng.uniform(*cfg.kappa_init, g.number_of_edges())
-    kap = {e: float(k) for e, k in zip(g.edges, k0)}
     lo, hi = cfg.kappa_limits
-    c = Circuit.from_graph(g, lambda u, v, d: Conductance(kap[(u, v)], theta_min=lo, theta_max=hi),
-                           capacitance=cfg.capacitance, name="iris_ba")
+    # the diodes: a stream of their own, so diodes = 0 leaves the linear network as it was
+    drng = np.random.default_rng([cfg.seed, 3])
+    diode = set(drng.choice(g.number_of_edges(), cfg.diodes, replace=False).tolist())
+    flip = drng.random(g.number_of_edges()) < 0.5
+    c = Circuit(ground="gnd", capacitance=cfg.capacitance, name="iris_ba")
+    for n in g.nodes:
+        if n != "gnd":
+            c.add_node(str(n))
+    for k, (u, v) in enumerate(g.edges):
+        if k in diode:
+            a, b = (v, u) if flip[k] else (u, v)
+            c.add_edge(f"e{k}", a, b, ShockleyDiode(Is=cfg.diode_Is, n=cfg.diode_n))
+        else:
+            c.add_edge(f"e{k}", u, v, Conductance(float(k0[k]), theta_min=lo, theta_max=hi))
     for p, m in ins:
         c.add_current_source(p, 0.0)
         c.add_current_source(m, 0.0)
@@ -237,7 +255,8 @@ _NUDGE = {"waveform": str, "gamma": "conductance", "frequency": "frequency", "pe
           "samples": int}
 _TASK = {"dataset": str, "per_class_train": int, "per_class_test": int, "scale": "current"}
 _MODEL = {"generator": str, "nodes": int, "edges": int, "input_pairs": int, "output_pairs": int,
-          "kappa_init": list, "kappa_limits": list, "capacitance": "capacitance"}
+          "kappa_init": list, "kappa_limits": list, "capacitance": "capacitance", "diodes": int,
+          "diode_Is": "current", "diode_n": "dimensionless"}
 RUN_KEYS = {"name", "description", "protocol", "seed", "model", "simulation", "parameters", "output"}
 SIMULATION_KEYS = ("integrator", "rtol", "atol")
 
