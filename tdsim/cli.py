@@ -28,6 +28,9 @@ def main(argv=None) -> int:
     w.add_argument("-o", "--output", help="sweep store (default: out/<name>.zarr beside the spec)")
     w.add_argument("--ensemble", type=int, metavar="K",
                    help="run K points per worker task (default: the spec's `ensemble`, 1)")
+    w.add_argument("--redo", nargs="+", metavar="RUN", default=(),
+                   help="run these runs again from the start (ids as in the table, e.g. r00024), replacing "
+                        "what their stores hold")
     w.add_argument("-q", "--quiet", action="store_true")
     a = sub.add_parser("analyze", help="print the table of a run or sweep store and write its figures")
     a.add_argument("store", help="a run store (tdsim run) or a sweep store (tdsim sweep)")
@@ -77,7 +80,7 @@ def _sweep(args) -> int:
         raise SpecError("--workers", f"local worker processes: at least 1, got {args.workers}")
     spec = load_sweep(args.spec)
     index = run_sweep(spec, args.scheduler, args.workers, progress=not args.quiet, output=args.output,
-                      ensemble=args.ensemble)
+                      ensemble=args.ensemble, redo=args.redo)
     print(summary(index))
     return 1 if any(r["status"] != "complete" for r in index.values()) else 0
 

@@ -13,6 +13,12 @@ class SpecError(ValueError):
         return type(self), (self.key, self.message)
 
 
+class StoreMismatch(SpecError):
+    """An output path holds an unfinished run of another spec, model, protocol or tdsim version:
+    it is neither resumed nor replaced unless the user says so (``--overwrite``, a sweep's
+    ``--redo``)."""
+
+
 class SimulationError(RuntimeError):
     """A run went numerically wrong; what was recorded before ``time`` is kept."""
 

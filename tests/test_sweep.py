@@ -262,3 +262,25 @@ def test_edited_model_file_is_not_mixed_with_stored_runs(tmp_path):
     with pytest.raises(SpecError, match=r"r00000.*A0"):
         run_sweep(load_sweep(tmp_path / "sweep.toml"), workers=1, progress=False, output=tmp_path / "s.zarr")
     np.testing.assert_array_equal(open_sweep(tmp_path / "s.zarr")["runs/r00000"].ds["theta"].values, before)
+
+
+def test_unfinished_run_of_an_older_version_is_kept_until_redo_names_it(tmp_path):
+    """A run store left unfinished by another tdsim version (or spec) is neither resumed nor
+    replaced: the sweep reports it failed with the command that replaces it, and leaves it as it
+    was; ``redo`` naming it reruns it from the start, equal to a serial run of the point. An id
+    that is not a run of the sweep is refused before any work."""
+    spec = load_sweep(sweep_spec(tmp_path, taus=("5 ms",), periods=3))
+    out = tmp_path / "s.zarr"
+    run_sweep(spec, workers=1, progress=False, output=out)
+    run = zarr.open_group(str(out / "runs" / "r00000"), mode="r+")
+    run.attrs.update({"complete": False, "tdsim_version": "0.0.1"})     # as an older tdsim left it
+    before = run["theta"][:]
+    index = run_sweep(spec, workers=1, progress=False, output=out)
+    assert index["r00000"]["status"] == "failed"
+    assert "--redo r00000" in index["r00000"]["error"] and "tdsim_version" in index["r00000"]["error"]
+    np.testing.assert_array_equal(zarr.open_group(str(out / "runs" / "r00000"), mode="r")["theta"][:], before)
+    with pytest.raises(SpecError, match=r"redo: 'r00001' is not a run of this sweep \(r00000 to r00000\)"):
+        run_sweep(spec, workers=1, progress=False, output=out, redo=["r00001"])
+    index = run_sweep(spec, workers=1, progress=False, output=out, redo=["r00000"])
+    assert index["r00000"]["status"] == "complete"
+    same_run(open_sweep(out)["runs/r00000"].ds, serial(spec, 0, tmp_path))

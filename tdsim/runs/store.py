@@ -23,7 +23,7 @@ import zarr
 
 from tdsim.version import __version__
 from tdsim.compile.build import Compiled
-from tdsim.errors import SpecError
+from tdsim.errors import SpecError, StoreMismatch
 from tdsim.runs.claim import (StoreLock, aborted_creation, is_store, open_existing,
                               refuse_overwrite_of_non_store)
 
@@ -121,7 +121,7 @@ class RunWriter:
         if same != want:
             diff = [k for k in same if same[k] != want[k]]
             detail = "; ".join(f"{k}: stored {_first_difference(same[k], want[k])}" for k in diff)
-            raise SpecError("output", f"{self.path} holds an unfinished run of a different spec, model, protocol "
+            raise StoreMismatch("output", f"{self.path} holds an unfinished run of a different spec, model, protocol "
                                       "or tdsim version "
                                       f"({detail}); pass --overwrite to replace it")
         self.root = root

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tdsim.errors import SimulationError, SpecError
+from tdsim.errors import SimulationError, SpecError, StoreMismatch
 from tdsim.io.spec import check_keys, default_output, read
 from tdsim.runs.claim import StoreLock
 from tdsim.runs.store import _first_difference, _jsonable
@@ -169,23 +169,28 @@ def point_spec(spec: SweepSpec, point: dict, where: str = "point"):
         raise SpecError(f"{where}: {exc.key}", str(exc).split(": ", 1)[-1]) from None
 
 
-def run_point(base: dict, base_dir: str, point: dict, output: str) -> dict:
-    """Run one point (on a worker). Never raises for a failed simulation: the error is returned."""
+def run_point(base: dict, base_dir: str, point: dict, output: str, redo: bool = False) -> dict:
+    """Run one point (on a worker). Never raises for a failed simulation: the error is returned.
+    ``redo``: replace what ``output`` holds (the user named the run in ``--redo``)."""
     from tdsim.runs.jobs import run_from_dict
     t0 = time.time()
-    if _complete(Path(output)):                  # a retry after the run finished: nothing to do
+    if _complete(Path(output)) and not redo:     # a retry after the run finished: nothing to do
         import zarr
         stats = zarr.open_group(output, mode="r").attrs.get("stats", {})
         return {"status": "complete", "wall_s": stats.get("wall_s", 0.0), "pid": os.getpid(), "stats": stats}
     try:
         job = run_from_dict(apply_point(base, point, base_dir), Path(base_dir), "run")
-        _, result = job.run(output, progress=False)
+        _, result = job.run(output, overwrite=redo, progress=False)
         return {"status": "complete", "wall_s": time.time() - t0, "pid": os.getpid(), "stats": result.stats}
+    except StoreMismatch as exc:                 # the hint a sweep user can act on
+        msg = str(exc).replace("pass --overwrite to replace it",
+                               f"rerun the sweep with --redo {Path(output).name} to replace it")
+        return {"status": "failed", "wall_s": time.time() - t0, "pid": os.getpid(), "error": msg}
     except (SimulationError, SpecError) as exc:
         return {"status": "failed", "wall_s": time.time() - t0, "pid": os.getpid(), "error": str(exc)}
 
 
-def run_group(base: dict, base_dir: str, items: list) -> list:
+def run_group(base: dict, base_dir: str, items: list, redo: tuple = ()) -> list:
     """Run a group of points one after another in one worker call (one dask task): the ensemble
     mode. ``items``: (point, output) pairs; returns one result per point, as run_point does. A
     point that fails, even by an unexpected exception, fails alone; a group retried after its
@@ -194,7 +199,7 @@ def run_group(base: dict, base_dir: str, items: list) -> list:
     for point, output in items:
         t0 = time.time()
         try:
-            results.append(run_point(base, base_dir, point, output))
+            results.append(run_point(base, base_dir, point, output, redo=Path(output).name in redo))
         except Exception as exc:                  # a bug in one point must not cost the others
             results.append({"status": "failed", "wall_s": time.time() - t0, "pid": os.getpid(),
                             "error": f"{type(exc).__name__}: {exc}"})
@@ -277,10 +282,17 @@ def groups(spec: SweepSpec, todo: list, k: int) -> list:
 
 
 def run_sweep(spec: SweepSpec, scheduler: str | None = None, workers: int | None = None,
-              progress: bool = True, output=None, ensemble: int | None = None) -> dict:
+              progress: bool = True, output=None, ensemble: int | None = None, redo=()) -> dict:
     """Run every point not yet complete; returns the index (id -> record). ``ensemble``: points
-    per worker task (default: the spec's ``ensemble``, 1)."""
+    per worker task (default: the spec's ``ensemble``, 1). ``redo``: run ids (``r00024``) run again
+    from the start, replacing what their stores hold (an unfinished run of an older spec or tdsim
+    version is otherwise refused, and a complete run kept)."""
     k = _ensemble(spec.ensemble if ensemble is None else ensemble, "ensemble")
+    redo = tuple(redo)
+    ids = {run_id(i) for i in range(len(spec.points))}
+    for rid in redo:
+        if rid not in ids:
+            raise SpecError("redo", f"{rid!r} is not a run of this sweep ({run_id(0)} to {run_id(len(ids) - 1)})")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise SpecError("workers", f"local worker processes: an integer >= 1, got {workers!r}")
     if scheduler:
@@ -288,12 +300,12 @@ def run_sweep(spec: SweepSpec, scheduler: str | None = None, workers: int | None
     out = Path(output or spec.output)
     lock = StoreLock(out)              # one driver per sweep store (its runs take their own locks)
     try:
-        return _run_sweep(spec, scheduler, workers, progress, out, k)
+        return _run_sweep(spec, scheduler, workers, progress, out, k, redo)
     finally:
         lock.release()
 
 
-def _run_sweep(spec: SweepSpec, scheduler, workers, progress: bool, out: Path, k: int) -> dict:
+def _run_sweep(spec: SweepSpec, scheduler, workers, progress: bool, out: Path, k: int, redo: tuple) -> dict:
     import zarr
     from dask.distributed import as_completed
     root = zarr.open_group(str(out), mode="a")
@@ -307,7 +319,7 @@ def _run_sweep(spec: SweepSpec, scheduler, workers, progress: bool, out: Path, k
     for i, p in enumerate(spec.points):
         rid = run_id(i)
         rec = index.get(rid, {"params": p, "status": "pending", "attempts": 0})
-        if _complete(out / "runs" / rid):          # finished, even if the driver died before noting it
+        if rid not in redo and _complete(out / "runs" / rid):   # finished, even if the driver died first
             stale = _stale(out / "runs" / rid, spec, p)
             if stale:
                 raise SpecError("output", f"{out / 'runs' / rid} was run from other model or protocol contents than "
@@ -332,7 +344,7 @@ def _run_sweep(spec: SweepSpec, scheduler, workers, progress: bool, out: Path, k
             with _client(scheduler, workers, spec.retries) as client:
                 warm.join()
                 futures = {client.submit(run_group, spec.base, str(spec.base_dir),
-                                         [(p, str(out / "runs" / rid)) for rid, p in group],
+                                         [(p, str(out / "runs" / rid)) for rid, p in group], redo,
                                          key=f"{spec.name}-{group[0][0]}" + (f"+{len(group) - 1}" if len(group) > 1 else ""),
                                          pure=False, priority=len(tasks) - j): [rid for rid, _ in group]
                            for j, group in enumerate(tasks)}
