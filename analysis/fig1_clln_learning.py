@@ -1,9 +1,9 @@
 """Dillavou Fig. 1 on the hardware-sized CLLN with B = 0 (no imperfection): does it learn?
 
 Runs (full RC, Rosenbrock; stores under runs/out/, rerun each time):
-  runs/fig1_clln.toml             the square-grid classification (Fig. 1C/D), tau = 0.2 s, 30 periods
+  runs/fig1_clln.toml             the square-grid classification (Fig. 1C/D), tau = 0.2 s, 100 periods
   runs/fig1_clln_regression.toml  the two-point regression with V2 = V+/2 (Fig. 1E/F), tau = 0.2 s
-and each again at tau = 3 s (4 periods), the long period of Fig. 1C/E; the classification once more
+and each again at tau = 3 s (10 periods), the long period of Fig. 1C/E; the classification once more
 with the quasi-static integrator, to show how far it is from full RC here. Then writes
   docs/fig1_clln_learning.png   error against time (E_alpha, E_beta at every half period, Eqs. A1/A2),
                                 training accuracy against time, the decision maps (Fig. 1C) at
@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tdsim.analysis import classify  # noqa: E402
+from tdsim.analysis.stats import cycle_span  # noqa: E402
 from tdsim.analysis import plots_classify as plots  # noqa: E402
 from tdsim.io.spec import read  # noqa: E402
 from tdsim.model.library import V_MINUS, V_PLUS, grid_tasks  # noqa: E402
@@ -86,19 +87,20 @@ def both(meter, theta):
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     runs = {}
-    for tau, periods in (("0.2 s", 30), ("3 s", 4)):
+    for tau, periods in (("0.2 s", 100), ("3 s", 10)):
         for name in ("fig1_clln", "fig1_clln_regression"):
             runs[(name, tau)] = run(name, tau.replace(" ", ""), parameters__tau=tau, parameters__periods=periods)
-    runs[("fig1_clln", "qs")] = run("fig1_clln", "quasistatic", simulation__integrator="quasistatic")
+    runs[("fig1_clln", "qs")] = run("fig1_clln", "quasistatic", simulation__integrator="quasistatic",
+                                  parameters__tau="0.2 s", parameters__periods=100)
 
     v = np.linspace(V_MINUS, V_PLUS, MAP_N)
     fig = plt.figure(figsize=(12, 7))
     rows = fig.add_gridspec(2, 1, hspace=0.4)
     gt = rows[0].subgridspec(1, 3, wspace=0.3)
     gb = rows[1].subgridspec(1, 7, width_ratios=[1, 1, 1, 1, 0.08, 1.0, 2.2], wspace=0.15)
-    print("| run | τ | wall (s) | training accuracy | hinge / squared error E (V²) at τ/2, τ | test accuracy | "
-          "100 % from t (s) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | τ | periods | wall (s) | training accuracy | E (V²) at τ/2, τ of the last period | D (V), last period | "
+          "test accuracy | 100 % from t (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     ax_e, ax_r, ax_a = (fig.add_subplot(gt[0, i]) for i in range(3))
     map_axes, col = [], 0
     for key in (("fig1_clln", "0.2 s"), ("fig1_clln", "3 s"), ("fig1_clln_regression", "0.2 s"),
@@ -119,8 +121,9 @@ def main():
             test = both(tm, classify.final_theta(ds))
             below = np.flatnonzero(acc < 1.0)                      # 100 % from the event after the last miss
             first = np.nan if acc[-1] < 1.0 else (t[below[-1] + 1] if below.size else t[0])
-            print(f"| classification | {tau} | {wall:.0f} | {acc[-1]:.3f} | {E[-2].mean():.2e}, {E[-1].mean():.2e} | "
-                  f"{float(test.accuracy):.3f} ({test.sizes['point']} points) | {first:.2f} |")
+            print(f"| classification | {tau} | {len(t) // 2} | {wall:.0f} | {acc[-1]:.3f} | {E[-2].mean():.2e}, "
+                  f"{E[-1].mean():.2e} | {cycle_span(ds):.2e} | {float(test.accuracy):.3f} ({test.sizes['point']} points) | "
+                  f"{first:.2f} |")
             for j, ev in enumerate((-2, -1)):                     # t = τ/2 and τ of the last period
                 th = classify.final_theta(ds, ev)
                 ax_m = fig.add_subplot(gb[0, col])
@@ -133,7 +136,8 @@ def main():
                     ax_m.set_ylabel("V2")
                 map_axes.append(ax_m)
         else:
-            print(f"| regression | {tau} | {wall:.0f} | – | {E[-2].mean():.2e}, {E[-1].mean():.2e} | – | – |")
+            print(f"| regression | {tau} | {len(t) // 2} | {wall:.0f} | – | {E[-2].mean():.2e}, {E[-1].mean():.2e} | "
+                  f"{cycle_span(ds):.2e} | – | – |")
             if tau == "0.2 s":
                 ax_l = fig.add_subplot(gb[0, 6])
                 d_line = classify.output_map(meter, classify.final_theta(ds), v, np.array([V_PLUS / 2]))
