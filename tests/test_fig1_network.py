@@ -80,3 +80,19 @@ def test_fig1_network_with_B0_learns_the_classification_to_100_percent(trained):
     assert n == 12 and n_wrong_start >= 2
     E = ds.event_task_error.values.mean(axis=1)
     assert E[-1] < 1e-3 * E[0] and E[-1] < 1e-6                 # V²
+
+
+def test_grid_is_split_by_the_diagonal_with_inverted_inputs():
+    """The Fig. 1C data set as generated: 4 x 4 grid over [V−, V+]², α above the diagonal at +63 mV,
+    β below at −63 mV, the diagonal left out, V' = V+ − V imposed with each input."""
+    from tdsim.model.library import grid_tasks
+    alpha, beta = grid_tasks()
+    assert len(alpha.points) == len(beta.points) == 6 and alpha.classification and beta.classification
+    for task, sign in ((alpha, 1), (beta, -1)):
+        for p in task.points:
+            v1, v2 = p.inputs["V1"], p.inputs["V2"]
+            assert np.sign(v2 - v1) == sign and p.labels == {"O+": sign * 0.063, "O-": sign * 0.063}
+            assert p.inputs["V1'"] == pytest.approx(V_PLUS - v1) and p.inputs["V2'"] == pytest.approx(V_PLUS - v2)
+            assert V_MINUS - 1e-12 <= min(v1, v2) and max(v1, v2) <= V_PLUS + 1e-12
+    vs = sorted({p.inputs["V1"] for p in alpha.points + beta.points})
+    assert vs == pytest.approx(np.linspace(V_MINUS, V_PLUS, 4))
