@@ -96,3 +96,18 @@ def test_grid_is_split_by_the_diagonal_with_inverted_inputs():
             assert V_MINUS - 1e-12 <= min(v1, v2) and max(v1, v2) <= V_PLUS + 1e-12
     vs = sorted({p.inputs["V1"] for p in alpha.points + beta.points})
     assert vs == pytest.approx(np.linspace(V_MINUS, V_PLUS, 4))
+
+
+def test_fig1_network_with_B0_learns_the_two_point_regression(tmp_path):
+    """Fig. 1E/F with B = 0 (runs/fig1_clln_regression.toml, τ = 0.2 s, 30 periods, well under a second):
+    both outputs at their labels, 21 and −63 mV at V1 = V+, V−, V2 = V+/2. Measured: |δ| < 0.1 µV by
+    t ≈ 3 s; asserted to 10 µV, also by the independent solve."""
+    spec = run_from_dict(read(RUNS / "fig1_clln_regression.toml"), RUNS, "fig1_clln_regression")
+    run_spec(spec, tmp_path / "reg.zarr")
+    ds = open_run(tmp_path / "reg.zarr")
+    gates = classify.final_theta(ds)
+    for task, L in zip(spec.tasks, (0.021, -0.063)):
+        (p,) = task.points
+        assert p.inputs["V2"] == p.inputs["V2'"] == pytest.approx(V_PLUS / 2)
+        assert kirchhoff_output(spec.circuit, gates, p.inputs) == pytest.approx(L, abs=1e-5)
+    assert np.all(ds.event_task_error.values[-2:] < 1e-10)     # V², Eq. A1
