@@ -285,6 +285,7 @@ for key, bad, needle in [
         ("task", DEL, "task"), ("task.generator", "spiral", "generator"),
         ("task.generator", 5, "generator"), ("task.diameter", DEL, "diameter"), ("task.diameter", "1 A", "diameter"), ("task.radius", "0.1 V", "diameter"),
         ("task.split", -1, "split"), ("task.n", 0, "n"), ("task.n", 1.5, "n"), ("task.label", "1 s", "label"),
+        ("task", {"generator": "grid", "half": "alpha", "n": 1}, "n >= 2"),
         ("differential", "O+", "differential"), ("differential", [["O+"]], "differential"),
         ("differential", [["O+", "O+"]], "differential"), ("tau", "1 ms", "tau")]:
     protocol_case(f"{key}={_val(bad) if bad is not DEL else 'missing'}", key, bad, needle, ring=True)

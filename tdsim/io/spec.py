@@ -460,7 +460,10 @@ def _generated_task(d: dict, key: str) -> Task:
         half = d.get("half", key)
         if half not in ("alpha", "beta"):
             raise SpecError(key + ".half", f"must be alpha or beta, got {half!r}")
-        tasks = grid_tasks(_int(d.get("n", 4), key + ".n"), quantity(d.get("label", "63 mV"), "voltage", key + ".label"))
+        n = _int(d.get("n", 4), key + ".n")
+        if n < 2:
+            raise SpecError(key + ".n", f"a grid needs n >= 2 (n x n points less the n on its diagonal), got {n}")
+        tasks = grid_tasks(n, quantity(d.get("label", "63 mV"), "voltage", key + ".label"))
         return tasks[0] if half == "alpha" else tasks[1]
     if d["generator"] != "ring":
         raise SpecError(key + ".generator", f"unknown generator {d['generator']!r} (ring or grid)")

@@ -70,16 +70,17 @@ def ring_task(radius: float, split: int = 0, n: int = 8, label: float = 0.018, c
     return Task(f"ring_r{radius:g}_s{split}", pts, classification=True)
 
 
-def grid_tasks(n: int = 4, label: float = 0.063, lo: float = 0.1, hi: float = 0.35, inverted=True):
-    """Dillavou Fig. 1C: an n x n square grid in [V1, V2] space; points above the diagonal
-    V2 > V1 form task α (label +L), the others task β (−L)."""
+def grid_tasks(n: int = 4, label: float = 0.063, lo: float = V_MINUS, hi: float = V_PLUS, inverted=True):
+    """Dillavou Fig. 1C/D: an n x n square grid in [V1, V2] space, evenly spaced from ``lo`` to ``hi``
+    (by default the rails, the inputs the circuit can apply), split by the diagonal: points with
+    V2 > V1 form task α (label +L), points with V2 < V1 task β (−L); the n points on the diagonal
+    belong to neither class and are left out (n(n−1)/2 points per task). App. B gives only "labels
+    L+ = 63 mV for α, L− = −63 mV for β, inputs arranged in a square grid"; the grid's extent, the
+    split and the side each class lies on are our reading (docs/analysis-classification.md, Fig. 1)."""
     from tdsim.model.protocols import Task
     vs = np.linspace(lo, hi, n)
-    alpha, beta = [], []
-    for i, v1 in enumerate(vs):
-        for j, v2 in enumerate(vs):
-            (alpha if j > i or (j == i and i % 2 == 0) else beta).append(
-                _input_point(v1, v2, label if (j > i or (j == i and i % 2 == 0)) else -label, inverted))
+    alpha = [_input_point(v1, v2, label, inverted) for i, v1 in enumerate(vs) for j, v2 in enumerate(vs) if j > i]
+    beta = [_input_point(v1, v2, -label, inverted) for i, v1 in enumerate(vs) for j, v2 in enumerate(vs) if j < i]
     return Task("alpha", alpha, classification=True), Task("beta", beta, classification=True)
 
 
