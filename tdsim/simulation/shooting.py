@@ -36,12 +36,14 @@ import numpy as np
 
 from tdsim.compile.build import Compiled
 from tdsim.compile.table import Table, aperiodic_drive
-from tdsim.core.codes import FULL, HOLD_NONE
+from tdsim.core import records
+from tdsim.core.codes import DONE, FULL, HOLD_NONE
 from tdsim.core.methods import METHODS
 from tdsim.core.records import F_H, F_HEVENT
 from tdsim.errors import SimulationError, SpecError
 from tdsim.simulation.probes import kirchhoff_solve
-from tdsim.simulation.simulate import Options, State, Trajectory, check_status, engine, initial_state, simulate
+from tdsim.simulation.simulate import (Options, State, Trajectory, check_status, engine, finished, initial_state,
+                                      simulate)
 
 DENSE_MAX = 50        # states up to which the Jacobian is built by columns (n + 1 periods per Newton step)
 MODES = 6             # Floquet multipliers computed by ARPACK above DENSE_MAX
@@ -127,6 +129,7 @@ class PeriodMap:
         self.calls = 0
         self.engine = None        # built by the first period (see period)
         self.st = self.start = None
+        self.last = None          # x of the last period, while the engine's buffers hold its records
         # where the state can be: gates within their limits; node voltages of a passive network within
         # the range of its drives (sources with their waveforms, labels, ground)
         drives = [0.0, *(tab.src - np.abs(tab.amp)).ravel(), *(tab.src + np.abs(tab.amp)).ravel(),
@@ -192,12 +195,31 @@ class PeriodMap:
         st.fstate[...] = st0.fstate
         st.istate[...] = st0.istate
         self.calls += 1
+        self.last = None
+        whole = True
         while (status := self.engine.advance(st)) == FULL:
-            pass                                  # the period's records are not kept (run records)
+            whole = False                         # records beyond one buffer are not kept (run records)
         if self.engine.kernel is None:            # compiled or loaded by now: skip numba's dispatch from here on
             self.engine.bind()
         check_status(self.c, self.engine, st, status, V, theta, [self.engine.recorded(st)])
+        if whole:
+            self.last = np.array(x, dtype=np.float64)     # the engine's buffers hold this period's records
         return st
+
+    def record(self, x, opt=None, repeat=1) -> Trajectory:
+        """``run(x, opt, repeat)``; where the map's last period started from x (with the map's own
+        options, ``opt`` None, and its records in one buffer) that period is the first of them,
+        and the others are the run resumed from its end (as simulate resumes after every chunk)."""
+        if opt is not None or self.last is None or not np.array_equal(self.last, x):
+            return self.run(x, opt, repeat)
+        first = records.Recording(*(a.copy() for a in self.engine.recorded(self.st)))
+        st = self.st.copy()
+        if repeat == 1:
+            return finished([first], st, DONE)
+        rest = simulate(self.c, dataclasses.replace(self.one, repeat=repeat), self.opt, state=st)
+        self.calls += repeat - 1
+        return finished([first, records.Recording(rest.t, rest.V, rest.theta, rest.event_t, rest.event_seg,
+                                                  rest.event_V, rest.event_theta)], rest.state, DONE)
 
     def __call__(self, x) -> np.ndarray:
         st = self.period(x)
@@ -317,8 +339,8 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     r = Px - x
     history = []
     it = 0
-    last_step = np.inf
     J, fresh = None, False
+    J_cols, x_cols = None, None    # the last Jacobian by columns and where it was taken
     H = H0                         # pseudo-time step, in periods (pseudo-transient continuation)
     while True:
         rth, rV = norms(r)
@@ -346,6 +368,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 if J is None:                     # by columns; after a good step a Broyden update instead
                     J = jacobian(x, Px)
                     fresh = True
+                    J_cols, x_cols = J, x
                 dx = _bounded_newton_step(J - shift * np.eye(n), r, x, P.lo, P.hi)
             else:
                 from scipy.sparse.linalg import LinearOperator, gmres
@@ -394,14 +417,17 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             xn, Pn = Px, checked(Px, "a direct period (continuation step refused)")
             rn = Pn - xn
             J = None
-        last_step = float(np.max(np.abs(xn - x)))
         x, Px, r = xn, Pn, rn
-    # Floquet multipliers at the cycle. The last Newton Jacobian was taken one step away; where that
-    # step is below the difference step itself it is as good as a new one at x (both err by
-    # ~sqrt(rtol)), and n periods are saved.
+    # the recorded periods first: the last period of the map started from x, and is their first
+    traj = P.record(x, opt=None if record_opt is None else dataclasses.replace(record_opt, cycle_tol=0.0, cycle="direct"),
+                    repeat=record_periods)
+    # Floquet multipliers at the cycle. The last Jacobian by columns was taken at x_cols; where that is
+    # less than the difference step from x it is as good as a new one at x (both err by ~sqrt(rtol):
+    # the difference's own error is |P''| δ, the distance adds less), and n periods are saved. (Not a
+    # Broyden Jacobian: its secants over steps far below δ carry the integrator's noise, rtol |x| / |s|.)
     if method == "dense":
-        reuse = fresh and J is not None and last_step < _difference_step(opt, x)
-        mult = np.linalg.eigvals(J if reuse else jacobian(x, Px))
+        near = x_cols is not None and float(np.max(np.abs(x - x_cols))) < _difference_step(opt, x)
+        mult = np.linalg.eigvals(J_cols if near else jacobian(x, Px))
     else:
         from scipy.sparse.linalg import eigs
         k = max(1, min(modes, n - 2))
@@ -409,8 +435,6 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     mult = np.asarray(mult, dtype=np.complex128)
     mult = mult[np.lexsort((-mult.imag, -np.abs(mult)))]
     theta_c, V_c = P.unpack(x)
-    traj = P.run(x, opt=None if record_opt is None else dataclasses.replace(record_opt, cycle_tol=0.0, cycle="direct"),
-                 repeat=record_periods)
     if P.qs:                 # node voltages are no state: report the Kirchhoff solution at the period end
         V_c = traj.state.V.copy()        # (after record_periods periods on the cycle)
     rth, rV = norms(r)
