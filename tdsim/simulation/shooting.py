@@ -17,8 +17,9 @@ column from directional differences of P where the state is small (n ≤ ``dense
 one directional difference (one period per product) above that (Telichevesky, Kundert & White
 1995). The Floquet multipliers are the eigenvalues of J at the cycle: all n of the dense
 Jacobian (``numpy.linalg.eigvals``), or the ``modes`` leading ones by ARPACK
-(``scipy.sparse.linalg.eigs``) on the same operator. Globalization: ``burn_in`` direct periods
-first, then pseudo-transient continuation (Kelley & Keyes 1998): each step is backward Euler on
+(``scipy.sparse.linalg.eigs``) on the same operator. Globalization: pseudo-transient
+continuation (Kelley & Keyes 1998) from the initial state (or after ``burn_in`` direct periods,
+default none: at small H the continuation follows their flow anyway): each step is backward Euler on
 dx/ds = P(x) − x over a pseudo-time H (in periods), (J − (1 + 1/H) I) dx = −(P(x) − x). At small H
 it follows the direct periods' flow (far from the cycle, and along multipliers ≈ 1: gates that do
 not learn and drift, flat directions of an underdetermined task, where J − I is singular); H grows
@@ -268,13 +269,13 @@ def _bounded_newton_step(A, r, x, lo, hi):
 
 
 def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None, *, tol: float | None = None,
-          burn_in: int = 2, max_iter: int = 25, H0: float = 10.0, dense_max: int = DENSE_MAX, modes: int = MODES,
+          burn_in: int = 0, max_iter: int = 25, H0: float = 10.0, dense_max: int = DENSE_MAX, modes: int = MODES,
           record_periods: int = 1, record_opt: Options | None = None, log=None) -> Cycle:
     """The limit cycle of the table's period (its rows, run once per period) by Newton shooting.
 
     ``tol``: Newton's tolerance on θ (max |P(x) − x| over the learning edges, V; default
-    ``opt.cycle_tol``, else 1e-9 V). ``burn_in`` direct periods from (theta0, V0) (default: the
-    circuit's θ and the run's initial voltages) start Newton. The returned cycle's ``trajectory``
+    ``opt.cycle_tol``, else 1e-9 V). Newton starts from (theta0, V0) (default: the circuit's θ and
+    the run's initial voltages), after ``burn_in`` direct periods from there (default 0). The returned cycle's ``trajectory``
     holds ``record_periods`` exact periods from the cycle state, recorded with ``record_opt``
     (default: the map's own options, ``opt`` with its record_interval where that grid repeats
     every period, else segment ends only). ``log(line)``, if given, receives one line per Newton
@@ -289,7 +290,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
         raise SpecError("cycle_tol", f"shooting needs a positive Newton tolerance, got {tol!r}")
     Tp = float(np.sum(tab.dur))
     pm0 = PeriodMap(c, tab, opt, c.theta0 if theta0 is None else theta0, np.zeros((c.T, c.N)))
-    # burn-in: direct periods from the initial state (the run's own initial voltages)
+    # the initial state (the run's own initial voltages), after burn_in direct periods if any
     st0 = initial_state(c, pm0.one, pm0.opt, pm0.theta_base, V0)
     steps = (float(st0.fstate[F_H]), float(st0.fstate[F_HEVENT]))
     if burn_in > 0:
