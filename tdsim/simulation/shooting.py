@@ -202,7 +202,8 @@ class PeriodMap:
             whole = False                         # records beyond one buffer are not kept (run records)
         if self.engine.kernel is None:            # compiled or loaded by now: skip numba's dispatch from here on
             self.engine.bind()
-        check_status(self.c, self.engine, st, status, V, theta, [self.engine.recorded(st)])
+        if status != DONE:                        # (cycle_tol = 0: no CONVERGED) a failure, raised with its records
+            check_status(self.c, self.engine, st, status, V, theta, [self.engine.recorded(st)])
         if whole:
             self.last = np.array(x, dtype=np.float64)     # the engine's buffers hold this period's records
         return st
