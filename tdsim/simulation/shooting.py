@@ -17,8 +17,9 @@ column from directional differences of P where the state is small (n ≤ ``dense
 one directional difference (one period per product) above that (Telichevesky, Kundert & White
 1995). The Floquet multipliers are the eigenvalues of J at the cycle: all n of the dense
 Jacobian (``numpy.linalg.eigvals``), or the ``modes`` leading ones by ARPACK
-(``scipy.sparse.linalg.eigs``) on the same operator. Globalization: ``burn_in`` direct periods
-first, then pseudo-transient continuation (Kelley & Keyes 1998): each step is backward Euler on
+(``scipy.sparse.linalg.eigs``) on the same operator. Globalization: pseudo-transient
+continuation (Kelley & Keyes 1998) from the initial state (or after ``burn_in`` direct periods,
+default none: at small H the continuation follows their flow anyway): each step is backward Euler on
 dx/ds = P(x) − x over a pseudo-time H (in periods), (J − (1 + 1/H) I) dx = −(P(x) − x). At small H
 it follows the direct periods' flow (far from the cycle, and along multipliers ≈ 1: gates that do
 not learn and drift, flat directions of an underdetermined task, where J − I is singular); H grows
@@ -36,11 +37,14 @@ import numpy as np
 
 from tdsim.compile.build import Compiled
 from tdsim.compile.table import Table, aperiodic_drive
-from tdsim.core.codes import HOLD_NONE
+from tdsim.core import records
+from tdsim.core.codes import DONE, FULL, HOLD_NONE
 from tdsim.core.methods import METHODS
 from tdsim.core.records import F_H, F_HEVENT
 from tdsim.errors import SimulationError, SpecError
-from tdsim.simulation.simulate import Options, Trajectory, initial_state, simulate
+from tdsim.simulation.probes import kirchhoff_solve
+from tdsim.simulation.simulate import (Options, State, Trajectory, check_status, engine, finished, initial_state,
+                                      simulate)
 
 DENSE_MAX = 50        # states up to which the Jacobian is built by columns (n + 1 periods per Newton step)
 MODES = 6             # Floquet multipliers computed by ARPACK above DENSE_MAX
@@ -124,6 +128,9 @@ class PeriodMap:
         self.n_theta = len(self.li)
         self.n = self.n_theta + int(self.free.sum())
         self.calls = 0
+        self.engine = None        # built by the first period (see period)
+        self.st = self.start = None
+        self.last = None          # x of the last period, while the engine's buffers hold its records
         # where the state can be: gates within their limits; node voltages of a passive network within
         # the range of its drives (sources with their waveforms, labels, ground)
         drives = [0.0, *(tab.src - np.abs(tab.amp)).ravel(), *(tab.src + np.abs(tab.amp)).ravel(),
@@ -149,10 +156,13 @@ class PeriodMap:
 
     def run(self, x, opt=None, repeat=1) -> Trajectory:
         """The trajectory of ``repeat`` periods from x (quasi-static: V solved from θ)."""
-        theta, V = self.unpack(x)
         tab = self.one if repeat == 1 else dataclasses.replace(self.one, repeat=repeat)
         self.calls += repeat
         opt = opt or self.opt
+        return simulate(self.c, tab, opt, state=self._start(*self.unpack(x), tab, opt))
+
+    def _start(self, theta, V, tab, opt) -> State:
+        """The initial state of a run from (θ, V) (quasi-static: V solved from θ)."""
         st = initial_state(self.c, tab, opt, theta, None if self.qs else V)
         if self.steps is not None:
             # The run's first step (0.1 x the shortest RC at its start state) is also the step every
@@ -161,10 +171,60 @@ class PeriodMap:
             # the differences), and differ from the map a direct run iterates, whose restart step
             # is that of its own start. So every period restarts from the direct run's step.
             st.fstate[F_H], st.fstate[F_HEVENT] = self.steps
-        return simulate(self.c, tab, opt, state=st)
+        return st
+
+    def period(self, x) -> State:
+        """The state one period after x: ``run(x).state`` without simulate's per-call set-up (its
+        engine arguments, record buffers, initial-state solve and numba's type dispatch cost
+        ~0.2 ms a call, more than the 2+1 circuit's period itself). One engine and one State are
+        built on the first call and refilled in place; the compiled loop is called on the same
+        arguments as simulate's, so the period is the same to the bit. The returned State is
+        the map's own (valid until the next call)."""
+        if self.steps is None:                    # the first step depends on x: simulate's own set-up
+            return self.run(x).state
+        theta, V = self.unpack(x)
+        if self.qs:
+            V = kirchhoff_solve(self.c, theta, self.one)
+        if self.engine is None:
+            self.start = self._start(theta, V, self.one, self.opt)     # its fstate and istate do not depend on x
+            self.st = self.start.copy()
+            self.engine = engine(self.c, self.one, self.opt)
+        st, st0 = self.st, self.start
+        st.V[...] = V
+        st.theta[...] = theta
+        st.th_period[...] = theta
+        st.fstate[...] = st0.fstate
+        st.istate[...] = st0.istate
+        self.calls += 1
+        self.last = None
+        whole = True
+        while (status := self.engine.advance(st)) == FULL:
+            whole = False                         # records beyond one buffer are not kept (run records)
+        if self.engine.kernel is None:            # compiled or loaded by now: skip numba's dispatch from here on
+            self.engine.bind()
+        if status != DONE:                        # (cycle_tol = 0: no CONVERGED) a failure, raised with its records
+            check_status(self.c, self.engine, st, status, V, theta, [self.engine.recorded(st)])
+        if whole:
+            self.last = np.array(x, dtype=np.float64)     # the engine's buffers hold this period's records
+        return st
+
+    def record(self, x, opt=None, repeat=1) -> Trajectory:
+        """``run(x, opt, repeat)``; where the map's last period started from x (with the map's own
+        options, ``opt`` None, and its records in one buffer) that period is the first of them,
+        and the others are the run resumed from its end (as simulate resumes after every chunk)."""
+        if opt is not None or self.last is None or not np.array_equal(self.last, x):
+            return self.run(x, opt, repeat)
+        first = records.Recording(*(a.copy() for a in self.engine.recorded(self.st)))
+        st = self.st.copy()
+        if repeat == 1:
+            return finished([first], st, DONE)
+        rest = simulate(self.c, dataclasses.replace(self.one, repeat=repeat), self.opt, state=st)
+        self.calls += repeat - 1
+        return finished([first, records.Recording(rest.t, rest.V, rest.theta, rest.event_t, rest.event_seg,
+                                                  rest.event_V, rest.event_theta)], rest.state, DONE)
 
     def __call__(self, x) -> np.ndarray:
-        st = self.run(x).state
+        st = self.period(x)
         return self.pack(st.theta, st.V)
 
 
@@ -210,13 +270,13 @@ def _bounded_newton_step(A, r, x, lo, hi):
 
 
 def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None, *, tol: float | None = None,
-          burn_in: int = 2, max_iter: int = 25, H0: float = 10.0, dense_max: int = DENSE_MAX, modes: int = MODES,
+          burn_in: int = 0, max_iter: int = 25, H0: float = 10.0, dense_max: int = DENSE_MAX, modes: int = MODES,
           record_periods: int = 1, record_opt: Options | None = None, log=None) -> Cycle:
     """The limit cycle of the table's period (its rows, run once per period) by Newton shooting.
 
     ``tol``: Newton's tolerance on θ (max |P(x) − x| over the learning edges, V; default
-    ``opt.cycle_tol``, else 1e-9 V). ``burn_in`` direct periods from (theta0, V0) (default: the
-    circuit's θ and the run's initial voltages) start Newton. The returned cycle's ``trajectory``
+    ``opt.cycle_tol``, else 1e-9 V). Newton starts from (theta0, V0) (default: the circuit's θ and
+    the run's initial voltages), after ``burn_in`` direct periods from there (default 0). The returned cycle's ``trajectory``
     holds ``record_periods`` exact periods from the cycle state, recorded with ``record_opt``
     (default: the map's own options, ``opt`` with its record_interval where that grid repeats
     every period, else segment ends only). ``log(line)``, if given, receives one line per Newton
@@ -231,7 +291,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
         raise SpecError("cycle_tol", f"shooting needs a positive Newton tolerance, got {tol!r}")
     Tp = float(np.sum(tab.dur))
     pm0 = PeriodMap(c, tab, opt, c.theta0 if theta0 is None else theta0, np.zeros((c.T, c.N)))
-    # burn-in: direct periods from the initial state (the run's own initial voltages)
+    # the initial state (the run's own initial voltages), after burn_in direct periods if any
     st0 = initial_state(c, pm0.one, pm0.opt, pm0.theta_base, V0)
     steps = (float(st0.fstate[F_H]), float(st0.fstate[F_HEVENT]))
     if burn_in > 0:
@@ -281,8 +341,8 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     r = Px - x
     history = []
     it = 0
-    last_step = np.inf
     J, fresh = None, False
+    J_cols, x_cols = None, None    # the last Jacobian by columns and where it was taken
     H = H0                         # pseudo-time step, in periods (pseudo-transient continuation)
     while True:
         rth, rV = norms(r)
@@ -310,6 +370,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 if J is None:                     # by columns; after a good step a Broyden update instead
                     J = jacobian(x, Px)
                     fresh = True
+                    J_cols, x_cols = J, x
                 dx = _bounded_newton_step(J - shift * np.eye(n), r, x, P.lo, P.hi)
             else:
                 from scipy.sparse.linalg import LinearOperator, gmres
@@ -358,14 +419,17 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             xn, Pn = Px, checked(Px, "a direct period (continuation step refused)")
             rn = Pn - xn
             J = None
-        last_step = float(np.max(np.abs(xn - x)))
         x, Px, r = xn, Pn, rn
-    # Floquet multipliers at the cycle. The last Newton Jacobian was taken one step away; where that
-    # step is below the difference step itself it is as good as a new one at x (both err by
-    # ~sqrt(rtol)), and n periods are saved.
+    # the recorded periods first: the last period of the map started from x, and is their first
+    traj = P.record(x, opt=None if record_opt is None else dataclasses.replace(record_opt, cycle_tol=0.0, cycle="direct"),
+                    repeat=record_periods)
+    # Floquet multipliers at the cycle. The last Jacobian by columns was taken at x_cols; where that is
+    # less than the difference step from x it is as good as a new one at x (both err by ~sqrt(rtol):
+    # the difference's own error is |P''| δ, the distance adds less), and n periods are saved. (Not a
+    # Broyden Jacobian: its secants over steps far below δ carry the integrator's noise, rtol |x| / |s|.)
     if method == "dense":
-        reuse = fresh and J is not None and last_step < _difference_step(opt, x)
-        mult = np.linalg.eigvals(J if reuse else jacobian(x, Px))
+        near = x_cols is not None and float(np.max(np.abs(x - x_cols))) < _difference_step(opt, x)
+        mult = np.linalg.eigvals(J_cols if near else jacobian(x, Px))
     else:
         from scipy.sparse.linalg import eigs
         k = max(1, min(modes, n - 2))
@@ -373,8 +437,6 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     mult = np.asarray(mult, dtype=np.complex128)
     mult = mult[np.lexsort((-mult.imag, -np.abs(mult)))]
     theta_c, V_c = P.unpack(x)
-    traj = P.run(x, opt=None if record_opt is None else dataclasses.replace(record_opt, cycle_tol=0.0, cycle="direct"),
-                 repeat=record_periods)
     if P.qs:                 # node voltages are no state: report the Kirchhoff solution at the period end
         V_c = traj.state.V.copy()        # (after record_periods periods on the cycle)
     rth, rV = norms(r)

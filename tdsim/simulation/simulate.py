@@ -159,6 +159,110 @@ def _first_step(c, tab, opt, V, theta) -> float:
     return opt.first_step or 0.1 * min(shortest_rc(c, V, theta, tab.src[0]), float(tab.dur[0]))
 
 
+@dataclass
+class Engine:
+    """Everything the compiled loop takes besides the State, for one (circuit, table, options):
+    ``simulate`` builds one per call; a caller that runs the same table again and again from new
+    states (shooting's period map) builds it once and calls ``advance`` per run."""
+    family: int
+    adaptive: bool
+    tol: np.ndarray            # records.tolerances
+    h_fixed: float
+    h_min: float
+    dt_rec: float
+    t_save: np.ndarray
+    newton_tol: float
+    cycle_tol: float
+    circ: records.Circuit
+    cpl: records.Coupled
+    lrn: records.LearningRule
+    noise: records.Noise
+    ros: records.Rosenbrock
+    erk: records.Explicit
+    rows: records.Table
+    drive_class: np.ndarray
+    rec: records.Recording     # the buffers every call records into (from its start)
+    v_bound: float             # node voltages beyond this: RUNAWAY
+    kernel: object = None      # loop.integrate, or its compiled overload for fixed state arrays (bind)
+
+    def advance(self, st: State) -> int:
+        """Run the compiled loop on ``st`` (in place) until the table ends, the cycle is reached, the
+        buffers are full or a failure: its status (core.codes)."""
+        return (self.kernel or loop.integrate)(
+            self.family, self.adaptive, self.tol, self.h_fixed, self.h_min, self.dt_rec, self.t_save, self.newton_tol,
+            self.cycle_tol, self.circ, self.cpl, self.lrn, self.noise, self.ros, self.erk, self.rows,
+            self.drive_class, st.V, st.theta, st.th_period, st.fstate, st.istate, self.rec)
+
+    def bind(self) -> None:
+        """Call numba's compiled overload directly from now on, skipping its type dispatch (~30 µs a
+        call, most of it typing the learning rule's record in Python: a sixth of a 2+1-circuit
+        period). Only for a caller that has made one call through the dispatcher (which compiled or
+        loaded the overload) and passes arguments of the same types every time (shooting's period
+        map refills one State in place). Bound only where the dispatcher holds exactly one
+        overload: then it is the one the dispatcher itself calls with these arguments (telling
+        several apart would cost a Python typing of every argument, ~1 ms, more than it saves);
+        else, or where numba does not expose its overloads, the calls stay with the dispatcher."""
+        fn = loop.integrate
+        overloads = getattr(fn, "overloads", {})        # (dict.values: an OrderedDict's own iteration
+        one = len(overloads) == 1                       # hashes every signature, ~0.1 ms)
+        self.kernel = getattr(next(iter(dict.values(overloads))), "entry_point", fn) if one else fn
+
+    def recorded(self, st: State) -> records.Recording:
+        """Views of what the last call recorded (valid until the next call)."""
+        nrec, nev = st.istate[I_NREC], st.istate[I_NEV]
+        r = self.rec
+        return records.Recording(r.t[:nrec], r.V[:nrec], r.theta[:nrec], r.ev_t[:nev], r.ev_seg[:nev], r.ev_V[:nev],
+                                 r.ev_theta[:nev])
+
+
+def engine(c: Compiled, tab: Table, opt: Options) -> Engine:
+    """The compiled loop's arguments for this circuit, table and (validated) options, with record
+    buffers of ``opt.chunk`` records."""
+    method = METHODS[opt.integrator]
+    K = opt.chunk
+    check_memory(8.0 * K * (3 + 2 * c.T * c.N + 2 * c.E), "chunk", f"buffers of chunk = {K} records")
+    rec = records.Recording(np.zeros(K), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)), np.zeros(K),
+                            np.zeros(K, dtype=np.int64), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)))
+    rows = tab.arrays()
+    drive_class = _drive_classes(tab, rows, c.T * (c.N + c.pattern.nnz)) if method.quasistatic else _NO_CLASSES
+    v_bound = RUNAWAY_FACTOR * max(1.0, float(np.max(np.abs(tab.src), initial=0.0)), float(np.max(np.abs(tab.amp), initial=0.0)),
+                            float(np.max(np.abs(tab.knot_v), initial=0.0)), float(np.nanmax(np.abs(tab.labels), initial=0.0)))
+    tol = records.tolerances(opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol, w_reuse(c, opt),
+                             v_bound)
+    return Engine(method.family, opt.dt is None, tol, opt.dt or 0.0, opt.h_min, opt.record_interval,
+                  _NO_SAVE if opt.save_at is None else np.asarray(opt.save_at, dtype=np.float64), opt.newton_tol,
+                  opt.cycle_tol, c.arrays(), coupled.structure(c) if method.exact_jacobian else coupled.empty(c.T),
+                  c.rule(), records.Noise(int(c.noise_seed), float(c.noise_update), float(c.noise_read)),
+                  _tableau(method.rosenbrock or tableaus.ros34pw2),     # (a W-method's only fixes the types elsewhere)
+                  _tableau(PAIRS[opt.tableau]), rows, drive_class, rec, v_bound)
+
+
+def finished(parts: list, st: State, status: int) -> Trajectory:
+    """The Trajectory of a run's recorded parts (records.Recording) ending in ``st`` with ``status``."""
+    istate, fstate = st.istate, st.fstate
+    return Trajectory(*(np.concatenate(field) for field in zip(*parts)),
+                      stats={"steps": int(istate[I_STEPS]), "rejected": int(istate[I_REJ]),
+                             "factorizations": int(istate[I_FACT]), "t_end": float(fstate[F_T]),
+                             "converged": status == CONVERGED,
+                             "periods": int(istate[I_PERIODS]), "r0": float(fstate[F_R0])},
+                      state=st)
+
+
+def check_status(c: Compiled, eng: Engine, st: State, status: int, V0: np.ndarray, theta0: np.ndarray,
+                 parts: list) -> None:
+    """Raise SimulationError for a run that ended in a failure (naming its likely cause, from the
+    start state V0, theta0), with the trajectory of its recorded ``parts`` attached."""
+    if status in (DONE, CONVERGED):
+        return
+    traj = finished(parts, st, status)
+    if status == RUNAWAY:
+        _runaway(c, st, eng.v_bound, traj)
+    err = SimulationError(FAILURE[status] + _fastest_cause(c, V0, theta0), float(st.fstate[F_T]),
+                          _where(c, int(st.istate[I_WHERE])))
+    err.trajectory = traj
+    raise err
+
+
 def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None,
              on_chunk=None, state: State | None = None, keep: bool = True) -> Trajectory:
     """Run the table from its start (or from ``state``, to resume). ``on_chunk(t, V, theta, ev_t,
@@ -167,54 +271,20 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     ``keep=False`` only the last chunk (memory stays flat when chunks are streamed to a store)."""
     opt.validate()
     st = initial_state(c, tab, opt, theta0, V0) if state is None else state.copy()
-    method = METHODS[opt.integrator]
-    K = opt.chunk
-    check_memory(8.0 * K * (3 + 2 * c.T * c.N + 2 * c.E), "chunk", f"buffers of chunk = {K} records")
-    rec = records.Recording(np.zeros(K), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)), np.zeros(K),
-                            np.zeros(K, dtype=np.int64), np.zeros((K, c.T, c.N)), np.zeros((K, c.E)))
+    eng = engine(c, tab, opt)
     parts = []
-    circ = c.arrays()
-    lrn = c.rule()
-    noise = records.Noise(int(c.noise_seed), float(c.noise_update), float(c.noise_read))
-    ros = _tableau(method.rosenbrock or tableaus.ros34pw2)     # (a W-method's only fixes the types elsewhere)
-    cpl = coupled.structure(c) if method.exact_jacobian else coupled.empty(c.T)
-    erk = _tableau(PAIRS[opt.tableau])
-    rows = tab.arrays()
-    drive_class = _drive_classes(tab, rows, c.T * (c.N + c.pattern.nnz)) if method.quasistatic else _NO_CLASSES
     V0, theta0 = st.V.copy(), st.theta.copy()
-    v_bound = RUNAWAY_FACTOR * max(1.0, float(np.max(np.abs(tab.src), initial=0.0)), float(np.max(np.abs(tab.amp), initial=0.0)),
-                            float(np.max(np.abs(tab.knot_v), initial=0.0)), float(np.nanmax(np.abs(tab.labels), initial=0.0)))
-    tol = records.tolerances(opt.rtol, opt.atol, opt.rtol_V or opt.rtol, opt.atol_V or opt.atol, w_reuse(c, opt),
-                             v_bound)
-    t_save = _NO_SAVE if opt.save_at is None else np.asarray(opt.save_at, dtype=np.float64)
     while True:
-        status = loop.integrate(method.family, opt.dt is None, tol, opt.dt or 0.0, opt.h_min,
-                                opt.record_interval, t_save, opt.newton_tol, opt.cycle_tol, circ, cpl, lrn, noise, ros, erk,
-                                rows, drive_class, st.V, st.theta, st.th_period, st.fstate, st.istate, rec)
-        nrec, nev = st.istate[I_NREC], st.istate[I_NEV]
-        chunk = records.Recording(rec.t[:nrec], rec.V[:nrec], rec.theta[:nrec], rec.ev_t[:nev], rec.ev_seg[:nev],
-                                  rec.ev_V[:nev], rec.ev_theta[:nev])
+        status = eng.advance(st)
+        chunk = eng.recorded(st)
         if on_chunk is not None:
             on_chunk(*chunk, st)
         if keep or status != FULL:
             parts.append(records.Recording(*(a.copy() for a in chunk)))
         if status == FULL:
             continue
-        istate, fstate = st.istate, st.fstate
-        traj = Trajectory(*(np.concatenate(field) for field in zip(*parts)),
-                          stats={"steps": int(istate[I_STEPS]), "rejected": int(istate[I_REJ]),
-                                 "factorizations": int(istate[I_FACT]), "t_end": float(fstate[F_T]),
-                                 "converged": status == CONVERGED,
-                                 "periods": int(istate[I_PERIODS]), "r0": float(fstate[F_R0])},
-                          state=st)
-        if status == RUNAWAY:
-            _runaway(c, st, v_bound, traj)
-        if status not in (DONE, CONVERGED):
-            err = SimulationError(FAILURE[status] + _fastest_cause(c, V0, theta0), float(fstate[F_T]),
-                                  _where(c, int(istate[I_WHERE])))
-            err.trajectory = traj
-            raise err
-        return traj
+        check_status(c, eng, st, status, V0, theta0, parts)
+        return finished(parts, st, status)
 
 
 # W reuse pays where the LU factorization is a noticeable part of a step (measured on clln_lattice at
