@@ -96,3 +96,67 @@ def _apply(Vt, x, unk_nodes):
     """Add the Newton correction x, damped to ±0.5 V per node (diodes, cut-off edges)."""
     for u in range(unk_nodes.shape[0]):
         Vt[unk_nodes[u]] += min(max(x[u], -0.5), 0.5)
+
+
+RELAX_H0, RELAX_HMAX = 1e-15, 1e3   # s: pseudo-time steps of ``relax_free``, doubled after each accepted step
+RELAX_STEADY = 1e-3                 # s: a step at least this long that changes V by less than the tolerance
+                                    # ends the relaxation (1e6 RC times of the networks run here)
+RELAX_STEPS = 1000                  # steps (accepted or not) before ``relax_free`` gives up
+
+
+@kernel
+def relax_free(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, counts):
+    """The free twin's settled node voltages by relaxation: backward Euler on its RC dynamics
+    C dV/dt = I(V) from V, with steps doubling from RELAX_H0 up to RELAX_HMAX (pseudo-transient
+    continuation, Kelley & Keyes 1998), until a step of at least RELAX_STEADY changes V by less
+    than tol (1 + max |V|): then I(V) = C ΔV/h is below C·tol/RELAX_STEADY, settled. Where Newton on
+    Kirchhoff's laws from V fails (the settled branch ends in a fold, and the RC dynamics jump to
+    another one, or creep past the fold's ghost), this is the state the circuit settles to. Only
+    twin 0 is settled; the last twin's row of V is overwritten (scratch: it needs at least two
+    twins, as every rule with a step time has). Returns 0 or a failure code."""
+    hold, hidx, nudge, out_node, unk = circ.hold, circ.hidx, circ.nudge, circ.out_node, circ.unk_nodes
+    nu = unk.shape[0]
+    fill_held(V, hold, hidx, src, drv, nudge, out_node)
+    if V.shape[0] < 2:
+        return NEWTON
+    Vt, vt, pt, ht, cap = V[0], vals[0], circ.par[0], hold[0], circ.cap[0]
+    Vold = V[V.shape[0] - 1]                    # scratch: the last twin's row (the caller reads twin 0 only)
+    h = RELAX_H0
+    for step in range(RELAX_STEPS):
+        for n in range(Vt.shape[0]):            # (explicit loops: kernels run without numba's runtime)
+            Vold[n] = Vt[n]
+        ok = False
+        for it in range(30):
+            node_currents(Vt, theta, circ.ea, circ.eb, circ.code, pt, circ.inj, src, I)
+            add_force(V, 0, nudge[0], drv, out_node, I)
+            for u in range(nu):
+                n = unk[u]
+                rhs[u] = I[n] - cap[n] * (Vt[n] - Vold[n]) / h if ht[n] == HOLD_NONE else 0.0
+            assemble(Vt, theta, circ.ea, circ.eb, circ.code, pt, ht, cap, unk, circ.diag_slot,
+                     circ.s_ab, circ.s_ba, circ.s_aa, circ.s_bb, 1.0 / h, 1.0, vt)
+            add_force_jacobian(nudge[0], drv, out_node, unk, circ.diag_slot, 1.0, vt)
+            counts[I_FACT] += 1
+            if lu_factor(circ.row_ptr, circ.col, circ.ldiag, circ.perm, vt, work) != 0:
+                break
+            lu_solve(circ.row_ptr, circ.col, circ.ldiag, circ.perm, vt, rhs, x, work)
+            d, vmax = _norms(Vt, x, unk)
+            _apply(Vt, x, unk)
+            if d <= tol * (1.0 + vmax):
+                ok = True
+                break
+        if not ok:                              # back, and a shorter step
+            for n in range(Vt.shape[0]):
+                Vt[n] = Vold[n]
+            h *= 0.25
+            if h < RELAX_H0:
+                return NEWTON
+            continue
+        change = 0.0
+        vmax = 0.0
+        for u in range(nu):
+            change = max(change, abs(Vt[unk[u]] - Vold[unk[u]]))
+            vmax = max(vmax, abs(Vt[unk[u]]))
+        if h >= RELAX_STEADY and change <= tol * (1.0 + vmax):
+            return DONE
+        h = min(2.0 * h, RELAX_HMAX)
+    return NEWTON

@@ -25,7 +25,7 @@ from tdsim.core.codes import (CONVERGED, DONE, DUR_FIXED, DUR_OVERCLAMP_CLASS, E
 from tdsim.core.explicit import erk_step
 from tdsim.core.jit import kernel
 from tdsim.core.kernels import clip_gates, drive_sources, measured_output, next_corner, normal, removed
-from tdsim.core.kirchhoff import qs_solve
+from tdsim.core.kirchhoff import qs_solve, relax_free
 from tdsim.core.records import (F_H, F_HEVENT, F_PASS0, F_R0, F_SEGEND, F_SEGSTART, F_T, I_FACT, I_NEV, I_NEWSEG,
                                 I_NREC, I_PERIODS, I_REJ, I_SAMPLE, I_SEG, I_STEPS, I_WHERE, N_FSTATE, TOL_ATOL,
                                 TOL_V_BOUND, TOL_W_MAX, ExactWork, Work, drive, row_of)
@@ -73,8 +73,11 @@ def _segment_duration(row, t, V, theta, circ, tab, r0, Vm, vals, I, rhs, x, work
     drive_sources(drv, t, srcn)
     copy2(Vm, V)
     st = qs_solve(Vm, theta, circ, drv, srcn, vals, I, rhs, x, work, newton_tol, 50, counts, False)
-    if st != DONE:
-        return 0.0, st
+    if st != DONE:                             # no settled state on this branch (a fold): where the RC
+        copy2(Vm, V)                           # dynamics of the free twin settle instead
+        st = relax_free(Vm, theta, circ, drv, srcn, vals, I, rhs, x, work, newton_tol, counts)
+        if st != DONE:
+            return 0.0, st
     d = measured_output(Vm, circ.out_node, 0, tab.offset, tab.partner, tab.osign)
     L = tab.labels[row, 0]
     if timing == DUR_OVERCLAMP_CLASS and (d - L) * L > 0.0:

@@ -9,7 +9,7 @@ from tdsim.compile.build import Compiled
 from tdsim.compile.table import Table
 from tdsim.core import kernels, records
 from tdsim.core.codes import DONE, HMIN, NAN, NEWTON, SINGULAR
-from tdsim.core.kirchhoff import qs_solve
+from tdsim.core.kirchhoff import qs_solve, relax_free
 from tdsim.core.records import N_ISTATE
 from tdsim.errors import SimulationError
 
@@ -48,6 +48,15 @@ class Kirchhoff:
         V = np.zeros((self.c.T, self.c.N)) if V is None else np.array(V, dtype=np.float64)
         st = qs_solve(V, theta, self.circ, drv, src, self._vals, self._I, self._rhs, self._x, self._work, tol, maxit,
                       self._counts, False)
+        return V, st
+
+    def relax(self, theta: np.ndarray, drv: records.Drive, src: np.ndarray, V: np.ndarray) -> tuple:
+        """(V, status): the free twin's settled node voltages by relaxing its RC dynamics from V
+        (core.kirchhoff.relax_free: what an overclamping step time uses where Newton from V fails);
+        only twin 0 of the returned V is meaningful."""
+        V = np.array(V, dtype=np.float64)
+        st = relax_free(V, theta, self.circ, drv, src, self._vals, self._I, self._rhs, self._x, self._work, 1e-12,
+                        self._counts)
         return V, st
 
 
