@@ -20,11 +20,26 @@ Jacobian (``numpy.linalg.eigvals``), or the ``modes`` leading ones by ARPACK
 (``scipy.sparse.linalg.eigs``) on the same operator. Globalization: ``burn_in`` direct periods
 first, then pseudo-transient continuation (Kelley & Keyes 1998): each step is backward Euler on
 dx/ds = P(x) − x over a pseudo-time H (in periods), (J − (1 + 1/H) I) dx = −(P(x) − x). At small H
-it follows the direct periods' flow (far from the cycle, and along multipliers ≈ 1: gates that do
-not learn and drift, flat directions of an underdetermined task, where J − I is singular); H grows
-after every accepted step (at least doubling, more when the residual falls faster) and the step
-becomes Newton's near the cycle. A step that does not lower |P(x) − x| is refused and H quartered
-(one period each); at H ≤ 1 every step is accepted (no further along the flow than a direct period).
+it follows the direct periods' flow (far from the cycle); H grows after every accepted step (at
+least doubling, tenfold when the residual lies in the contracting subspace, more when it falls
+faster) and the step becomes Newton's near the cycle. A step that does not lower |P(x) − x| is
+refused and H quartered (one period each); at H ≤ 1 every step is accepted (no further along the
+flow than a direct period). After an accepted step J is updated by Broyden's formula at any H (one
+period, not n); a new one by columns only after a refusal or slow Newton progress at large H.
+
+Flat directions (issue 15). Where the protocol has fewer conditions than learning gates, the
+cycles form a family and J − I is singular along its tangent (multipliers 1). The linear solves
+are truncated (minimum-norm least squares, singular values below ``flat_tol`` dropped): Newton
+runs on the complement and leaves the flat coordinates where they are, so shooting returns the
+member of the family nearest (in the state's Euclidean norm) to where the continuation hands over,
+not the one a direct run reaches (that depends on its transient); both are cycles, P(x) − x below
+the tolerance. ``Cycle.family`` is the number of multipliers within ``flat_tol`` of 1. Where the
+residual itself lies along the flat directions and does not fall (the flow drifts along the
+family: no cycle near), shooting stops after STALL iterations with a ShootingError naming the
+drift. A gate whose Jacobian row and column are the identity's (cut-off: it acts on nothing,
+nothing acts on it) with a residual of one sign at two states drifts at a constant rate: it is sent
+to the limit it drifts toward and held there (``Cycle.pinned``; multiplier 0), or, without a limit,
+ShootingError names it (no cycle). Family handling and drift detection need the dense Jacobian.
 """
 from __future__ import annotations
 
@@ -270,8 +285,10 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     holds ``record_periods`` exact periods from the cycle state, recorded with ``record_opt``
     (default: the map's own options, ``opt`` with its record_interval where that grid repeats
     every period, else segment ends only). ``log(line)``, if given, receives one line per Newton
-    iteration (residuals, step length, periods so far). Raises ShootingError when Newton does not
-    reach ``tol`` within ``max_iter`` iterations (naming the residual and the iterations), and
+    iteration (residuals, step length, periods so far). ``flat_tol``: singular values of the
+    continuation's matrix (and |μ − 1| of the family count) below it are flat. Raises ShootingError when Newton does not
+    reach ``tol`` within ``max_iter`` iterations (naming the residual and the iterations), when the
+    residual drifts along the flat directions or a gate drifts toward no limit (no cycle), and
     SpecError for a protocol without a deterministic period map (check_shootable)."""
     t0 = time.perf_counter()
     opt.validate()
