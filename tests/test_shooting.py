@@ -253,8 +253,9 @@ def test_small_clln_cycle_equals_direct_run():
     from the cycle, and rtol 1e-8 adds its own ~1e-8 relative: 1e-6 V (the issue's bound) holds
     both with room (measured 3e-11 V). From the initial gates (3-4 V, 1-3 V from the cycle) Newton
     alone did not converge (before the continuation, on this lattice without the bias: 0.36 -> 0.018 V
-    in 25 iterations); the pseudo-transient continuation reaches 1e-12 V in ~20 iterations and ~230 periods, against
-    ~1500 periods of the direct run."""
+    in 25 iterations); the pseudo-transient continuation reaches 1e-12 V in 28 iterations and 175
+    periods (Broyden updates at every H: most iterations cost one period; e2 is sent to G_min as a
+    drifting gate), against ~1500 periods of the direct run."""
     from tdsim.model.schedule import Schedule
     c, segs = small_clln()
     opt = Options(integrator="rodas4", rtol=1e-8, atol=1e-12, cycle_tol=1e-10)

@@ -60,6 +60,7 @@ from tdsim.simulation.simulate import Options, Trajectory, initial_state, simula
 DENSE_MAX = 50        # states up to which the Jacobian is built by columns (n + 1 periods per Newton step)
 MODES = 6             # Floquet multipliers computed by ARPACK above DENSE_MAX
 H_MIN, H_MAX = 0.1, 1e12   # pseudo-time steps of the continuation, periods
+H_FLOW = 10.0         # up to this H a refused step is shortened with the same (Broyden) Jacobian
 STALL = 4             # iterations with the residual along the flat directions, not falling: no cycle near
 FLAT_TOL = 1e-3       # |μ − 1| (and singular values of J − I) below which a direction counts as flat
 
@@ -275,7 +276,7 @@ def _drifting(J, r, r_prev, held, lo, hi, flat_tol, tol, names, Tp) -> Drift:
 
 
 def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None, *, tol: float | None = None,
-          burn_in: int = 2, max_iter: int = 25, H0: float = 10.0, dense_max: int = DENSE_MAX, modes: int = MODES,
+          burn_in: int = 2, max_iter: int = 50, H0: float = 10.0, dense_max: int = DENSE_MAX, modes: int = MODES,
           record_periods: int = 1, record_opt: Options | None = None, flat_tol: float = FLAT_TOL, log=None) -> Cycle:
     """The limit cycle of the table's period (its rows, run once per period) by Newton shooting.
 
@@ -374,7 +375,9 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
         rth, rV = norms(r)
         history.append((rth, rV))
         if log is not None:
-            log(f"shooting: iteration {it}: residual θ {rth:.3g} V, V {rV:.3g} V; {P.calls} periods; H = {H:.3g}"
+            worst = int(np.argmax(np.abs(r)))
+            log(f"shooting: iteration {it}: residual θ {rth:.3g} V, V {rV:.3g} V (largest {names[worst]} = "
+                f"{x[worst]:.4g}: {r[worst]:+.3g}); {P.calls} periods; H = {H:.3g}"
                 + (f"; {int(held.sum())} held at a limit" if held.any() else ""))
         if rth < tol:
             break
@@ -449,9 +452,9 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             if len(jump.index):
                 no_jump[jump.index] = True        # it does not drift on its own as far as its limit
             else:
-                H = max(H / 4, H_MIN)
-            if method == "dense" and not fresh:
-                J = None                          # a Broyden Jacobian may be what failed: a new one
+                if method == "dense" and not fresh and H > H_FLOW:
+                    J = None                      # a Broyden Jacobian may be what failed a Newton-like step
+                H = max(H / 4, H_MIN)             # (a step of a few periods' flow: too long, not J's fault)
         if log is not None:
             log(f"shooting:   step max|dx| = {float(np.max(np.abs(dx))):.3g} V, H = {H:.3g}"
                 + ("" if accepted else " (refused: one direct period instead)")
@@ -463,7 +466,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
         else:
             held[jump.index] = True
             pinned += [names[i] for i in jump.index]
-        if method == "dense" and J is not None and (accepted or fresh):
+        if method == "dense" and J is not None:
             # Broyden's update with the secant the step measured (held components: zero rows and
             # columns), instead of n periods for a new Jacobian, at any H: at small H the step is the
             # flow's (≈ H r) whatever J is; in the Newton regime a slow step asks for a new one below
@@ -474,15 +477,14 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 J = J + np.outer(y_ - J @ s_, s_) / float(s_ @ s_)
             J[held, :], J[:, held] = 0.0, 0.0
             fresh = False
-        elif method == "dense":
-            J = None
         if accepted:
             # switched evolution relaxation (H grows as the residual falls), at least doubling after
-            # every accepted step, tenfold where the residual lives in the contracting subspace
-            # (Newton removes it; a flat part only the flow can move): where a slow mode keeps the
-            # residual's decrease small, pure SER grows H by ~1 % per step and never reaches Newton
+            # every accepted step, tenfold where the residual fell by a third and lives in the
+            # contracting subspace (Newton removes it; a flat part only the flow can move): where a
+            # slow mode keeps the residual's decrease small, pure SER grows H by ~1 % per step and
+            # never reaches Newton
             ratio = merit / max(float(np.linalg.norm(rn)), 1e-300)
-            contracting = method == "dense" and J is not None and flat_share(J, rn) < 0.5
+            contracting = method == "dense" and J is not None and ratio > 1.5 and flat_share(J, rn) < 0.5
             H = min(H * max(10.0 if contracting else 2.0, ratio), H_MAX)
             if method == "dense" and contracting and H * flat_tol >= 1.0 and ratio < 2.0:
                 J = None                          # Newton regime, slow: the Broyden Jacobian is off
