@@ -61,7 +61,9 @@ DENSE_MAX = 50        # states up to which the Jacobian is built by columns (n +
 MODES = 6             # Floquet multipliers computed by ARPACK above DENSE_MAX
 H_MIN, H_MAX = 0.1, 1e12   # pseudo-time steps of the continuation, periods
 H_FLOW = 10.0         # up to this H a refused step is shortened with the same (Broyden) Jacobian
+DRIFT_TOL = 0.05      # |J − I| entries of a gate's row and column below which it drifts on its own
 STALL = 4             # iterations with the residual along the flat directions, not falling: no cycle near
+LIMIT_PERIODS = 1e4   # ... except where a gate drifting steadily reaches its limit within this many periods
 FLAT_TOL = 1e-3       # |μ − 1| (and singular values of J − I) below which a direction counts as flat
 
 
@@ -250,7 +252,7 @@ def _bounded_newton_step(A, r, x, lo, hi, flat_tol=FLAT_TOL, held=None):
 @dataclass
 class Drift:
     """Components of the state that drift on their own: their Jacobian column and row are those of
-    the identity (within flat_tol: they act on nothing else and nothing else acts on them, as a gate
+    the identity (within DRIFT_TOL: they act on nothing else and nothing else acts on them, as a gate
     in cut-off whose learning signal does not depend on the rest), and their residual has the same
     sign at two consecutive states. They move by the same amount every period, so their only fixed
     point is the limit they drift toward (a gate limit) and a direct run gets there at that pace."""
@@ -258,14 +260,16 @@ class Drift:
     target: np.ndarray         # the bound each drifts toward
 
 
-def _drifting(J, r, r_prev, held, lo, hi, flat_tol, tol, names, Tp) -> Drift:
-    """The decoupled drifting components of the state at J, r (see Drift), not yet held. Raises
-    ShootingError where one drifts toward no limit (then there is no cycle)."""
+def _drifting(J, r, r_prev, held, lo, hi, unit_tol, tol, names, Tp) -> Drift:
+    """The decoupled drifting components of the state at J, r (see Drift; row and column within
+    ``unit_tol`` of the identity's, the residual of one sign and within 10 % of the previous
+    state's), not yet held. Raises ShootingError where one drifts toward no limit (no cycle)."""
     A = J - np.eye(len(r))
     np.fill_diagonal(A, 0.0)          # off-diagonal parts of the column and row; the diagonal is μ − 1
     diag = np.abs(np.diag(J) - 1.0)
-    unit = (diag < flat_tol) & (np.max(np.abs(A), axis=0) < flat_tol) & (np.max(np.abs(A), axis=1) < flat_tol)
-    idx = np.flatnonzero(unit & ~held & (np.abs(r) >= tol) & (np.sign(r) == np.sign(r_prev)))
+    unit = (diag < unit_tol) & (np.max(np.abs(A), axis=0) < unit_tol) & (np.max(np.abs(A), axis=1) < unit_tol)
+    steady = (np.sign(r) == np.sign(r_prev)) & (np.abs(r - r_prev) <= 0.1 * np.abs(r))
+    idx = np.flatnonzero(unit & ~held & (np.abs(r) >= tol) & steady)
     target = np.where(r[idx] > 0, hi[idx], lo[idx])
     for i, t in zip(idx, target):
         if not abs(t) < 1e299:              # elements without a limit say ±1e300
@@ -358,7 +362,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     history = []
     it = 0
     last_step = np.inf
-    J, fresh = None, False
+    J, fresh, age = None, False, 0             # age: Broyden updates since J was built by columns
     H = H0                         # pseudo-time step, in periods (pseudo-transient continuation)
     eye = np.eye(n)
     drifting, merit_prev = 0, np.inf       # iterations in a row the residual lay along the flat directions
@@ -387,6 +391,13 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             # zero-error set), so there is no cycle near; a direct run drifts there the same way
             share = flat_share(J, r)
             drifting = drifting + 1 if share > 0.9 and merit_prev - float(np.linalg.norm(r)) < 0.1 * merit_prev else 0
+            if drifting and r_prev is not None:
+                # ... unless a gate drifts at a steady rate to a limit it reaches within LIMIT_PERIODS
+                # periods: the flow's way to a cycle, which the continuation follows
+                steady = (np.sign(r) == np.sign(r_prev)) & (np.abs(r) >= 0.5 * np.max(np.abs(r[:nth])))
+                room = np.where(r > 0, P.hi - x, x - P.lo) / np.maximum(np.abs(r), 1e-300)
+                if np.any(steady[:nth] & ~held[:nth] & (room[:nth] < LIMIT_PERIODS)):
+                    drifting = 0
             if drifting >= STALL:
                 k = int(np.sum(np.linalg.svd((J - eye)[np.ix_(~held, ~held)], compute_uv=False) < flat_tol))
                 raise ShootingError(f"shooting: no cycle near: for {STALL} iterations the residual ({rth:.3g} V on θ) "
@@ -417,7 +428,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 if J is None:                     # by columns; after an accepted step a Broyden update instead
                     J = jacobian(x, Px, held)
                     fresh = True
-                jump = (_drifting(J, r, r_prev, held | no_jump, P.lo, P.hi, flat_tol, tol, names, Tp)
+                jump = (_drifting(J, r, r_prev, held | no_jump, P.lo, P.hi, DRIFT_TOL, tol, names, Tp)
                         if r_prev is not None else jump)
                 fix = held.copy()
                 fix[jump.index] = True
@@ -476,7 +487,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             if float(s_ @ s_) > 0:
                 J = J + np.outer(y_ - J @ s_, s_) / float(s_ @ s_)
             J[held, :], J[:, held] = 0.0, 0.0
-            fresh = False
+            age, fresh = (age + 1 if not fresh else 1), False
         if accepted:
             # switched evolution relaxation (H grows as the residual falls), at least doubling after
             # every accepted step, tenfold where the residual fell by a third and lives in the
@@ -484,17 +495,17 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             # slow mode keeps the residual's decrease small, pure SER grows H by ~1 % per step and
             # never reaches Newton
             ratio = merit / max(float(np.linalg.norm(rn)), 1e-300)
-            contracting = method == "dense" and J is not None and ratio > 1.5 and flat_share(J, rn) < 0.5
-            H = min(H * max(10.0 if contracting else 2.0, ratio), H_MAX)
-            if method == "dense" and contracting and H * flat_tol >= 1.0 and ratio < 2.0:
-                J = None                          # Newton regime, slow: the Broyden Jacobian is off
+            complement = method == "dense" and J is not None and flat_share(J, rn) < 0.5
+            if complement and H * flat_tol >= 1.0 and ratio < 2.0:
+                J = None                          # Newton regime, slow on what Newton solves: J is off
+            H = min(H * max(10.0 if complement and ratio > 1.5 else 2.0, ratio), H_MAX)
         last_step = float(np.max(np.abs(xn - x)))
         x, Px, r_prev, r = xn, Pn, r, rn
-    # Floquet multipliers at the cycle. The last Newton Jacobian was taken one step away; where that
-    # step is below the difference step itself it is as good as a new one at x (both err by
+    # Floquet multipliers at the cycle. The last Newton Jacobian was built one step away (and updated
+    # by that step); where that step is below the difference step itself it is as good as a new one at x (both err by
     # ~sqrt(rtol)), and n periods are saved. Held gates: multiplier 0 (P keeps them at their limit).
     if method == "dense":
-        reuse = fresh and J is not None and last_step < _difference_step(opt, x)
+        reuse = J is not None and age <= 1 and last_step < _difference_step(opt, x)
         mult = np.linalg.eigvals(J if reuse else jacobian(x, Px, held))
     else:
         from scipy.sparse.linalg import eigs
