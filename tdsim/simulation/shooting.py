@@ -60,7 +60,8 @@ from tdsim.simulation.simulate import Options, Trajectory, initial_state, simula
 DENSE_MAX = 50        # states up to which the Jacobian is built by columns (n + 1 periods per Newton step)
 MODES = 6             # Floquet multipliers computed by ARPACK above DENSE_MAX
 H_MIN, H_MAX = 0.1, 1e12   # pseudo-time steps of the continuation, periods
-H_FLOW = 10.0         # up to this H a refused step is shortened with the same (Broyden) Jacobian
+H_FLOW = 10.0         # up to this H a refused step is shortened with the same (Broyden) Jacobian,
+DRIFT_RISE = 1.1      # ... and a step that leaves |P(x) − x| within this factor is taken (a steady drift)
 DRIFT_TOL = 0.05      # |J − I| entries of a gate's row and column below which it drifts on its own
 STALL = 4             # iterations with the residual along the flat directions, not falling: no cycle near
 LIMIT_PERIODS = 1e4   # ... except where a gate drifting steadily reaches its limit within this many periods
@@ -453,8 +454,12 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 rn = Pn - xn
                 # accept a decrease of |r|; at H <= 1 any step without a jump: it goes no further along
                 # the flow than one direct period, which a direct run takes whatever |r| does (far
-                # from the cycle, where gates still travel, |P(x) − x| need not fall period by period)
-                if float(np.linalg.norm(rn)) < (1 - 1e-4) * merit or (H <= 1.0 and not len(jump.index)):
+                # from the cycle, where gates still travel, |P(x) − x| need not fall period by period);
+                # at H <= H_FLOW one that leaves |r| within 10 %: a steady drift (gates moving at their
+                # bias), which H periods of flow extrapolate and no step makes smaller
+                rise = float(np.linalg.norm(rn)) / merit
+                if (rise < 1 - 1e-4 or (H <= 1.0 and not len(jump.index))
+                        or (H <= H_FLOW and rise <= DRIFT_RISE and not len(jump.index))):
                     accepted = True
                     break
             if log is not None:
