@@ -504,6 +504,9 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             if complement and H * flat_tol >= 1.0 and ratio < 2.0:
                 J = None                          # Newton regime, slow on what Newton solves: J is off
             H = min(H * max(10.0 if complement and ratio > 1.5 else 2.0, ratio), H_MAX)
+            if ratio <= 1.0:
+                H = min(H, H_FLOW)                # a drift: longer steps would be refused, and refused
+                                                  # above H_FLOW they cost a new Jacobian
         last_step = float(np.max(np.abs(xn - x)))
         x, Px, r_prev, r = xn, Pn, r, rn
     # Floquet multipliers at the cycle. The last Newton Jacobian was built one step away (and updated
