@@ -292,10 +292,10 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     (default: the map's own options, ``opt`` with its record_interval where that grid repeats
     every period, else segment ends only). ``log(line)``, if given, receives one line per Newton
     iteration (residuals, step length, periods so far). ``flat_tol``: singular values of the
-    continuation's matrix (and |μ − 1| of the family count) below it are flat. Raises ShootingError when Newton does not
-    reach ``tol`` within ``max_iter`` iterations (naming the residual and the iterations), when the
-    residual drifts along the flat directions or a gate drifts toward no limit (no cycle), and
-    SpecError for a protocol without a deterministic period map (check_shootable)."""
+    continuation's matrix (and |μ − 1| of the family count) below it are flat. Raises
+    ShootingError when Newton does not reach ``tol`` within ``max_iter`` iterations (naming the
+    residual and the iterations), when the residual drifts along the flat directions or a gate
+    drifts toward no limit (no cycle), and SpecError for a protocol without a deterministic period map (check_shootable)."""
     t0 = time.perf_counter()
     opt.validate()
     check_shootable(c, tab)
