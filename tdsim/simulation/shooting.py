@@ -295,7 +295,8 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     continuation's matrix (and |μ − 1| of the family count) below it are flat. Raises
     ShootingError when Newton does not reach ``tol`` within ``max_iter`` iterations (naming the
     residual and the iterations), when the residual drifts along the flat directions or a gate
-    drifts toward no limit (no cycle), and SpecError for a protocol without a deterministic period map (check_shootable)."""
+    drifts toward no limit (no cycle), and SpecError for a protocol without a deterministic period
+    map (check_shootable)."""
     t0 = time.perf_counter()
     opt.validate()
     check_shootable(c, tab)
