@@ -63,8 +63,10 @@ class EngineRun(spec.RunSpec):
             return (f"(limit cycle by shooting: {st['newton_iterations']} Newton iterations, residual "
                     f"{st['residual']:.2g} V, {st['periods_simulated']} periods simulated; leading Floquet "
                     f"multiplier |μ| = {st['leading_multiplier_abs']:.6g}"
-                    + (": an UNSTABLE cycle, which a direct run does not reach)" if st['leading_multiplier_abs'] >= 1
-                       else ")"))
+                    + (f"; one of a {st['cycle_family']}-dimensional family of cycles, the slowest mode off it "
+                       f"|μ| = {st['contracting_multiplier_abs']:.6g}" if st.get('cycle_family') else "")
+                    + (": an UNSTABLE cycle, which a direct run does not reach)"
+                       if st.get('contracting_multiplier_abs', st['leading_multiplier_abs']) >= 1 else ")"))
         note = " (limit cycle reached)" if traj.stats.get("converged") else ""
         return f"({traj.stats['steps']} steps, {traj.stats['rejected']} rejected){note}"
 

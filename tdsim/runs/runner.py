@@ -117,6 +117,8 @@ def _run_shooting(spec: RunSpec, c, tab, path, writer, meter, progress: bool = F
     stats = {**traj.stats, "converged": True, "cycle": "shooting", "newton_iterations": cyc.iterations,
              "residual": cyc.residual, "residual_V": cyc.residual_V, "periods_simulated": cyc.periods,
              "shooting_method": cyc.method, "leading_multiplier_abs": float(abs(cyc.leading)),
+             "cycle_family": cyc.family, "contracting_multiplier_abs": float(abs(cyc.contracting)),
+             "pinned_at_limit": list(cyc.pinned),
              "wall_s": time.perf_counter() - t0}
     traj.stats.update(stats)
     writer.finish(stats)

@@ -21,11 +21,26 @@ Jacobian (``numpy.linalg.eigvals``), or the ``modes`` leading ones by ARPACK
 continuation (Kelley & Keyes 1998) from the initial state (or after ``burn_in`` direct periods,
 default none: at small H the continuation follows their flow anyway): each step is backward Euler on
 dx/ds = P(x) − x over a pseudo-time H (in periods), (J − (1 + 1/H) I) dx = −(P(x) − x). At small H
-it follows the direct periods' flow (far from the cycle, and along multipliers ≈ 1: gates that do
-not learn and drift, flat directions of an underdetermined task, where J − I is singular); H grows
-after every accepted step (at least doubling, more when the residual falls faster) and the step
-becomes Newton's near the cycle. A step that does not lower |P(x) − x| is refused and H quartered
-(one period each); at H ≤ 1 every step is accepted (no further along the flow than a direct period).
+it follows the direct periods' flow (far from the cycle); H grows after every accepted step (at
+least doubling, tenfold when the residual lies in the contracting subspace, more when it falls
+faster) and the step becomes Newton's near the cycle. A step that does not lower |P(x) − x| is
+refused and H quartered (one period each); at H ≤ 1 every step is accepted (no further along the
+flow than a direct period). After an accepted step J is updated by Broyden's formula at any H (one
+period, not n); a new one by columns only after a refusal or slow Newton progress at large H.
+
+Flat directions (issue 15). Where the protocol has fewer conditions than learning gates, the
+cycles form a family and J − I is singular along its tangent (multipliers 1). The linear solves
+are truncated (minimum-norm least squares, singular values below ``flat_tol`` dropped): Newton
+runs on the complement and leaves the flat coordinates where they are, so shooting returns the
+member of the family nearest (in the state's Euclidean norm) to where the continuation hands over,
+not the one a direct run reaches (that depends on its transient); both are cycles, P(x) − x below
+the tolerance. ``Cycle.family`` is the number of multipliers within ``flat_tol`` of 1. Where the
+residual itself lies along the flat directions and does not fall (the flow drifts along the
+family: no cycle near), shooting stops after STALL iterations with a ShootingError naming the
+drift. A gate whose Jacobian row and column are the identity's (cut-off: it acts on nothing,
+nothing acts on it) with a residual of one sign at two states drifts at a constant rate: it is sent
+to the limit it drifts toward and held there (``Cycle.pinned``; multiplier 0), or, without a limit,
+ShootingError names it (no cycle). Family handling and drift detection need the dense Jacobian.
 """
 from __future__ import annotations
 
@@ -49,6 +64,12 @@ from tdsim.simulation.simulate import (Options, State, Trajectory, check_status,
 DENSE_MAX = 50        # states up to which the Jacobian is built by columns (n + 1 periods per Newton step)
 MODES = 6             # Floquet multipliers computed by ARPACK above DENSE_MAX
 H_MIN, H_MAX = 0.1, 1e12   # pseudo-time steps of the continuation, periods
+H_FLOW = 10.0         # up to this H a refused step is shortened with the same (Broyden) Jacobian,
+DRIFT_RISE = 1.1      # ... and a step that leaves |P(x) − x| within this factor is taken (a steady drift)
+DRIFT_TOL = 0.05      # |J − I| entries of a gate's row and column below which it drifts on its own
+STALL = 4             # iterations with the residual along the flat directions, not falling: no cycle near
+LIMIT_PERIODS = 1e4   # ... except where a gate drifting steadily reaches its limit within this many periods
+FLAT_TOL = 1e-3       # |μ − 1| (and singular values of J − I) below which a direction counts as flat
 
 
 class ShootingError(SimulationError):
@@ -72,6 +93,10 @@ class Cycle:
     history: list = field(default_factory=list)    # residual (θ, V) before each Newton iteration
     method: str = "dense"      # "dense" (Jacobian by columns) or "krylov" (GMRES and ARPACK)
     wall_s: float = 0.0
+    family: int = 0            # multipliers within flat_tol of 1: the dimension of the family of cycles
+                               # this one belongs to (0: an isolated cycle); krylov: among the modes computed
+    flat_tol: float = FLAT_TOL
+    pinned: list = field(default_factory=list)     # state components sent to the limit they drifted toward
 
     @property
     def leading(self) -> complex:
@@ -79,8 +104,16 @@ class Cycle:
         return complex(self.multipliers[0]) if len(self.multipliers) else 0j
 
     @property
+    def contracting(self) -> complex:
+        """The largest multiplier outside the family (|μ − 1| ≥ flat_tol): the slowest approach to
+        the family of cycles (to the cycle itself where it is isolated)."""
+        off = [m for m in self.multipliers if abs(m - 1.0) >= self.flat_tol]
+        return complex(off[0]) if off else 0j
+
+    @property
     def stable(self) -> bool:
-        return bool(abs(self.leading) < 1.0)
+        """Every mode off the family contracts (the family's own multipliers are 1: neutral)."""
+        return bool(abs(self.contracting) < 1.0)
 
 
 def check_shootable(c: Compiled, tab: Table) -> None:
@@ -239,21 +272,29 @@ def _difference_step(opt: Options, x: np.ndarray) -> float:
     return float(np.sqrt(eps) * max(1.0, float(np.max(np.abs(x), initial=0.0))))
 
 
-def _bounded_newton_step(A, r, x, lo, hi):
-    """Solve A dx = −r with x + dx kept in [lo, hi] by an active set: a component whose step would
-    leave the box is put on its bound and the system solved again for the others (a gate drifting
-    under its bias alone has a multiplier 1 and a singular row; its cycle is at its limit)."""
+def _truncated_solve(A, b, flat_tol):
+    """The minimum-norm least-squares solution of A y = b with the singular values of A below
+    ``flat_tol`` dropped (truncated SVD). On a family of cycles J − I is singular along the family's
+    tangent; there the step is left out: Newton solves on the complement and leaves the flat
+    coordinates where they are, moving to the family member nearest the current state."""
+    if A.shape[0] == 0:
+        return np.zeros(0)
+    U, s, Vt = np.linalg.svd(A)
+    keep = s > flat_tol
+    return Vt[keep].T @ ((U[:, keep].T @ b) / s[keep])
+
+
+def _bounded_newton_step(A, r, x, lo, hi, flat_tol=FLAT_TOL, held=None):
+    """Solve A dx = −r (truncated: _truncated_solve) with x + dx kept in [lo, hi] by an active set: a
+    component whose step would leave the box is put on its bound and the system solved again for the
+    others. ``held``: components held where they are (at the limit they drift toward), dx = 0."""
     n = len(r)
-    at = np.zeros(n, dtype=bool)
+    at = np.zeros(n, dtype=bool) if held is None else held.copy()
     dx = np.zeros(n)
     for _ in range(n):
         free = ~at
         rhs = -r[free] - A[np.ix_(free, at)] @ dx[at]
-        Af = A[np.ix_(free, free)]
-        try:
-            dx[free] = np.linalg.solve(Af, rhs)
-        except np.linalg.LinAlgError:
-            dx[free] = np.linalg.lstsq(Af, rhs, rcond=None)[0]
+        dx[free] = _truncated_solve(A[np.ix_(free, free)], rhs, flat_tol)
         xn = x + dx
         out = free & ((xn < lo) | (xn > hi))
         if not out.any():
@@ -269,9 +310,39 @@ def _bounded_newton_step(A, r, x, lo, hi):
     return dx
 
 
+@dataclass
+class Drift:
+    """Components of the state that drift on their own: their Jacobian column and row are those of
+    the identity (within DRIFT_TOL: they act on nothing else and nothing else acts on them, as a gate
+    in cut-off whose learning signal does not depend on the rest), and their residual has the same
+    sign at two consecutive states. They move by the same amount every period, so their only fixed
+    point is the limit they drift toward (a gate limit) and a direct run gets there at that pace."""
+    index: np.ndarray          # components, in the state
+    target: np.ndarray         # the bound each drifts toward
+
+
+def _drifting(J, r, r_prev, held, lo, hi, unit_tol, tol, names, Tp) -> Drift:
+    """The decoupled drifting components of the state at J, r (see Drift; row and column within
+    ``unit_tol`` of the identity's, the residual of one sign and within 10 % of the previous
+    state's), not yet held. Raises ShootingError where one drifts toward no limit (no cycle)."""
+    A = J - np.eye(len(r))
+    np.fill_diagonal(A, 0.0)          # off-diagonal parts of the column and row; the diagonal is μ − 1
+    diag = np.abs(np.diag(J) - 1.0)
+    unit = (diag < unit_tol) & (np.max(np.abs(A), axis=0) < unit_tol) & (np.max(np.abs(A), axis=1) < unit_tol)
+    steady = (np.sign(r) == np.sign(r_prev)) & (np.abs(r - r_prev) <= 0.1 * np.abs(r))
+    idx = np.flatnonzero(unit & ~held & (np.abs(r) >= tol) & steady)
+    target = np.where(r[idx] > 0, hi[idx], lo[idx])
+    for i, t in zip(idx, target):
+        if not abs(t) < 1e299:              # elements without a limit say ±1e300
+            raise ShootingError(f"shooting: no cycle: {names[i]} drifts by {r[i]:+.3g} per period on its own (its "
+                                f"Jacobian row and column are the identity's: it acts on nothing and nothing acts "
+                                f"on it) and has no limit in that direction", Tp, names[i])
+    return Drift(idx, target)
+
+
 def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None, *, tol: float | None = None,
-          burn_in: int = 0, max_iter: int = 25, H0: float = 10.0, dense_max: int = DENSE_MAX, modes: int = MODES,
-          record_periods: int = 1, record_opt: Options | None = None, log=None) -> Cycle:
+          burn_in: int = 0, max_iter: int = 50, H0: float = 10.0, dense_max: int = DENSE_MAX, modes: int = MODES,
+          record_periods: int = 1, record_opt: Options | None = None, flat_tol: float = FLAT_TOL, log=None) -> Cycle:
     """The limit cycle of the table's period (its rows, run once per period) by Newton shooting.
 
     ``tol``: Newton's tolerance on θ (max |P(x) − x| over the learning edges, V; default
@@ -280,9 +351,12 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     holds ``record_periods`` exact periods from the cycle state, recorded with ``record_opt``
     (default: the map's own options, ``opt`` with its record_interval where that grid repeats
     every period, else segment ends only). ``log(line)``, if given, receives one line per Newton
-    iteration (residuals, step length, periods so far). Raises ShootingError when Newton does not
-    reach ``tol`` within ``max_iter`` iterations (naming the residual and the iterations), and
-    SpecError for a protocol without a deterministic period map (check_shootable)."""
+    iteration (residuals, step length, periods so far). ``flat_tol``: singular values of the
+    continuation's matrix (and |μ − 1| of the family count) below it are flat. Raises
+    ShootingError when Newton does not reach ``tol`` within ``max_iter`` iterations (naming the
+    residual and the iterations), when the residual drifts along the flat directions or a gate
+    drifts toward no limit (no cycle), and SpecError for a protocol without a deterministic period
+    map (check_shootable)."""
     t0 = time.perf_counter()
     opt.validate()
     check_shootable(c, tab)
@@ -316,10 +390,12 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     def norms(r):
         return float(np.max(np.abs(r[:nth]))), float(np.max(np.abs(r[nth:]), initial=0.0))
 
-    def jacobian(x, Px):
+    def jacobian(x, Px, held):
+        """By columns; a held component (at the limit it drifts toward, where P keeps it whatever the
+        rest does) has a zero row and column, and costs no period."""
         delta = _difference_step(opt, x)
-        J = np.empty((n, n))
-        for j in range(n):
+        J = np.zeros((n, n))
+        for j in np.flatnonzero(~held):
             e = np.zeros(n)
             e[j] = delta
             J[:, j] = (checked(x + e, "a perturbed state (Jacobian column)") - Px) / delta
@@ -339,39 +415,88 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
 
     Px = checked(x, "the burn-in state")
     r = Px - x
+    r_prev = None                  # the residual at the previous state (a drift keeps its sign)
+    names = P.names()
+    held = np.zeros(n, dtype=bool)         # components held at the limit they drift toward (Drift)
+    no_jump = np.zeros(n, dtype=bool)      # ... whose jump there was refused: left to the continuation
+    no_jump[nth:] = True                   # only gates have limits to drift to
+    pinned = []
     history = []
     it = 0
     J, fresh = None, False
-    J_cols, x_cols = None, None    # the last Jacobian by columns and where it was taken
+    J_cols, x_cols = None, None    # the last Jacobian by columns and where it was taken (None once a gate is held since)
     H = H0                         # pseudo-time step, in periods (pseudo-transient continuation)
+    eye = np.eye(n)
+    drifting, merit_prev = 0, np.inf       # iterations in a row the residual lay along the flat directions
+
+    def flat_share(J, r):
+        """The part of |r| in the flat left-singular subspace of J − I (singular values < flat_tol,
+        held components left out): what Newton cannot remove, the drift along the family."""
+        free = ~held
+        U, sv, _ = np.linalg.svd((J - eye)[np.ix_(free, free)])
+        rf = U[:, sv < flat_tol].T @ r[free]
+        return float(np.linalg.norm(rf)) / max(float(np.linalg.norm(r[free])), 1e-300)
+
     while True:
         rth, rV = norms(r)
         history.append((rth, rV))
         if log is not None:
-            log(f"shooting: iteration {it}: residual θ {rth:.3g} V, V {rV:.3g} V; {P.calls} periods; H = {H:.3g}")
+            worst = int(np.argmax(np.abs(r)))
+            log(f"shooting: iteration {it}: residual θ {rth:.3g} V, V {rV:.3g} V (largest {names[worst]} = "
+                f"{x[worst]:.4g}: {r[worst]:+.3g}); {P.calls} periods; H = {H:.3g}"
+                + (f"; {int(held.sum())} held at a limit" if held.any() else ""))
         if rth < tol:
             break
+        if method == "dense" and J is not None and it > 0:
+            # the residual left along the flat directions, not falling: the flow drifts along the
+            # family (e.g. full RC: each segment's RC transient leaves a learning signal on the
+            # zero-error set), so there is no cycle near; a direct run drifts there the same way
+            share = flat_share(J, r)
+            drifting = drifting + 1 if share > 0.9 and merit_prev - float(np.linalg.norm(r)) < 0.1 * merit_prev else 0
+            if drifting and r_prev is not None:
+                # ... unless a gate drifts at a steady rate to a limit it reaches within LIMIT_PERIODS
+                # periods: the flow's way to a cycle, which the continuation follows
+                steady = (np.sign(r) == np.sign(r_prev)) & (np.abs(r) >= 0.5 * np.max(np.abs(r[:nth])))
+                room = np.where(r > 0, P.hi - x, x - P.lo) / np.maximum(np.abs(r), 1e-300)
+                if np.any(steady[:nth] & ~held[:nth] & (room[:nth] < LIMIT_PERIODS)):
+                    drifting = 0
+            if drifting >= STALL:
+                k = int(np.sum(np.linalg.svd((J - eye)[np.ix_(~held, ~held)], compute_uv=False) < flat_tol))
+                raise ShootingError(f"shooting: no cycle near: for {STALL} iterations the residual ({rth:.3g} V on θ) "
+                                    f"has lain along the {k} flat directions of the period map (singular values of "
+                                    f"J − I below flat_tol = {flat_tol:.3g}: a family of states that P moves along "
+                                    f"at {rth:.3g} V per period); a direct run drifts the same way. Loosen cycle_tol "
+                                    "above that drift, or use cycle = 'direct'", Tp, "the period map")
         if it >= max_iter:
             raise ShootingError(f"shooting did not converge: after {it} Newton iterations the residual on θ is "
                                 f"{rth:.3g} V (node voltages {rV:.3g} V), above cycle_tol = {tol:.3g} V; "
                                 "loosen cycle_tol, tighten rtol, or use cycle = 'direct'",
                                 Tp, "the period map")
         it += 1
-        merit = float(np.linalg.norm(r))
+        # a held component whose residual points back into the box leaves its limit
+        at_lo = x <= P.lo
+        held &= ~((at_lo & (r >= tol)) | (~at_lo & (r <= -tol)))
+        merit = merit_prev = float(np.linalg.norm(r))
         accepted = False
+        jump = Drift(np.zeros(0, dtype=int), np.zeros(0))
         for attempt in range(6):
             # Pseudo-transient continuation (Kelley & Keyes 1998): the backward-Euler step of
             # dx/ds = P(x) − x over H periods, (J − (1 + 1/H) I) dx = −r. Small H: dx ≈ H r, the
-            # direct periods' direction (safe far from the cycle, and along modes with multipliers
-            # ≈ 1: gates that only drift, or the flat directions of an underdetermined task, which
-            # Newton's singular J − I sends anywhere); large H: Newton, quadratic at the cycle.
+            # direct periods' direction (safe far from the cycle); large H: Newton, quadratic at the
+            # cycle. The solve is truncated (_truncated_solve): once 1/H is below flat_tol, the
+            # directions along which J − I is singular (the family's tangent) are left out.
             shift = 1.0 + 1.0 / H
             if method == "dense":
-                if J is None:                     # by columns; after a good step a Broyden update instead
-                    J = jacobian(x, Px)
+                if J is None:                     # by columns; after an accepted step a Broyden update instead
+                    J = jacobian(x, Px, held)
                     fresh = True
                     J_cols, x_cols = J, x
-                dx = _bounded_newton_step(J - shift * np.eye(n), r, x, P.lo, P.hi)
+                jump = (_drifting(J, r, r_prev, held | no_jump, P.lo, P.hi, DRIFT_TOL, tol, names, Tp)
+                        if r_prev is not None else jump)
+                fix = held.copy()
+                fix[jump.index] = True
+                dx = _bounded_newton_step(J - shift * eye, r, x, P.lo, P.hi, flat_tol, fix)
+                dx[jump.index] = jump.target - x[jump.index]      # a drifting gate: to its limit at once
             else:
                 from scipy.sparse.linalg import LinearOperator, gmres
                 A = operator(x, Px)
@@ -389,37 +514,64 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 Pn = None                         # the step leaves where the circuit runs: a shorter one
             if Pn is not None:
                 rn = Pn - xn
-                # accept a decrease of |r|; at H <= 1 any step: it goes no further along the flow than
-                # one direct period, which a direct run takes whatever |r| does (far from the cycle,
-                # where gates still travel, |P(x) − x| need not fall period by period)
-                if float(np.linalg.norm(rn)) < (1 - 1e-4) * merit or H <= 1.0:
+                # accept a decrease of |r|; at H <= 1 any step without a jump: it goes no further along
+                # the flow than one direct period, which a direct run takes whatever |r| does (far
+                # from the cycle, where gates still travel, |P(x) − x| need not fall period by period);
+                # at H <= H_FLOW one that leaves |r| within 10 %: a steady drift (gates moving at their
+                # bias), which H periods of flow extrapolate and no step makes smaller
+                rise = float(np.linalg.norm(rn)) / merit
+                if (rise < 1 - 1e-4 or (H <= 1.0 and not len(jump.index))
+                        or (H <= H_FLOW and rise <= DRIFT_RISE and not len(jump.index))):
                     accepted = True
                     break
             if log is not None:
-                log(f"shooting:   step max|dx| = {float(np.max(np.abs(dx))):.3g} V at H = {H:.3g} refused")
-            H = max(H / 4, H_MIN)
-            if method == "dense" and not fresh:
-                J = None                          # a Broyden Jacobian may be what failed: a new one
+                log(f"shooting:   step max|dx| = {float(np.max(np.abs(dx))):.3g} V at H = {H:.3g} refused"
+                    + (f" ({len(jump.index)} drifting gates sent to their limits)" if len(jump.index) else ""))
+            if len(jump.index):
+                no_jump[jump.index] = True        # it does not drift on its own as far as its limit
+            else:
+                if method == "dense" and not fresh and H > H_FLOW:
+                    J = None                      # a Broyden Jacobian may be what failed a Newton-like step
+                H = max(H / 4, H_MIN)             # (a step of a few periods' flow: too long, not J's fault)
         if log is not None:
             log(f"shooting:   step max|dx| = {float(np.max(np.abs(dx))):.3g} V, H = {H:.3g}"
                 + ("" if accepted else " (refused: one direct period instead)")
+                + (f", {len(jump.index)} drifting gates sent to their limits" if accepted and len(jump.index) else "")
                 + ("" if method != "dense" else ", fresh Jacobian" if fresh else ", Broyden Jacobian"))
-        if accepted:
-            # switched evolution relaxation (H grows as the residual falls), at least doubling after
-            # every accepted step: where a slow mode keeps the residual's decrease small, pure SER
-            # grows H by ~1 % per step and never reaches Newton; a refused step quarters H again
-            H = min(H * max(2.0, merit / max(float(np.linalg.norm(rn)), 1e-300)), H_MAX)
-            if method == "dense" and float(np.linalg.norm(rn)) < 0.5 * merit:
-                s_ = xn - x                       # Broyden's update with the secant the step measured
-                J = J + np.outer((Pn - Px) - J @ s_, s_) / float(s_ @ s_)
-                fresh = False
-            elif method == "dense":
-                J = None                          # slow progress: a new Jacobian by columns
-        else:
+        if not accepted:
             xn, Pn = Px, checked(Px, "a direct period (continuation step refused)")
             rn = Pn - xn
-            J = None
-        x, Px, r = xn, Pn, rn
+        else:
+            held[jump.index] = True
+            pinned += [names[i] for i in jump.index]
+            if len(jump.index):
+                J_cols = None                     # its held rows and columns are not zero
+        if method == "dense" and J is not None:
+            # Broyden's update with the secant the step measured (held components: zero rows and
+            # columns), instead of n periods for a new Jacobian, at any H: at small H the step is the
+            # flow's (≈ H r) whatever J is; in the Newton regime a slow step asks for a new one below
+            s_ = xn - x
+            y_ = Pn - Px
+            s_[held], y_[held] = 0.0, 0.0
+            if float(s_ @ s_) > 0:
+                J = J + np.outer(y_ - J @ s_, s_) / float(s_ @ s_)
+            J[held, :], J[:, held] = 0.0, 0.0
+            fresh = False
+        if accepted:
+            # switched evolution relaxation (H grows as the residual falls), at least doubling after
+            # every accepted step, tenfold where the residual fell by a third and lives in the
+            # contracting subspace (Newton removes it; a flat part only the flow can move): where a
+            # slow mode keeps the residual's decrease small, pure SER grows H by ~1 % per step and
+            # never reaches Newton
+            ratio = merit / max(float(np.linalg.norm(rn)), 1e-300)
+            complement = method == "dense" and J is not None and flat_share(J, rn) < 0.5
+            if complement and H * flat_tol >= 1.0 and ratio < 2.0:
+                J = None                          # Newton regime, slow on what Newton solves: J is off
+            H = min(H * max(10.0 if complement and ratio > 1.5 else 2.0, ratio), H_MAX)
+            if ratio <= 1.0:
+                H = min(H, H_FLOW)                # a drift: longer steps would be refused, and refused
+                                                  # above H_FLOW they cost a new Jacobian
+        x, Px, r_prev, r = xn, Pn, r, rn
     # the recorded periods first: the last period of the map started from x, and is their first
     traj = P.record(x, opt=None if record_opt is None else dataclasses.replace(record_opt, cycle_tol=0.0, cycle="direct"),
                     repeat=record_periods)
@@ -427,9 +579,10 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     # less than the difference step from x it is as good as a new one at x (both err by ~sqrt(rtol):
     # the difference's own error is |P''| δ, the distance adds less), and n periods are saved. (Not a
     # Broyden Jacobian: its secants over steps far below δ carry the integrator's noise, rtol |x| / |s|.)
+    # Held gates: multiplier 0 (P keeps them at their limit).
     if method == "dense":
         near = x_cols is not None and float(np.max(np.abs(x - x_cols))) < _difference_step(opt, x)
-        mult = np.linalg.eigvals(J_cols if near else jacobian(x, Px))
+        mult = np.linalg.eigvals(J_cols if near else jacobian(x, Px, held))
     else:
         from scipy.sparse.linalg import eigs
         k = max(1, min(modes, n - 2))
@@ -440,5 +593,6 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     if P.qs:                 # node voltages are no state: report the Kirchhoff solution at the period end
         V_c = traj.state.V.copy()        # (after record_periods periods on the cycle)
     rth, rV = norms(r)
-    return Cycle(theta_c, V_c, mult, it, rth, rV, P.calls, traj, P.names(), history, method,
-                 time.perf_counter() - t0)
+    family = int(np.sum(np.abs(mult - 1.0) < flat_tol))
+    return Cycle(theta_c, V_c, mult, it, rth, rV, P.calls, traj, names, history, method,
+                 time.perf_counter() - t0, family, flat_tol, pinned)
