@@ -6,13 +6,15 @@
 Sweeps (full RC, Rosenbrock; runs/fig1_clln_bias.toml with the grid classification or the two-point
 regression, each run until its cycle converges or its period cap):
   sweeps/fig1_clln_tau_sweep.toml        App. C's bias: a seeded B per edge, std 2.3 V/s (Eq. C4)
-  sweeps/fig1_clln_tau_sweep_small.toml  the same B scaled by 1/10 (0.23 V/s): NOT the paper's size,
-                                         the size at which the classification learns (a separate curve)
+  sweeps/fig1_clln_tau_sweep_seed2.toml  the same size drawn with seed 2 (seed 0's draw does not learn)
+  sweeps/fig1_clln_tau_sweep_small.toml  seed 0's B scaled by 1/10 (0.23 V/s): NOT the paper's size,
+                                         a size at which seed 0's draw learns (a separate curve)
 Then, for tau = 0.2 s and 3 s of each sweep, one more period from the run's last gates, recorded
 every tau/200 (Fig. 1D/F: E_alpha, E_beta through the period), once with full RC and once
 quasi-static (the integrator check). Writes
   docs/fig1_clln_tau.png    Fig. 1G/H: E_bar and D against tau, classification and regression, both sizes
   docs/fig1_clln_bias.png   Fig. 1C-F: maps at tau/2 and tau, regression lines, E over the last period
+                            (and docs/fig1_clln_bias_seed2.png, docs/fig1_clln_bias_small.png)
 and prints the tables of docs/results/fig1-clln.md ("With the bias of App. C").
 """
 from __future__ import annotations
@@ -42,8 +44,10 @@ from tdsim.runs.sweep import load_sweep, open_sweep, run_sweep  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs"
 OUT = RUNS / "out"
-SWEEPS = {"App. C, B std 2.3 V/s": "fig1_clln_tau_sweep",
-          "B / 10 (0.23 V/s), not the paper's": "fig1_clln_tau_sweep_small"}
+SWEEPS = {"App. C, B std 2.3 V/s, seed 0": "fig1_clln_tau_sweep",
+          "App. C, B std 2.3 V/s, seed 2": "fig1_clln_tau_sweep_seed2",
+          "B / 10 (0.23 V/s, seed 0), not the paper's": "fig1_clln_tau_sweep_small"}
+FIGURES = dict(zip(SWEEPS, ("fig1_clln_bias.png", "fig1_clln_bias_seed2.png", "fig1_clln_bias_small.png")))
 TASKS = {"classification": "fig1c_grid_two_task", "regression": "fig1e_regression_two_task"}
 EXAMPLES = (0.2, 3.0)          # the example periods of Fig. 1C-F
 MAP_N = 41
@@ -264,7 +268,7 @@ def main(run=True):
             fig.colorbar(mesh, cax=fig.add_subplot(top[0, 4]), label="O (mV)")
         fig.suptitle(f"Hardware-sized CLLN, {label}, full RC: Dillavou Fig. 1C (maps), 1E (lines), 1D/F (errors)",
                      fontsize=10)
-        name = "fig1_clln_bias.png" if label.startswith("App. C") else "fig1_clln_bias_small.png"
+        name = FIGURES[label]
         fig.savefig(ROOT / "docs" / name, dpi=80, bbox_inches="tight")
         plt.close(fig)
         print(f"wrote docs/{name}")
