@@ -1,6 +1,6 @@
 """Dillavou Fig. 1C–H on the hardware-sized CLLN (models/clln_fig1.toml) with the update bias of App. C.
 
-    python analysis/fig1_clln.py            # run both sweeps (complete runs are kept), draw, print the tables
+    python analysis/fig1_clln.py            # run the three sweeps (complete runs are kept), draw, print the tables
     python analysis/fig1_clln.py --no-run   # draw from the sweep stores as they are
 
 Sweeps (full RC, Rosenbrock; runs/fig1_clln_bias.toml with the grid classification or the two-point
