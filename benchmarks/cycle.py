@@ -6,7 +6,7 @@ cycle_tol), in the same process, on the same compiled circuit, table and integra
     python benchmarks/cycle.py --clln     # also the 4x4 CLLN with bias (minutes; see docs/integrators.md)
 
 Cases: the default job (runs/two_plus_one.toml: Dillavou Fig. 2B tasks, measured bias, rodas4,
-rtol 1e-6) at three τ, to 1e-8 V; the 4x4 CLLN grid task with bias (runs/fig1_clln_bias.toml,
+rtol 1e-6) at three τ, to 1e-8 V; the 4x4 CLLN grid task with bias (runs/clln_4x4_grid_bias.toml,
 rosenbrock, rtol 1e-4) at τ = 0.2 s, to 1e-6 V. Each row: wall time and periods simulated by each
 method, their ratio, the leading Floquet multiplier |μ₁| against the direct run's late
 contraction per period, each method's distance from a tight reference cycle (shooting to 1e-12 V
@@ -107,7 +107,7 @@ def main(argv=None):
         row(f"2+1 rodas4 rtol 1e-6, tau {tau}", "runs/two_plus_one.toml", tau, 1e-8)
     if a.clln:
         try:
-            row("CLLN 4x4 rosenbrock 1e-4, tau 0.2 s", "runs/fig1_clln_bias.toml", "0.2 s", 1e-6, direct_budget=40)
+            row("CLLN 4x4 rosenbrock 1e-4, tau 0.2 s", "runs/clln_4x4_grid_bias.toml", "0.2 s", 1e-6, direct_budget=40)
         except ShootingError as err:
             print(f"CLLN 4x4: shooting failed: {err}")
 

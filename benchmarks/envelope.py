@@ -8,7 +8,7 @@
     limit cycle after ~10 time constants of ~40 passes.
 (c) clln_cycling: benchmarks/engine.py case (b), the twin 4x4 CLLN with 4 data points cycled every
     100 µs, 2500 passes (1 s of learning), rosenbrock rtol 1e-8, atol 10 pV.
-(b) clln: runs/fig1_clln_bias.toml (4x4 twin CLLN, grid task, bias spread, full RC, rosenbrock) at
+(b) clln: runs/clln_4x4_grid_bias.toml (4x4 twin CLLN, grid task, bias spread, full RC, rosenbrock) at
     τ = 20 ms for 200 periods (4 s of learning), its own tolerances (rtol 1e-4, atol 1 µV).
 Each case runs the direct stepping once (the reference, and the time to beat) and the envelope
 at each tolerance (each run twice: timed, then under tracemalloc for its peak), in this process, after a warm-up that loads the compiled kernels. Printed: wall
@@ -39,7 +39,7 @@ from tdsim.simulation.simulate import simulate  # noqa: E402
 CASES = {
     "two_plus_one": ("runs/two_plus_one.toml", {"tau": "2 ms", "periods": 3000},
                      {"integrator": "rodas4", "rtol": 1e-9, "atol": "1e-12 V"}),
-    "clln": ("runs/fig1_clln_bias.toml", {"tau": "20 ms", "periods": 200}, None),
+    "clln": ("runs/clln_4x4_grid_bias.toml", {"tau": "20 ms", "periods": 200}, None),
     "clln_cycling": (None, {"periods": 2500}, {"integrator": "rosenbrock", "rtol": 1e-8, "atol": "1e-11 V"}),
 }
 X4 = [(0.1, 0.1), (0.3, 0.1), (0.1, 0.3), (0.3, 0.3)]       # benchmarks/engine.py case (b)
