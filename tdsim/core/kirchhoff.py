@@ -56,16 +56,10 @@ def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts
                     dprev = d
                     continue
             # (re)factor the Jacobian at the current iterate: a Newton step
-            assemble(Vt, theta, circ.ea, circ.eb, circ.code, pt, ht, circ.cap[t], unk_nodes, circ.diag_slot,
-                     circ.s_ab, circ.s_ba, circ.s_aa, circ.s_bb, 0.0, 1.0, vt)
-            add_force_jacobian(nudge[t], drv, out_node, unk_nodes, circ.diag_slot, 1.0, vt)
-            counts[I_FACT] += 1
-            if lu_factor(circ.row_ptr, circ.col, circ.ldiag, circ.perm, vt, work) != 0:
+            d, vmax = _newton_step(Vt, theta, circ, t, drv, 0.0, vt, rhs, x, work, counts)
+            if d < 0.0:
                 return SINGULAR
             have = True
-            lu_solve(circ.row_ptr, circ.col, circ.ldiag, circ.perm, vt, rhs, x, work)
-            d, vmax = _norms(Vt, x, unk_nodes)
-            _apply(Vt, x, unk_nodes)
             if d <= tol * (1.0 + vmax):
                 ok = True
                 break
@@ -78,6 +72,23 @@ def qs_solve(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, maxit, counts
             counts[I_WHERE] = t * N + unk_nodes[k]     # the node that kept moving
             return NEWTON
     return DONE
+
+
+@njit(cache=True, inline="always")
+def _newton_step(Vt, theta, circ, t, drv, c_coef, vt, rhs, x, work, counts):
+    """One Newton step on twin t's nodes: vt <- c_coef·C − dI/dV (the force's part included), factored,
+    solved for ``rhs`` and the correction applied (damped, _apply). Returns (max |x|, max |V|), or
+    (−1, 0) where the matrix is singular (nothing applied)."""
+    assemble(Vt, theta, circ.ea, circ.eb, circ.code, circ.par[t], circ.hold[t], circ.cap[t], circ.unk_nodes,
+             circ.diag_slot, circ.s_ab, circ.s_ba, circ.s_aa, circ.s_bb, c_coef, 1.0, vt)
+    add_force_jacobian(circ.nudge[t], drv, circ.out_node, circ.unk_nodes, circ.diag_slot, 1.0, vt)
+    counts[I_FACT] += 1
+    if lu_factor(circ.row_ptr, circ.col, circ.ldiag, circ.perm, vt, work) != 0:
+        return -1.0, 0.0
+    lu_solve(circ.row_ptr, circ.col, circ.ldiag, circ.perm, vt, rhs, x, work)
+    d, vmax = _norms(Vt, x, circ.unk_nodes)
+    _apply(Vt, x, circ.unk_nodes)
+    return d, vmax
 
 
 @njit(cache=True, inline="always")
@@ -132,15 +143,9 @@ def relax_free(V, theta, circ, drv, src, vals, I, rhs, x, work, tol, counts):
             for u in range(nu):
                 n = unk[u]
                 rhs[u] = I[n] - cap[n] * (Vt[n] - Vold[n]) / h if ht[n] == HOLD_NONE else 0.0
-            assemble(Vt, theta, circ.ea, circ.eb, circ.code, pt, ht, cap, unk, circ.diag_slot,
-                     circ.s_ab, circ.s_ba, circ.s_aa, circ.s_bb, 1.0 / h, 1.0, vt)
-            add_force_jacobian(nudge[0], drv, out_node, unk, circ.diag_slot, 1.0, vt)
-            counts[I_FACT] += 1
-            if lu_factor(circ.row_ptr, circ.col, circ.ldiag, circ.perm, vt, work) != 0:
+            d, vmax = _newton_step(Vt, theta, circ, 0, drv, 1.0 / h, vt, rhs, x, work, counts)
+            if d < 0.0:
                 break
-            lu_solve(circ.row_ptr, circ.col, circ.ldiag, circ.perm, vt, rhs, x, work)
-            d, vmax = _norms(Vt, x, unk)
-            _apply(Vt, x, unk)
             if d <= tol * (1.0 + vmax):
                 ok = True
                 break
