@@ -141,7 +141,7 @@ def test_linear_circuit_multipliers_are_exp_lambda_tau(integrator):
     R_d, C0, tau = (2e3, 4e3), 10e-6, 0.02
     c = build(linear_circuit(C0), ("free", "clamped"), Imperfections(drainage={"G1": R_d[0], "G2": R_d[1]}))
     opt = Options(integrator=integrator, rtol=1e-9, atol=1e-12)
-    cyc = shoot(c, table(two_tasks(tau), c), opt, tol=1e-12)
+    cyc = shoot(c, table(two_tasks(tau), c), opt, tol=1e-12, jacobian="differences")
     J = np.diag([-1.0 / (r * C0) for r in R_d])
     expected = np.sort(np.abs(np.linalg.eigvals(expm(J * tau))))[::-1]
     mu = cyc.multipliers
@@ -151,6 +151,34 @@ def test_linear_circuit_multipliers_are_exp_lambda_tau(integrator):
         assert len(mu) == 3 and abs(mu[2]) < 1e-6
     # the cycle stays inside the gates' range, where the map is linear
     assert np.all((cyc.theta[:2] > 0) & (cyc.theta[:2] < 0.6))
+
+
+def test_sensitivity_multipliers_converge_at_second_order():
+    """The same linear circuit with the Jacobian from forward sensitivities (rodas4 only): the
+    trapezoidal rule on the variational equation along rodas's own steps (core/sensitivity.py)
+    errs by ~(λh)² λτ/12 on a multiplier exp(λτ). Rodas4's steps scale as rtol^(1/5) to
+    rtol^(1/4) (local error of order 4-5 in h), so a second-order error falls by 10^0.4-10^0.5 =
+    2.5-3.2 per factor 10 in rtol (measured 2.5 and 2.8) and a first-order one (backward Euler)
+    by 1.6-1.8: the threshold 2.0 tells them apart. At rtol 1e-9 the error must be below 1e-3
+    relative (measured 3.8e-4)."""
+    from scipy.linalg import expm
+    R_d, C0, tau = (2e3, 4e3), 10e-6, 0.02
+    c = build(linear_circuit(C0), ("free", "clamped"), Imperfections(drainage={"G1": R_d[0], "G2": R_d[1]}))
+    expected = np.sort(np.abs(np.linalg.eigvals(expm(np.diag([-tau / (r * C0) for r in R_d])))))[::-1]
+    err = []
+    for rtol in (1e-7, 1e-8, 1e-9):
+        cyc = shoot(c, table(two_tasks(tau), c), Options(integrator="rodas4", rtol=rtol, atol=1e-12), tol=1e-11,
+                    jacobian="sensitivities")
+        assert cyc.residual < 1e-11
+        err.append(float(np.max(np.abs(np.abs(cyc.multipliers[:2]) - expected) / expected)))
+    assert err[2] < 1e-3
+    assert err[0] / err[1] > 2.0 and err[1] / err[2] > 2.0, err
+
+
+def test_sensitivities_need_an_exact_jacobian():
+    c = build(linear_circuit(10e-6), ("free", "clamped"))
+    with pytest.raises(SpecError, match="jacobian.*exact-Jacobian integrator"):
+        shoot(c, table(two_tasks(), c), Options(integrator="quasistatic"), jacobian="sensitivities")
 
 
 @pytest.mark.parametrize("noise", [{"noise_update": 1e-3}, {"noise_read": 1e-4}])

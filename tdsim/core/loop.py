@@ -30,6 +30,7 @@ from tdsim.core.records import (F_H, F_HEVENT, F_PASS0, F_R0, F_SEGEND, F_SEGSTA
                                 I_NREC, I_PERIODS, I_REJ, I_SAMPLE, I_SEG, I_STEPS, I_WHERE, N_FSTATE, TOL_ATOL,
                                 TOL_V_BOUND, TOL_W_MAX, ExactWork, Work, drive, row_of)
 from tdsim.core.rodas import rodas_step
+from tdsim.core.sensitivity import sensitivity_step
 from tdsim.core.steps import copy1, copy2, err_norm
 from tdsim.core.wmethod import W_HOLD, w_step
 
@@ -96,7 +97,7 @@ def _sample_time(k, dt_rec, t_save):
 
 @njit(cache=True)
 def integrate(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cycle_tol,
-              circ, cpl, lrn, noise, ros, erk, tab, drive_class, V, theta, th_period, fstate, istate, rec):
+              circ, cpl, lrn, noise, ros, erk, tab, drive_class, V, theta, th_period, fstate, istate, rec, sens):
     """Advance (V, θ) through the segment table from fstate (see F_*) and istate (see I_*),
     recording into ``rec`` (records.Recording), until the table ends (DONE), the limit cycle is reached
     (CONVERGED: θ at two consecutive period ends within cycle_tol), a buffer is full (FULL) or a
@@ -110,7 +111,9 @@ def integrate(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol,
     ``drive_class[row]`` (quasi-static): rows with equal drives share a class; each class keeps
     the Kirchhoff solution at its last segment's end and its twins' factorizations (within this
     call), so a point seen before starts Newton from there (chord iterations, no refactoring).
-    ``cpl`` (EXACT): the coupled pattern of the exact Jacobian (coupled.structure)."""
+    ``cpl`` (EXACT): the coupled pattern of the exact Jacobian (coupled.structure). ``sens``
+    (records.Sensitivity, EXACT only): columns of forward sensitivities advanced after every
+    accepted step (core/sensitivity.py); none: not carried."""
     T, N = V.shape
     E = theta.shape[0]
     ncls = 1
@@ -130,12 +133,12 @@ def integrate(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol,
                    np.zeros((T, N)), np.zeros((T, N, K)), np.zeros((T, N)), np.zeros((E, 4 + K)), np.zeros((E, T)),
                    np.zeros(E), np.zeros(E), np.zeros((T, N)), np.zeros(E), np.zeros(N))
     return _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cycle_tol, circ, cpl, lrn, noise, ros,
-                 erk, tab, drive_class, V, theta, th_period, fstate, istate, rec, wk, xs)
+                 erk, tab, drive_class, V, theta, th_period, fstate, istate, rec, wk, xs, sens)
 
 
 @kernel
 def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cycle_tol,
-          circ, cpl, lrn, noise, ros, erk, tab, drive_class, V, theta, th_period, fstate, istate, rec, wk, xs):
+          circ, cpl, lrn, noise, ros, erk, tab, drive_class, V, theta, th_period, fstate, istate, rec, wk, xs, sens):
     """The event loop of ``integrate``, reference-count free (core/jit.py): the loop passes dozens of
     arrays to the step kernels every step. ``wk``, ``xs`` hold its work arrays (records.Work,
     records.ExactWork), allocated by ``integrate``."""
@@ -147,6 +150,7 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cyc
     T, N = V.shape
     E = theta.shape[0]
     qs = family == QUASISTATIC
+    carry = family == EXACT and sens.V.shape[0] > 0      # forward sensitivities advanced with the steps
     seed, sig_up, sig_read = noise.seed, noise.update, noise.read
     h_event = fstate[F_HEVENT]           # step after each segment start (0: keep the current one)
     vn = lrn.read_noise
@@ -294,6 +298,7 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cyc
                 continue
             if qs:
                 fact_c[cls] = True
+            first = not stepped                 # the segment's first step (its Jacobian jumped at the start)
             stepped = True
             bad = _first_bad(V1, th1, hold, learn)
             if bad >= 0:
@@ -302,6 +307,11 @@ def _loop(family, adaptive, tol, h_fixed, h_min, dt_rec, t_save, newton_tol, cyc
                 break
             istate[I_STEPS] += 1
             clipped = clip_gates(th1, learn, gmin, gmax)
+            if carry and sensitivity_step(t, hs, first, V, theta, V1, th1, Vs, ths, circ, cpl, lrn, drv, srcn, xs,
+                                          sens) != DONE:
+                status = SINGULAR
+                istate[I_WHERE] = -1
+                break
             copy2(V, V1)
             copy1(theta, th1)
             t = stop if landing else t + hs

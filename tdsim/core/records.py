@@ -201,6 +201,25 @@ class Recording(NamedTuple):
     ev_theta: np.ndarray    # (M, E)
 
 
+class Sensitivity(NamedTuple):
+    """Forward sensitivities carried by an exact-Jacobian run (core/sensitivity.py): column j is
+    ∂(V, θ)/∂(seeded direction j), advanced with every accepted step. No columns: none carried."""
+    V: np.ndarray           # (M, T, N) node voltages (held nodes: 0, they are algebraic)
+    theta: np.ndarray       # (M, E)
+    dV: np.ndarray          # (M, T, N) C dS_V/dt at the last step's end (TR-BDF2's trapezoidal stage)
+    dtheta: np.ndarray      # (M, E) dS_θ/dt there
+    V0: np.ndarray          # (M, T, N) work: S at the step's start
+    theta0: np.ndarray      # (M, E)
+    rV: np.ndarray          # (T, N) work: a stage's right-hand side
+    rtheta: np.ndarray      # (E,)
+
+
+def sensitivity(M: int, T: int, N: int, E: int) -> Sensitivity:
+    """M columns, all zero (M = 0: none carried)."""
+    return Sensitivity(np.zeros((M, T, N)), np.zeros((M, E)), np.zeros((M, T, N)), np.zeros((M, E)),
+                       np.zeros((M, T, N)), np.zeros((M, E)), np.zeros((T, N)), np.zeros(E))
+
+
 class Work(NamedTuple):
     """Work arrays of the steps (allocated by loop.integrate)."""
     kV: np.ndarray          # (7, T, N) stage slopes of the nodes

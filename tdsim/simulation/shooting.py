@@ -69,6 +69,7 @@ DRIFT_RISE = 1.1      # ... and a step that leaves |P(x) − x| within this fact
 DRIFT_TOL = 0.05      # |J − I| entries of a gate's row and column below which it drifts on its own
 STALL = 4             # iterations with the residual along the flat directions, not falling: no cycle near
 LIMIT_PERIODS = 1e4   # ... except where a gate drifting steadily reaches its limit within this many periods
+SENS_EVERY = 8        # states up to which every trial period carries sensitivities (a Jacobian each)
 FLAT_TOL = 1e-3       # |μ − 1| (and singular values of J − I) below which a direction counts as flat
 
 
@@ -161,6 +162,10 @@ class PeriodMap:
         self.n_theta = len(self.li)
         self.n = self.n_theta + int(self.free.sum())
         self.calls = 0
+        # an exact-Jacobian integrator carries forward sensitivities (core/sensitivity.py): the
+        # Jacobian of P comes with one period instead of n + 1
+        self.exact = METHODS[opt.integrator].exact_jacobian
+        self.seeds = None         # records.Sensitivity seeded with the state's unit directions (jacobian)
         self.engine = None        # built by the first period (see period)
         self.st = self.start = None
         self.last = None          # x of the last period, while the engine's buffers hold its records
@@ -171,6 +176,10 @@ class PeriodMap:
         nV = self.n - self.n_theta
         self.lo = np.concatenate([c.gmin[self.li], np.full(nV, min(drives))])
         self.hi = np.concatenate([c.gmax[self.li], np.full(nV, max(drives))])
+
+    @property
+    def sensitive(self) -> bool:
+        return self.exact and self.steps is not None
 
     def names(self) -> list:
         tw, nd = np.nonzero(self.free)
@@ -218,10 +227,7 @@ class PeriodMap:
         theta, V = self.unpack(x)
         if self.qs:
             V = kirchhoff_solve(self.c, theta, self.one)
-        if self.engine is None:
-            self.start = self._start(theta, V, self.one, self.opt)     # its fstate and istate do not depend on x
-            self.st = self.start.copy()
-            self.engine = engine(self.c, self.one, self.opt)
+        self._build(theta, V)
         st, st0 = self.st, self.start
         st.V[...] = V
         st.theta[...] = theta
@@ -240,6 +246,36 @@ class PeriodMap:
         if whole:
             self.last = np.array(x, dtype=np.float64)     # the engine's buffers hold this period's records
         return st
+
+    def jacobian(self, x):
+        """(P(x), J = dP/dx at x) from one period with forward sensitivities (``sensitive`` maps
+        only). J is backward Euler on the variational equation along the period's own steps: it
+        errs by ~ h/τ relative (core/sensitivity.py), enough for Newton and the multipliers."""
+        c = self.c
+        if self.seeds is None:
+            self.seeds = records.sensitivity(self.n, c.T, c.N, c.E)
+        for a in self.seeds:
+            a[...] = 0.0
+        sV, sth = self.seeds.V, self.seeds.theta
+        sth[np.arange(self.n_theta), self.li] = 1.0
+        tw, nd = np.nonzero(self.free)
+        sV[np.arange(self.n_theta, self.n), tw, nd] = 1.0
+        self._build(*self.unpack(x))
+        off = self.engine.sens
+        self.engine.sens = self.seeds
+        try:
+            st = self.period(x)
+        finally:
+            self.engine.sens = off
+        J = np.concatenate([sth[:, self.li], sV[:, self.free]], axis=1).T.copy()
+        return self.pack(st.theta, st.V), J
+
+    def _build(self, theta, V) -> None:
+        """The engine and the State the periods refill (once: their fstate and istate do not depend on x)."""
+        if self.engine is None:
+            self.start = self._start(theta, V, self.one, self.opt)
+            self.st = self.start.copy()
+            self.engine = engine(self.c, self.one, self.opt)
 
     def record(self, x, opt=None, repeat=1) -> Trajectory:
         """``run(x, opt, repeat)``; where the map's last period started from x (with the map's own
@@ -325,12 +361,14 @@ def _drifting(J, r, r_prev, held, lo, hi, unit_tol, tol, names, Tp) -> Drift:
     """The decoupled drifting components of the state at J, r (see Drift; row and column within
     ``unit_tol`` of the identity's, the residual of one sign and within 10 % of the previous
     state's), not yet held. Raises ShootingError where one drifts toward no limit (no cycle)."""
+    steady = (np.sign(r) == np.sign(r_prev)) & (np.abs(r - r_prev) <= 0.1 * np.abs(r)) & ~held & (np.abs(r) >= tol)
+    if not steady.any():
+        return Drift(np.zeros(0, dtype=np.int64), np.zeros(0))
     A = J - np.eye(len(r))
     np.fill_diagonal(A, 0.0)          # off-diagonal parts of the column and row; the diagonal is μ − 1
     diag = np.abs(np.diag(J) - 1.0)
     unit = (diag < unit_tol) & (np.max(np.abs(A), axis=0) < unit_tol) & (np.max(np.abs(A), axis=1) < unit_tol)
-    steady = (np.sign(r) == np.sign(r_prev)) & (np.abs(r - r_prev) <= 0.1 * np.abs(r))
-    idx = np.flatnonzero(unit & ~held & (np.abs(r) >= tol) & steady)
+    idx = np.flatnonzero(unit & steady)
     target = np.where(r[idx] > 0, hi[idx], lo[idx])
     for i, t in zip(idx, target):
         if not abs(t) < 1e299:              # elements without a limit say ±1e300
@@ -342,7 +380,8 @@ def _drifting(J, r, r_prev, held, lo, hi, unit_tol, tol, names, Tp) -> Drift:
 
 def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None, *, tol: float | None = None,
           burn_in: int = 0, max_iter: int = 50, H0: float = 10.0, dense_max: int = DENSE_MAX, modes: int = MODES,
-          record_periods: int = 1, record_opt: Options | None = None, flat_tol: float = FLAT_TOL, log=None) -> Cycle:
+          record_periods: int = 1, record_opt: Options | None = None, flat_tol: float = FLAT_TOL,
+          jacobian: str = "auto", log=None) -> Cycle:
     """The limit cycle of the table's period (its rows, run once per period) by Newton shooting.
 
     ``tol``: Newton's tolerance on θ (max |P(x) − x| over the learning edges, V; default
@@ -352,7 +391,10 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     (default: the map's own options, ``opt`` with its record_interval where that grid repeats
     every period, else segment ends only). ``log(line)``, if given, receives one line per Newton
     iteration (residuals, step length, periods so far). ``flat_tol``: singular values of the
-    continuation's matrix (and |μ − 1| of the family count) below it are flat. Raises
+    continuation's matrix (and |μ − 1| of the family count) below it are flat. ``jacobian``:
+    "sensitivities" (forward sensitivities along the period: exact-Jacobian integrators only),
+    "differences" (directional differences of P), "auto" (sensitivities where the integrator
+    allows them). Raises
     ShootingError when Newton does not reach ``tol`` within ``max_iter`` iterations (naming the
     residual and the iterations), when the residual drifts along the flat directions or a gate
     drifts toward no limit (no cycle), and SpecError for a protocol without a deterministic period
@@ -364,22 +406,32 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     if not (tol > 0 and np.isfinite(tol)):
         raise SpecError("cycle_tol", f"shooting needs a positive Newton tolerance, got {tol!r}")
     Tp = float(np.sum(tab.dur))
-    pm0 = PeriodMap(c, tab, opt, c.theta0 if theta0 is None else theta0, np.zeros((c.T, c.N)))
+    P = PeriodMap(c, tab, opt, c.theta0 if theta0 is None else theta0, np.zeros((c.T, c.N)))
     # the initial state (the run's own initial voltages), after burn_in direct periods if any
-    st0 = initial_state(c, pm0.one, pm0.opt, pm0.theta_base, V0)
-    steps = (float(st0.fstate[F_H]), float(st0.fstate[F_HEVENT]))
+    st0 = initial_state(c, P.one, P.opt, P.theta_base, V0)
+    P.steps = (float(st0.fstate[F_H]), float(st0.fstate[F_HEVENT]))
     if burn_in > 0:
-        st = simulate(c, dataclasses.replace(pm0.one, repeat=burn_in), pm0.opt, theta0=pm0.theta_base, V0=V0).state
+        st = simulate(c, dataclasses.replace(P.one, repeat=burn_in), P.opt, theta0=P.theta_base, V0=V0).state
     else:
         st = st0
     theta_b, V_b = st.theta, st.V
-    P = PeriodMap(c, tab, opt, theta_b, V_b, steps)
+    P.theta_base, P.V_base = theta_b.copy(), V_b.copy()
+    if jacobian not in ("auto", "sensitivities", "differences"):
+        raise SpecError("jacobian", f"shooting's Jacobian is 'auto', 'sensitivities' or 'differences', not {jacobian!r}")
+    if jacobian == "sensitivities" and not P.exact:
+        raise SpecError("jacobian", f"forward sensitivities need an exact-Jacobian integrator (rodas4), not "
+                                    f"{opt.integrator!r}; use jacobian = 'differences'")
+    P.exact = P.exact and jacobian != "differences"
     P.calls = burn_in
     n, nth = P.n, P.n_theta
     if nth == 0:
         raise SpecError("cycle", "no edge learns: there is no learning state to shoot for")
     x = P.pack(theta_b, V_b)
     method = "dense" if n <= dense_max else "krylov"
+    # with sensitivities a small state's Jacobian costs little more than its period (n columns
+    # solved per step against the step's own stages): every trial state gets its own, and Newton
+    # converges quadratically instead of Broyden's superlinear rate
+    every = P.sensitive and method == "dense" and n <= SENS_EVERY
 
     def checked(xx, what):
         try:
@@ -391,8 +443,17 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
         return float(np.max(np.abs(r[:nth]))), float(np.max(np.abs(r[nth:]), initial=0.0))
 
     def jacobian(x, Px, held):
-        """By columns; a held component (at the limit it drifts toward, where P keeps it whatever the
-        rest does) has a zero row and column, and costs no period."""
+        """By forward sensitivities (one period, ``P.sensitive``) or by columns; a held component
+        (at the limit it drifts toward, where P keeps it whatever the rest does) has a zero row and
+        column, and costs no period."""
+        if P.sensitive:
+            try:
+                _, J = P.jacobian(x)
+            except SimulationError as err:
+                raise ShootingError(f"shooting: a period from a state with sensitivities failed ({err.message})",
+                                    err.time, err.where) from None
+            J[held, :], J[:, held] = 0.0, 0.0
+            return J
         delta = _difference_step(opt, x)
         J = np.zeros((n, n))
         for j in np.flatnonzero(~held):
@@ -413,7 +474,15 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             return (checked(x + (delta / s) * v, "a perturbed state (Jacobian product)") - Px) * (s / delta)
         return LinearOperator((n, n), matvec=jv, dtype=np.float64)
 
-    Px = checked(x, "the burn-in state")
+    J0 = None
+    if every:                      # the first period with its Jacobian
+        try:
+            Px, J0 = P.jacobian(x)
+        except SimulationError as err:
+            raise ShootingError(f"shooting: a period from the burn-in state failed ({err.message})", err.time,
+                                err.where) from None
+    else:
+        Px = checked(x, "the burn-in state")
     r = Px - x
     r_prev = None                  # the residual at the previous state (a drift keeps its sign)
     names = P.names()
@@ -425,7 +494,12 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     it = 0
     J, fresh = None, False
     J_cols, x_cols = None, None    # the last Jacobian by columns and where it was taken (None once a gate is held since)
-    H = H0                         # pseudo-time step, in periods (pseudo-transient continuation)
+    # pseudo-time step, in periods (pseudo-transient continuation); with a Jacobian of its own at
+    # every state, Newton's step first (H_MAX), and the continuation from H0 after a refusal
+    H = H_MAX if every else H0
+    if J0 is not None:
+        J, fresh = J0, True
+        J_cols, x_cols = J0, x
     eye = np.eye(n)
     drifting, merit_prev = 0, np.inf       # iterations in a row the residual lay along the flat directions
 
@@ -451,8 +525,8 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             # the residual left along the flat directions, not falling: the flow drifts along the
             # family (e.g. full RC: each segment's RC transient leaves a learning signal on the
             # zero-error set), so there is no cycle near; a direct run drifts there the same way
-            share = flat_share(J, r)
-            drifting = drifting + 1 if share > 0.9 and merit_prev - float(np.linalg.norm(r)) < 0.1 * merit_prev else 0
+            slow = merit_prev - float(np.linalg.norm(r)) < 0.1 * merit_prev
+            drifting = drifting + 1 if slow and flat_share(J, r) > 0.9 else 0
             if drifting and r_prev is not None:
                 # ... unless a gate drifts at a steady rate to a limit it reaches within LIMIT_PERIODS
                 # periods: the flow's way to a cycle, which the continuation follows
@@ -508,8 +582,14 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             # only through cut-off channels (RC of hours) within the drives' range
             dx = np.clip(x + dx, P.lo, P.hi) - x
             xn = x + dx
+            Jn = None
             try:
-                Pn = P(xn)
+                # a step shorter than the difference step: J there differs from this one by less
+                # than its own error (chord: the trial without sensitivities, J kept)
+                if every and float(np.max(np.abs(dx))) >= _difference_step(opt, x):
+                    Pn, Jn = P.jacobian(xn)
+                else:
+                    Pn = P(xn)
             except SimulationError:
                 Pn = None                         # the step leaves where the circuit runs: a shorter one
             if Pn is not None:
@@ -532,21 +612,41 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             else:
                 if method == "dense" and not fresh and H > H_FLOW:
                     J = None                      # a Broyden Jacobian may be what failed a Newton-like step
-                H = max(H / 4, H_MIN)             # (a step of a few periods' flow: too long, not J's fault)
+                # (a step of a few periods' flow: too long, not J's fault); a refused Newton step
+                # (every: H_MAX first) hands over to the continuation at its start
+                H = H0 if every and H >= H_MAX else max(H / 4, H_MIN)
         if log is not None:
             log(f"shooting:   step max|dx| = {float(np.max(np.abs(dx))):.3g} V, H = {H:.3g}"
                 + ("" if accepted else " (refused: one direct period instead)")
                 + (f", {len(jump.index)} drifting gates sent to their limits" if accepted and len(jump.index) else "")
                 + ("" if method != "dense" else ", fresh Jacobian" if fresh else ", Broyden Jacobian"))
         if not accepted:
-            xn, Pn = Px, checked(Px, "a direct period (continuation step refused)")
+            xn = Px
+            if every:                             # a period with its Jacobian (J is x's, a period away)
+                try:
+                    Pn, J = P.jacobian(xn)
+                except SimulationError as err:
+                    raise ShootingError(f"shooting: a direct period (continuation step refused) failed "
+                                        f"({err.message})", err.time, err.where) from None
+                J[held, :], J[:, held] = 0.0, 0.0
+                fresh = True
+                if not held.any():
+                    J_cols, x_cols = J, xn
+            else:
+                Pn = checked(Px, "a direct period (continuation step refused)")
             rn = Pn - xn
         else:
             held[jump.index] = True
             pinned += [names[i] for i in jump.index]
             if len(jump.index):
                 J_cols = None                     # its held rows and columns are not zero
-        if method == "dense" and J is not None:
+        if accepted and Jn is not None:
+            J = Jn                                # the new state's own Jacobian (its period's sensitivities)
+            J[held, :], J[:, held] = 0.0, 0.0
+            fresh = True
+            if not held.any():
+                J_cols, x_cols = J, xn
+        elif method == "dense" and J is not None and not every:
             # Broyden's update with the secant the step measured (held components: zero rows and
             # columns), instead of n periods for a new Jacobian, at any H: at small H the step is the
             # flow's (≈ H r) whatever J is; in the Newton regime a slow step asks for a new one below
@@ -564,8 +664,9 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             # slow mode keeps the residual's decrease small, pure SER grows H by ~1 % per step and
             # never reaches Newton
             ratio = merit / max(float(np.linalg.norm(rn)), 1e-300)
-            complement = method == "dense" and J is not None and flat_share(J, rn) < 0.5
-            if complement and H * flat_tol >= 1.0 and ratio < 2.0:
+            complement = (method == "dense" and J is not None and (H < H_MAX or not every)
+                          and flat_share(J, rn) < 0.5)        # (every at H_MAX: H stays, J is fresh)
+            if complement and H * flat_tol >= 1.0 and ratio < 2.0 and not every:
                 J = None                          # Newton regime, slow on what Newton solves: J is off
             H = min(H * max(10.0 if complement and ratio > 1.5 else 2.0, ratio), H_MAX)
             if ratio <= 1.0:

@@ -183,7 +183,13 @@ class Engine:
     drive_class: np.ndarray
     rec: records.Recording     # the buffers every call records into (from its start)
     v_bound: float             # node voltages beyond this: RUNAWAY
+    sens: records.Sensitivity = None   # forward sensitivities carried (EXACT family; None: none)
     kernel: object = None      # loop.integrate, or its compiled overload for fixed state arrays (bind)
+
+    def __post_init__(self):
+        if self.sens is None:
+            T, N = self.circ.cap.shape
+            self.sens = records.sensitivity(0, T, N, self.circ.learn.shape[0])
 
     def advance(self, st: State) -> int:
         """Run the compiled loop on ``st`` (in place) until the table ends, the cycle is reached, the
@@ -191,7 +197,7 @@ class Engine:
         return (self.kernel or loop.integrate)(
             self.family, self.adaptive, self.tol, self.h_fixed, self.h_min, self.dt_rec, self.t_save, self.newton_tol,
             self.cycle_tol, self.circ, self.cpl, self.lrn, self.noise, self.ros, self.erk, self.rows,
-            self.drive_class, st.V, st.theta, st.th_period, st.fstate, st.istate, self.rec)
+            self.drive_class, st.V, st.theta, st.th_period, st.fstate, st.istate, self.rec, self.sens)
 
     def bind(self) -> None:
         """Call numba's compiled overload directly from now on, skipping its type dispatch (~30 µs a
