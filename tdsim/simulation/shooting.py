@@ -502,6 +502,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
         J_cols, x_cols = J0, x
     eye = np.eye(n)
     drifting, merit_prev = 0, np.inf       # iterations in a row the residual lay along the flat directions
+    drift_run = 0                  # drift steps (|r| not falling, within DRIFT_RISE) accepted in a row
 
     def flat_share(J, r):
         """The part of |r| in the flat left-singular subspace of J − I (singular values < flat_tol,
@@ -597,16 +598,17 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 # accept a decrease of |r|; at H <= 1 any step without a jump: it goes no further along
                 # the flow than one direct period, which a direct run takes whatever |r| does (far
                 # from the cycle, where gates still travel, |P(x) − x| need not fall period by period);
-                # at H <= H_FLOW one that leaves |r| within 10 %: a steady drift (gates moving at their
-                # bias), which H periods of flow extrapolate and no step makes smaller
+                # at H <= the drift cap one that leaves |r| within 10 %: a steady drift (gates moving at
+                # their bias), which H periods of flow extrapolate and no step makes smaller
                 rise = float(np.linalg.norm(rn)) / merit
                 if (rise < 1 - 1e-4 or (H <= 1.0 and not len(jump.index))
-                        or (H <= H_FLOW and rise <= DRIFT_RISE and not len(jump.index))):
+                        or (H <= H_FLOW * 2.0 ** drift_run and rise <= DRIFT_RISE and not len(jump.index))):
                     accepted = True
                     break
             if log is not None:
                 log(f"shooting:   step max|dx| = {float(np.max(np.abs(dx))):.3g} V at H = {H:.3g} refused"
                     + (f" ({len(jump.index)} drifting gates sent to their limits)" if len(jump.index) else ""))
+            drift_run = 0
             if len(jump.index):
                 no_jump[jump.index] = True        # it does not drift on its own as far as its limit
             else:
@@ -670,8 +672,13 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 J = None                          # Newton regime, slow on what Newton solves: J is off
             H = min(H * max(10.0 if complement and ratio > 1.5 else 2.0, ratio), H_MAX)
             if ratio <= 1.0:
-                H = min(H, H_FLOW)                # a drift: longer steps would be refused, and refused
-                                                  # above H_FLOW they cost a new Jacobian
+                # a drift: H periods of flow per step, doubling with every drift step taken in a row
+                # (a gate moving at its bias toward a limit gets there in a few steps, not in
+                # (distance / drift) / H_FLOW); a refused step starts over from H_FLOW
+                drift_run += 1
+                H = min(H, H_FLOW * 2.0 ** drift_run)
+            else:
+                drift_run = 0
         x, Px, r_prev, r = xn, Pn, r, rn
     # the recorded periods first: the last period of the map started from x, and is their first
     traj = P.record(x, opt=None if record_opt is None else dataclasses.replace(record_opt, cycle_tol=0.0, cycle="direct"),
