@@ -3,11 +3,14 @@ differs by less than cycle_tol) against Newton shooting on the period map (tol =
 cycle_tol), in the same process, on the same compiled circuit, table and integrator options.
 
     python benchmarks/cycle.py            # 2+1-edge network, full RC: τ = 2 ms, 20 ms, 2 s (~10 s)
-    python benchmarks/cycle.py --clln     # also the 4x4 CLLN with bias (minutes; see docs/integrators.md)
+    python benchmarks/cycle.py --clln     # also Fig. 1's CLLN with bias (~15 min; see docs/integrators.md)
 
 Cases: the default job (runs/two_plus_one.toml: Dillavou Fig. 2B tasks, measured bias, rodas4,
-rtol 1e-6) at three τ, to 1e-8 V; the 4x4 CLLN grid task with bias (runs/clln_4x4_grid_bias.toml,
-rosenbrock, rtol 1e-4) at τ = 0.2 s, to 1e-6 V. Each row: wall time and periods simulated by each
+rtol 1e-6) at three τ, to 1e-8 V, shooting with Jacobians from forward sensitivities and, for
+comparison, from differences; the hardware-sized CLLN of Dillavou Fig. 1 on its grid task with App.
+C's bias drawn with seed 2 (runs/fig1_clln_bias.toml, rodas4, rtol 1e-4) at τ = 0.2 s and 2 s, to
+1e-6 V, each method timed once (the direct run for 40 and 10 periods, then extrapolated with the
+measured |μ₁|). Each row: wall time and periods simulated by each
 method, their ratio, the leading Floquet multiplier |μ₁| against the direct run's late
 contraction per period, each method's distance from a tight reference cycle (shooting to 1e-12 V
 on the same map), and the tracemalloc peak of each (Python objects and numpy arrays; arrays numba
@@ -32,8 +35,10 @@ from tdsim.simulation.simulate import simulate
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def job(spec_file: str, tau: str, periods: int, **sim):
+def job(spec_file: str, tau: str, periods: int, seed: int | None = None, **sim):
     d = tomllib.loads((ROOT / spec_file).read_text())
+    if seed is not None:
+        d["seed"] = seed
     d["parameters"] = {**d.get("parameters", {}), "tau": tau, "periods": periods}
     d["simulation"] = {**d["simulation"], "record_interval": "0 s", **sim}
     spec = run_from_dict(d, (ROOT / spec_file).parent)
@@ -58,18 +63,23 @@ def measured(fn, repeat: int = 3, budget: float = 0.5, most: int = 50):
     return out, wall, peak
 
 
-def row(name, spec_file, tau, tol, periods=100_000, direct_budget=None, **sim):
+def row(name, spec_file, tau, tol, periods=100_000, direct_budget=None, seed=None, repeat=3, ref_tol=None, **sim):
     """Direct stepping to cycle_tol = tol, and also to the same *distance* from the cycle as
     shooting's tol (the direct test stops at a period-to-period change c, still c μ/(1 − μ) from
     the cycle: cycle_tol = tol (1 − μ)/μ); shooting to tol. ``direct_budget``: periods the direct
     runs may take at most (beyond it their cost is extrapolated with the measured μ)."""
-    c, tab, opt = job(spec_file, tau, periods, **sim)
+    c, tab, opt = job(spec_file, tau, periods, seed, **sim)
     learn = c.learn
     simulate(c, dataclasses.replace(tab, repeat=1), opt)     # load the kernels from numba's cache
-    cyc, t_s, m_s = measured(lambda: shoot(c, tab, opt, tol=tol))
+    budget = 0.5 if repeat > 1 else 0.0
+    cyc, t_s, m_s = measured(lambda: shoot(c, tab, opt, tol=tol, max_iter=200), repeat, budget)
     mu = abs(cyc.leading)
-    ref = shoot(c, tab, opt, tol=min(1e-12, tol / 100))     # the same map, solved tighter
+    ref = shoot(c, tab, opt, tol=ref_tol or min(1e-12, tol / 100), max_iter=200)    # the same map, solved tighter
     out = {"shooting_s": t_s, "shooting_periods": cyc.periods, "mu": mu}
+    if cyc.method == "dense" and len(cyc.state) <= 8:      # the same solve with the Jacobian by differences
+        dif, t_f, _ = measured(lambda: shoot(c, tab, opt, tol=tol, jacobian="differences"), repeat, budget)
+        print(f"{name}: shooting with difference Jacobians {t_f:.4f} s, {dif.periods} periods, {dif.iterations} "
+              f"iterations (sensitivities: {t_f / t_s:.2f}x faster)")
     print(f"{name}: shooting {t_s:.4f} s, {cyc.periods} periods ({1e3 * t_s / cyc.periods:.3f} ms each; "
           f"{cyc.method}, n = {len(cyc.state)}, "
           f"{cyc.iterations} Newton iterations, residual {cyc.residual:.1e} V), peak {m_s:.1f} MiB; "
@@ -77,7 +87,7 @@ def row(name, spec_file, tau, tol, periods=100_000, direct_budget=None, **sim):
     for label, ctol in (("to cycle_tol", tol), ("to the same distance", tol * (1 - mu) / mu)):
         o = dataclasses.replace(opt, cycle_tol=ctol)
         t = tab if direct_budget is None else dataclasses.replace(tab, repeat=direct_budget)
-        direct, t_d, m_d = measured(lambda: simulate(c, t, o))
+        direct, t_d, m_d = measured(lambda: simulate(c, t, o), repeat, budget)
         P = direct.stats["periods"]
         ends = direct.event_theta[np.flatnonzero(direct.event_seg % len(tab.dur) == len(tab.dur) - 1)][:, learn]
         dif = np.max(np.abs(np.diff(ends, axis=0)), axis=1)
@@ -94,8 +104,9 @@ def row(name, spec_file, tau, tol, periods=100_000, direct_budget=None, **sim):
         n = len(cyc.state)
         print(f"  direct {label:22} (cycle_tol {ctol:.1e} V): {t_d:8.4f} s, {P:6.0f} periods ({1e3 * t_d / P:.3f} ms "
               f"each), peak {m_d:.1f} MiB, distance {dist:.1e} V, contraction observed {observed:.6f}; shooting is "
-              f"{t_d / t_s:.1f}x faster{note}; at most ~{P / (n + 2):.1f}x at equal cost per period (1 + n + 1 = "
-              f"{n + 2} periods: a residual, a Jacobian, a check)")
+              f"{t_d / t_s:.1f}x faster{note}; at most ~{P / 2:.1f}x at equal cost per period (2 periods: one "
+              f"with its Jacobian, one to check the step; ~{P / (n + 2):.1f}x with difference Jacobians, "
+              f"1 + n + 1 = {n + 2} periods)")
         out[label] = (t_d, P)
     return out
 
@@ -106,10 +117,13 @@ def main(argv=None):
     for tau in ("2 ms", "20 ms", "2 s"):
         row(f"2+1 rodas4 rtol 1e-6, tau {tau}", "runs/two_plus_one.toml", tau, 1e-8)
     if a.clln:
-        try:
-            row("CLLN 4x4 rosenbrock 1e-4, tau 0.2 s", "runs/clln_4x4_grid_bias.toml", "0.2 s", 1e-6, direct_budget=40)
-        except ShootingError as err:
-            print(f"CLLN 4x4: shooting failed: {err}")
+        for tau, budget in (("0.2 s", 40), ("2 s", 10)):
+            try:
+                row(f"Fig. 1 CLLN, bias seed 2, rodas4 1e-4, tau {tau}", "runs/fig1_clln_bias.toml", tau, 1e-6,
+                    direct_budget=budget, seed=2, repeat=1, ref_tol=1e-8, integrator="rodas4", rtol=1e-4,
+                    atol="1 uV")
+            except ShootingError as err:
+                print(f"Fig. 1 CLLN, tau {tau}: shooting failed: {err}")
 
 
 if __name__ == "__main__":
