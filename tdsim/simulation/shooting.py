@@ -11,9 +11,11 @@ at the start of one period (the table's rows, run once from t = 0) to the state 
 
 P is evaluated by ``simulate`` itself (any integrator, rule, bias, mismatch, gate limits), so the
 cycle is the one a direct run converges to, up to the integrator's tolerance. Newton's linear
-systems (J − I) dx = −(P(x) − x), J = dP/dx, are solved with the dense Jacobian built column by
-column from directional differences of P where the state is small (n ≤ ``dense_max``, default
-50: n + 1 periods per iteration), and matrix-free by GMRES on a ``LinearOperator`` whose product is
+systems (J − I) dx = −(P(x) − x), J = dP/dx, are solved with the dense Jacobian where the state
+is small (n ≤ ``dense_max``, default 50): under rodas4 from forward sensitivities carried through
+one period (core/sensitivity.py: 1.9 plain periods at n = 3, 6-8 at n = 50; small states, n ≤
+SENS_EVERY, take one at every trial state and start with Newton's step), otherwise column by
+column from directional differences of P (n + 1 periods), and matrix-free by GMRES on a ``LinearOperator`` whose product is
 one directional difference (one period per product) above that (Telichevesky, Kundert & White
 1995). The Floquet multipliers are the eigenvalues of J at the cycle: all n of the dense
 Jacobian (``numpy.linalg.eigvals``), or the ``modes`` leading ones by ARPACK
@@ -249,8 +251,9 @@ class PeriodMap:
 
     def jacobian(self, x):
         """(P(x), J = dP/dx at x) from one period with forward sensitivities (``sensitive`` maps
-        only). J is backward Euler on the variational equation along the period's own steps: it
-        errs by ~ h/τ relative (core/sensitivity.py), enough for Newton and the multipliers."""
+        only). J is TR-BDF2 on the variational equation along the period's own steps: second order
+        in rodas's steps (core/sensitivity.py: 9e-4 at rtol 1e-6 on the 2+1 circuit), enough for
+        Newton and the multipliers."""
         c = self.c
         if self.seeds is None:
             self.seeds = records.sensitivity(self.n, c.T, c.N, c.E)
