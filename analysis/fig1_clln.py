@@ -3,6 +3,9 @@
     python analysis/fig1_clln.py            # run the three sweeps (complete runs are kept), draw, print the tables
     python analysis/fig1_clln.py --no-run   # draw from the sweep stores as they are
     python analysis/fig1_clln.py --seeds    # App. C's size with seeds 0-4 at tau = 0.2 s (~5 min on free cores)
+    python analysis/fig1_clln.py --cycles   # sweeps/fig1_clln_tau_cycles.toml (every run to its limit cycle,
+                                            # shooting or direct per run): docs/fig1_clln_cycles.png and its table
+                                            # (with --no-run: draw from the store as it is)
 
 Sweeps (full RC, Rosenbrock; runs/fig1_clln_bias.toml with the grid classification or the two-point
 regression, each run until its cycle converges or its period cap):
@@ -311,8 +314,109 @@ def main(run=True):
     print("wrote docs/fig1_clln_tau.png")
 
 
+CYCLES = "fig1_clln_tau_cycles"
+
+
+def run_stats(ds) -> dict:
+    st = ds.attrs.get("stats", {})
+    if isinstance(st, str):
+        import json
+        st = json.loads(st)
+    return st
+
+
+def cycles(run=True):
+    """sweeps/fig1_clln_tau_cycles.toml: seed 2's draw, both tasks, every run to its limit cycle
+    (rodas4 + Newton shooting or direct stepping, chosen per run: see the sweep's comments).
+    Draws docs/fig1_clln_cycles.png (Ē and D against τ) and prints the table of
+    docs/results/fig1-clln.md ("Converged cycles") with the D ∝ τ^k fits."""
+    sweep = load_sweep(ROOT / "sweeps" / f"{CYCLES}.toml")
+    if run:
+        t0 = time.perf_counter()
+        run_sweep(sweep, workers=2, progress=False)
+        print(f"{CYCLES}: {time.perf_counter() - t0:.0f} s wall")
+    tree = open_sweep(sweep.output)
+    tab = an.tau_table(tree)
+    idx = tree.to_dataset()
+    rows = []
+    for i in range(tab.sizes["run"]):
+        r = tab.isel(run=i)
+        rid = str(r["run"].values)
+        ds = tree["runs"][rid].to_dataset()
+        st = run_stats(ds)
+        shooting = st.get("cycle") == "shooting"
+        task = next(t for t, proto in TASKS.items() if proto in str(r["protocol"].values))
+        rows.append(dict(tau=float(r["parameters.tau"]), task=task, method="shooting" if shooting else "direct",
+                         converged=bool(st.get("converged")), change=float(r["change"]),
+                         E=float(r["E_bar"]), D=float(r["D"]),
+                         periods=int(st["periods_simulated"]) if shooting else int(r["periods"]),
+                         newton=int(st["newton_iterations"]) if shooting else None,
+                         mu=float(st["leading_multiplier_abs"]) if shooting else None,
+                         residual=float(st["residual"]) if shooting else None,
+                         wall=float(idx["wall_s"].sel(run=rid))))
+    print("\n| τ (s) | task | method | converged? | Ē (V²) | D (V) | periods simulated | Newton iterations | "
+          "\\|μ₁\\| | residual or last change (V) | wall (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for task in TASKS:
+        for w in (w for w in rows if w["task"] == task):
+            print(f"| {w['tau']:g} | {task} | {w['method']} | {'yes' if w['converged'] else 'NO'} | {w['E']:.4e} | "
+                  f"{w['D']:.4e} | {w['periods']} | {w['newton'] if w['newton'] is not None else '–'} | "
+                  f"{'%.5f' % w['mu'] if w['mu'] is not None else '–'} | "
+                  f"{(w['residual'] if w['residual'] is not None else w['change']):.1e} | {w['wall']:.0f} |")
+    print(f"\n{sum(w['converged'] for w in rows)} of {len(rows)} runs converged; sum of run walls "
+          f"{sum(w['wall'] for w in rows):.0f} s")
+    fits = {}
+    for task in TASKS:
+        sel = [w for w in rows if w["task"] == task and w["converged"]]
+        tau, D = np.array([w["tau"] for w in sel]), np.array([w["D"] for w in sel])
+        for hi in (0.1, 1.0, 30.0):
+            try:
+                f = an.loglog_fit(tau, D, None, hi)
+                fits[(task, hi)] = f
+                print(f"{task}: D ∝ τ^k over {f.x_min:g}–{f.x_max:g} s ({f.n} points): k = {f.slope:.4f} ± {f.stderr:.4f}")
+            except ValueError as err:
+                print(f"{task}: D fit to {hi} s: {err}")
+
+    fig, (axE, axD) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for g, task in enumerate(TASKS):
+        sel = [w for w in rows if w["task"] == task]
+        tau = np.array([w["tau"] for w in sel])
+        for ax, key in ((axE, "E"), (axD, "D")):
+            y = np.array([w[key] for w in sel])
+            ax.loglog(tau, y, "-", color=f"C{g}", lw=0.8, alpha=0.6)
+            for method, mk in (("shooting", "o"), ("direct", "s")):
+                m = np.array([w["method"] == method and w["converged"] for w in sel], bool)
+                ax.loglog(tau[m], y[m], mk, color=f"C{g}", ms=6, ls="none", label=f"{task}, {method}" if m.any() else None)
+                m = np.array([w["method"] == method and not w["converged"] for w in sel], bool)
+                ax.loglog(tau[m], y[m], mk, mfc="none", color=f"C{g}", ms=8, ls="none",
+                          label=f"{task}, {method}: NOT converged" if m.any() else None)
+    for ax, (lo, hi), name in ((axE, PAPER_E, "Ē (V²)"), (axD, PAPER_D, "D (V)")):
+        ax.axhspan(lo, hi, color="0.92", zorder=-1)
+        ax.set_xlabel("τ (s)")
+        ax.set_ylabel(name)
+    axE.text(0.02, 0.02, "grey band: the y range of the paper's Fig. 1G/H (makeFig1.m)", transform=axE.transAxes,
+             fontsize=7)
+    for g, task in enumerate(TASKS):
+        f = fits.get((task, 0.1))
+        if f is not None:
+            axD.text(0.03, 0.93 - 0.07 * g, f"{task}: D ∝ τ^{f.slope:.3f} (τ ≤ 0.1 s)", color=f"C{g}",
+                     transform=axD.transAxes, fontsize=7)
+    axE.set_title("combined error Ē (Fig. 1G)", fontsize=9)
+    axD.set_title("cycle span D (Fig. 1H)", fontsize=9)
+    axD.legend(fontsize=6.5, loc="lower right")
+    fig.suptitle("Fig. 1 CLLN, App. C's bias (seed 2), full RC: every run at its limit cycle "
+                 "(filled: converged to cycle_tol = 10 µV)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(ROOT / "docs" / "fig1_clln_cycles.png", dpi=90)
+    plt.close(fig)
+    print("wrote docs/fig1_clln_cycles.png")
+    return rows
+
+
 if __name__ == "__main__":
-    if "--seeds" in sys.argv:
+    if "--cycles" in sys.argv:
+        cycles(run="--no-run" not in sys.argv)
+    elif "--seeds" in sys.argv:
         seed_probe()
     else:
         main(run="--no-run" not in sys.argv)

@@ -284,3 +284,22 @@ def test_unfinished_run_of_an_older_version_is_kept_until_redo_names_it(tmp_path
     index = run_sweep(spec, workers=1, progress=False, output=out, redo=["r00000"])
     assert index["r00000"]["status"] == "complete"
     same_run(open_sweep(out)["runs/r00000"].ds, serial(spec, 0, tmp_path))
+
+
+def test_warm_up_steps_a_shooting_point_directly(monkeypatch):
+    """The driver's warm-up runs a point's first two segments to compile its kernels; for a point
+    with cycle = "shooting" it must step them, not shoot for the cycle of that two-segment
+    "period" (which failed on the Fig. 1 grid protocol, whose period has hundreds of segments, and
+    stopped a whole sweep before any run started)."""
+    import tomllib
+    from tdsim.io.spec import run_from_dict
+    from tdsim.runs import jobs
+    root = Path(__file__).resolve().parent.parent
+    d = tomllib.loads((root / "runs/fig1_clln_bias.toml").read_text())
+    d["simulation"] = {**d["simulation"], "integrator": "rodas4", "cycle": "shooting"}
+    job = jobs.EngineRun.of(run_from_dict(d, root / "runs"))
+    seen = []
+    monkeypatch.setattr(jobs, "run_engine", lambda spec, *a, **k: seen.append(spec))
+    job.warm()
+    assert job.options.cycle == "shooting"
+    assert [(len(s.segments), s.options.cycle, s.options.integrator) for s in seen] == [(2, "direct", "rodas4")]

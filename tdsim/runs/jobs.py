@@ -53,9 +53,13 @@ class EngineRun(spec.RunSpec):
         return run_engine(self, output, overwrite, progress, resume)
 
     def warm(self) -> None:
-        """Two segments of this run into a temporary store: every kernel its integrator calls."""
+        """Two segments of this run into a temporary store: every kernel its integrator calls.
+        Stepped directly whatever the run's ``cycle``: shooting for the cycle of a two-segment
+        "period" is not the run's problem and may fail (it did, stopping a whole sweep)."""
+        opt = dataclasses.replace(self.options, cycle="direct")
         with tempfile.TemporaryDirectory() as tmp:
-            run_engine(dataclasses.replace(self, segments=self.segments[:2]), Path(tmp) / "warm.zarr", progress=False)
+            run_engine(dataclasses.replace(self, segments=self.segments[:2], options=opt), Path(tmp) / "warm.zarr",
+                       progress=False)
 
     def summary(self, traj) -> str:
         st = traj.stats
