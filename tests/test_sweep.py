@@ -286,20 +286,25 @@ def test_unfinished_run_of_an_older_version_is_kept_until_redo_names_it(tmp_path
     same_run(open_sweep(out)["runs/r00000"].ds, serial(spec, 0, tmp_path))
 
 
-def test_warm_up_steps_a_shooting_point_directly(monkeypatch):
+def test_warm_up_steps_a_shooting_point_directly():
     """The driver's warm-up runs a point's first two segments to compile its kernels; for a point
     with cycle = "shooting" it must step them, not shoot for the cycle of that two-segment
     "period" (which failed on the Fig. 1 grid protocol, whose period has hundreds of segments, and
-    stopped a whole sweep before any run started)."""
+    stopped a whole sweep before any run started). Real run: shooting the two segments raises
+    ShootingError (checked first, so the test fails if that stops being the case and the fix is no
+    longer what makes warm() pass)."""
     import tomllib
+    from tdsim import build, table
     from tdsim.io.spec import run_from_dict
     from tdsim.runs import jobs
+    from tdsim.simulation.shooting import ShootingError, shoot
     root = Path(__file__).resolve().parent.parent
     d = tomllib.loads((root / "runs/fig1_clln_bias.toml").read_text())
-    d["simulation"] = {**d["simulation"], "integrator": "rodas4", "cycle": "shooting"}
-    job = jobs.EngineRun.of(run_from_dict(d, root / "runs"))
-    seen = []
-    monkeypatch.setattr(jobs, "run_engine", lambda spec, *a, **k: seen.append(spec))
-    job.warm()
+    d["simulation"] = {**d["simulation"], "integrator": "rodas4", "cycle": "shooting", "rtol": 1e-4, "atol": "1 uV"}
+    spec = run_from_dict(d, root / "runs")
+    c = build(spec.circuit, spec.twins, spec.imperfections, spec.seed, force_nudge=spec.force_nudge)
+    with pytest.raises(ShootingError):
+        shoot(c, table(spec.segments[:2], c), spec.options)      # what warm() used to do
+    job = jobs.EngineRun.of(spec)
+    job.warm()                                 # steps the two segments: no error
     assert job.options.cycle == "shooting"
-    assert [(len(s.segments), s.options.cycle, s.options.integrator) for s in seen] == [(2, "direct", "rodas4")]
