@@ -436,9 +436,10 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     # converges quadratically instead of Broyden's superlinear rate
     every = P.sensitive and method == "dense" and n <= SENS_EVERY
 
-    def checked(xx, what):
+    def checked(xx, what, with_jacobian=False):
+        """P(xx), or (P(xx), J at xx) from its period's sensitivities; a failed period is a ShootingError."""
         try:
-            return P(xx)
+            return P.jacobian(xx) if with_jacobian else P(xx)
         except SimulationError as err:
             raise ShootingError(f"shooting: a period from {what} failed ({err.message})", err.time, err.where) from None
 
@@ -450,11 +451,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
         (at the limit it drifts toward, where P keeps it whatever the rest does) has a zero row and
         column, and costs no period."""
         if P.sensitive:
-            try:
-                _, J = P.jacobian(x)
-            except SimulationError as err:
-                raise ShootingError(f"shooting: a period from a state with sensitivities failed ({err.message})",
-                                    err.time, err.where) from None
+            J = checked(x, "a state with sensitivities", True)[1]
             J[held, :], J[:, held] = 0.0, 0.0
             return J
         delta = _difference_step(opt, x)
@@ -477,15 +474,8 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             return (checked(x + (delta / s) * v, "a perturbed state (Jacobian product)") - Px) * (s / delta)
         return LinearOperator((n, n), matvec=jv, dtype=np.float64)
 
-    J0 = None
-    if every:                      # the first period with its Jacobian
-        try:
-            Px, J0 = P.jacobian(x)
-        except SimulationError as err:
-            raise ShootingError(f"shooting: a period from the burn-in state failed ({err.message})", err.time,
-                                err.where) from None
-    else:
-        Px = checked(x, "the burn-in state")
+    # (every: the first period with its Jacobian)
+    Px, J0 = checked(x, "the burn-in state", True) if every else (checked(x, "the burn-in state"), None)
     r = Px - x
     r_prev = None                  # the residual at the previous state (a drift keeps its sign)
     names = P.names()
@@ -627,25 +617,16 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 + ("" if method != "dense" else ", fresh Jacobian" if fresh else ", Broyden Jacobian"))
         if not accepted:
             xn = Px
-            if every:                             # a period with its Jacobian (J is x's, a period away)
-                try:
-                    Pn, J = P.jacobian(xn)
-                except SimulationError as err:
-                    raise ShootingError(f"shooting: a direct period (continuation step refused) failed "
-                                        f"({err.message})", err.time, err.where) from None
-                J[held, :], J[:, held] = 0.0, 0.0
-                fresh = True
-                if not held.any():
-                    J_cols, x_cols = J, xn
-            else:
-                Pn = checked(Px, "a direct period (continuation step refused)")
+            what = "a direct period (continuation step refused)"
+            # every: a period with its Jacobian (J is x's, a period away)
+            Pn, Jn = checked(xn, what, True) if every else (checked(xn, what), None)
             rn = Pn - xn
         else:
             held[jump.index] = True
             pinned += [names[i] for i in jump.index]
             if len(jump.index):
                 J_cols = None                     # its held rows and columns are not zero
-        if accepted and Jn is not None:
+        if Jn is not None:
             J = Jn                                # the new state's own Jacobian (its period's sensitivities)
             J[held, :], J[:, held] = 0.0, 0.0
             fresh = True

@@ -183,13 +183,8 @@ class Engine:
     drive_class: np.ndarray
     rec: records.Recording     # the buffers every call records into (from its start)
     v_bound: float             # node voltages beyond this: RUNAWAY
-    sens: records.Sensitivity = None   # forward sensitivities carried (EXACT family; None: none)
+    sens: records.Sensitivity  # forward sensitivities carried (EXACT family; no columns: none)
     kernel: object = None      # loop.integrate, or its compiled overload for fixed state arrays (bind)
-
-    def __post_init__(self):
-        if self.sens is None:
-            T, N = self.circ.cap.shape
-            self.sens = records.sensitivity(0, T, N, self.circ.learn.shape[0])
 
     def advance(self, st: State) -> int:
         """Run the compiled loop on ``st`` (in place) until the table ends, the cycle is reached, the
@@ -240,7 +235,7 @@ def engine(c: Compiled, tab: Table, opt: Options) -> Engine:
                   opt.cycle_tol, c.arrays(), coupled.structure(c) if method.exact_jacobian else coupled.empty(c.T),
                   c.rule(), records.Noise(int(c.noise_seed), float(c.noise_update), float(c.noise_read)),
                   _tableau(method.rosenbrock or tableaus.ros34pw2),     # (a W-method's only fixes the types elsewhere)
-                  _tableau(PAIRS[opt.tableau]), rows, drive_class, rec, v_bound)
+                  _tableau(PAIRS[opt.tableau]), rows, drive_class, rec, v_bound, records.sensitivity(0, c.T, c.N, c.E))
 
 
 def finished(parts: list, st: State, status: int) -> Trajectory:
