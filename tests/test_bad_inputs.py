@@ -329,7 +329,9 @@ for key, bad, needle in [
         ("simulation.w_reuse", 1.5, "w_reuse"), ("simulation.cycle_tol", "-1 V", "cycle_tol"),
         ("simulation.rtol_V", "nan", "rtol_V"), ("simulation.first_step", "inf s", "first_step"),
         ("simulation.newton_tol", 0, "newton_tol"), ("simulation.r0", "-1 s/V", "r0"),
-        ("simulation.order", 4, "order"), ("simulation.cycle", "nope", "cycle"), ("simulation.cycle", 5, "cycle")]:
+        ("simulation.order", 4, "order"), ("simulation.cycle", "nope", "cycle"), ("simulation.cycle", 5, "cycle"),
+        ("simulation.cycle_max_iter", 0, "cycle_max_iter"), ("simulation.cycle_max_iter", 2.5, "cycle_max_iter"),
+        ("simulation.cycle_max_iter", "many", "cycle_max_iter")]:
     run_case(f"{key}={_val(bad) if bad is not DEL else 'missing'}", key, bad, needle)
 # envelope following (issue 15): its keys, and the noise it cannot follow
 for key, bad, needle in [("simulation.envelope", "yes", "envelope"), ("simulation.envelope", 1, "envelope"),

@@ -255,11 +255,49 @@ def test_run_store_holds_the_cycle_and_multipliers(tmp_path, capsys):
     assert np.all(np.diff(np.abs(mu)) <= 0) and abs(abs(mu[0]) - 0.8093) < 1e-3
     st = shot.attrs["stats"]
     assert st["cycle"] == "shooting" and st["residual"] < DIRECT_TOL and st["newton_iterations"] >= 1
+    assert st["stable"] is True and ss["stable"] is True and "stable" not in sd
     assert "floquet" not in direct
     capsys.readouterr()
     assert main(["analyze", str(stores["shooting"]), "-o", str(tmp_path / "figs")]) == 0
     out = capsys.readouterr().out
     assert "floquet" in out and "0.809" in out and "E_bar" in out
+
+
+def test_unstable_cycle_is_stored_but_flagged(tmp_path, capsys):
+    """Anti-learning (A0 < 0: every update reverses) on the 2+1 circuit without bias: the cycle is
+    the same zero-error point, but the learning Jacobian changes sign, so the period map's
+    multipliers are > 1 (measured 2.23, 1.22) and a direct run runs away from it. Newton still
+    solves P(x) = x there: `tdsim run` stores it with stats stable = false and says UNSTABLE, and so
+    do `summary` and `tdsim analyze`. With cycle_max_iter = 2 the same Newton (6 iterations to
+    1e-9 V) stops with its residual and the count, one line."""
+    import tdsim
+    from tdsim.analysis.stats import summary
+    from tdsim.cli import main
+    model = (ROOT / "models/two_plus_one.toml").read_text()
+    assert 'A0 = "2.8 1/(V*ms)"' in model
+    (tmp_path / "anti.toml").write_text(model.replace('A0 = "2.8 1/(V*ms)"', 'A0 = "-2.8 1/(V*ms)"'))
+    d = tomllib.loads((ROOT / "runs/two_plus_one.toml").read_text())
+    d["model"], d["protocol"] = str(tmp_path / "anti.toml"), str(ROOT / "protocols/fig2b_two_task.toml")
+    del d["imperfections"]
+    d["simulation"].update(cycle="shooting", cycle_tol="1 nV")
+    (tmp_path / "run.toml").write_text(_toml(d))
+    store = tmp_path / "anti.zarr"
+    assert main(["run", str(tmp_path / "run.toml"), "-o", str(store), "-q", "--no-figures"]) == 0
+    assert "UNSTABLE" in capsys.readouterr().out
+    ds = tdsim.open_run(store)
+    st = ds.attrs["stats"]
+    assert st["stable"] is False and st["residual"] < 1e-9
+    mu = np.abs(ds["floquet"].values)
+    assert mu[0] > 1.5 and mu[1] > 1.05           # both learning modes grow (2.23, 1.22)
+    assert summary(ds)["stable"] is False
+    assert main(["analyze", str(store), "-o", str(tmp_path / "figs")]) == 0
+    assert "UNSTABLE cycle" in capsys.readouterr().out
+    # the Newton iteration limit from the spec
+    d["simulation"]["cycle_max_iter"] = 2
+    (tmp_path / "two.toml").write_text(_toml(d))
+    assert main(["run", str(tmp_path / "two.toml"), "-o", str(tmp_path / "two.zarr"), "-q", "--no-figures"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "after 2 Newton iterations" in err[0], err
 
 
 def _toml(d: dict, prefix: str = "") -> str:

@@ -103,6 +103,8 @@ def _run(store, out, theory) -> int:
         print(f"  cycle          shooting: {st.get('newton_iterations')} Newton iterations, residual "
               f"{st.get('residual', float('nan')):.3g} V, {st.get('periods_simulated')} periods simulated")
         print("  floquet        " + "  ".join(f"{m.real:.6g}{m.imag:+.3g}j (|μ| {abs(m):.6g})" for m in mult))
+        if not an.cycle_stable(ds):
+            print("  UNSTABLE cycle: a mode grows by |μ| > 1 per period; no direct run (nor the circuit) reaches it")
         if theory and int(ds["edge_learns"].sum()) == 2:
             try:
                 th = _theories(an.run_spec_of(ds))["theory at G*"]

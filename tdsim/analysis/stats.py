@@ -10,6 +10,7 @@ A2 for classification tasks) of the settled free network. From these:
 - ``limit_cycle``: whether the period-to-period change of G fell below a tolerance;
 - ``tau_table`` / ``loglog_fit`` / ``plateau``: τ-sweep tables, fitted slopes and plateau levels;
 - ``floquet``: the Floquet multipliers of a cycle found by shooting (largest modulus first);
+- ``cycle_stable``: whether every mode of that cycle contracts (else no direct run reaches it);
 - ``gate_path``: the G-space trajectory of the last periods;
 - ``conserved_mass``: K = ½Σκ² (½Σρ², Σ log κ) of McGinnis Thm 3.3/3.4, Ex. 3.5.
 """
@@ -92,7 +93,8 @@ def limit_cycle(ds, tol: float | None = None) -> LimitCycle:
 
 def summary(ds, periods: int = 1) -> dict:
     """Ē, D, the last task errors and the limit-cycle test of one two-task run; for a cycle found
-    by shooting also |μ₁|, the modulus of its leading Floquet multiplier (``floquet_leading``)."""
+    by shooting also |μ₁|, the modulus of its leading Floquet multiplier (``floquet_leading``), and
+    whether the cycle is stable (``stable``: cycle_stable)."""
     a, b = _two_task(ds)
     Et = ds["event_task_error"].values
     lc = limit_cycle(ds)
@@ -101,7 +103,18 @@ def summary(ds, periods: int = 1) -> dict:
             "E_alpha_end": float(Et[a[-1], 0]), "E_beta_end": float(Et[b[-1], 1]),
             **{k: v for k, v in asdict(lc).items() if k != "engine_converged"},
             "converged": bool(lc.engine_converged) if lc.engine_converged is not None else False,
-            **({"floquet_leading": float(abs(mult[0]))} if mult is not None and len(mult) else {})}
+            **({"floquet_leading": float(abs(mult[0])), "stable": cycle_stable(ds)}
+               if mult is not None and len(mult) else {})}
+
+
+def cycle_stable(ds) -> bool:
+    """Does every mode of a shooting run's cycle contract (|μ| < 1 off a family of cycles, whose own
+    multipliers are 1)? An unstable cycle solves P(x) = x but no direct run, and no hardware, reaches
+    it. From the run's stats (``stable``; older stores: its contracting multiplier)."""
+    st = ds.attrs.get("stats", {})
+    if "stable" in st:
+        return bool(st["stable"])
+    return bool(st.get("contracting_multiplier_abs", abs(floquet(ds)[0])) < 1.0)
 
 
 def floquet(ds):
@@ -123,7 +136,7 @@ def tau_table(tree, x: str = "parameters.tau", periods: int = 1) -> xr.Dataset:
     if not runs:
         raise SpecError("runs", "the sweep has no completed run")
     rows = [summary(tree["runs"][str(r)].to_dataset(), periods) for r in runs]
-    keys = list(dict.fromkeys(k for row in rows for k in row))    # shooting runs add floquet_leading
+    keys = list(dict.fromkeys(k for row in rows for k in row))    # shooting runs add floquet_leading, stable
     data = {k: ("run", np.array([row.get(k, np.nan) for row in rows])) for k in keys}
     out = xr.Dataset(data, coords={"run": runs})
     for k, v in index.coords.items():

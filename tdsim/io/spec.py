@@ -310,7 +310,7 @@ _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", 
                  "record_interval": "time", "newton_tol": "dimensionless", "initial": str,
                  "chunk": "dimensionless", "cycle_tol": "voltage", "r0": "time_per_voltage", "tableau": str,
                  "w_reuse": "dimensionless", "save_at": (list, dict), "envelope": bool, "envelope_tol": "voltage",
-                 "cycle": str}
+                 "cycle": str, "cycle_max_iter": "dimensionless"}
 
 
 def _save_times(raw, key: str) -> tuple:
@@ -337,8 +337,9 @@ def options_from_dict(sim: dict, where: str = "simulation", allowed=None) -> Opt
         if not float(kw["chunk"]).is_integer():
             raise SpecError(f"{where}.chunk", f"records per buffer: a whole number, got {kw['chunk']!r}")
         kw["chunk"] = int(kw["chunk"])
-    if "w_reuse" in kw and float(kw["w_reuse"]).is_integer():
-        kw["w_reuse"] = int(kw["w_reuse"])
+    for k in ("w_reuse", "cycle_max_iter"):      # whole numbers as integers (others: validate names them)
+        if k in kw and float(kw[k]).is_integer():
+            kw[k] = int(kw[k])
     opt = Options(**kw)
     opt.validate()
     return opt

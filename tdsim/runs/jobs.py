@@ -70,7 +70,7 @@ class EngineRun(spec.RunSpec):
                     + (f"; one of a {st['cycle_family']}-dimensional family of cycles, the slowest mode off it "
                        f"|μ| = {st['contracting_multiplier_abs']:.6g}" if st.get('cycle_family') else "")
                     + (": an UNSTABLE cycle, which a direct run does not reach)"
-                       if st.get('contracting_multiplier_abs', st['leading_multiplier_abs']) >= 1 else ")"))
+                       if not st["stable"] else ")"))
         note = " (limit cycle reached)" if traj.stats.get("converged") else ""
         return f"({traj.stats['steps']} steps, {traj.stats['rejected']} rejected){note}"
 

@@ -103,7 +103,7 @@ def _run_shooting(spec: RunSpec, c, tab, path, writer, meter, progress: bool = F
         print(f"tdsim: shooting for the limit cycle of one {tab.dur.sum():.4g} s period "
               f"(Newton to cycle_tol = {spec.options.cycle_tol or 1e-9:.3g} V)", file=sys.stderr)
     try:
-        cyc = shoot(c, tab, spec.options, record_periods=SHOOTING_RECORD)
+        cyc = shoot(c, tab, spec.options, record_periods=SHOOTING_RECORD, max_iter=spec.options.cycle_max_iter)
     except SimulationError as err:
         writer.finish({"cycle": "shooting", "error": str(err)}, complete=False)
         raise
@@ -118,6 +118,7 @@ def _run_shooting(spec: RunSpec, c, tab, path, writer, meter, progress: bool = F
              "residual": cyc.residual, "residual_V": cyc.residual_V, "periods_simulated": cyc.periods,
              "shooting_method": cyc.method, "leading_multiplier_abs": float(abs(cyc.leading)),
              "cycle_family": cyc.family, "contracting_multiplier_abs": float(abs(cyc.contracting)),
+             "stable": cyc.stable,
              "pinned_at_limit": list(cyc.pinned),
              "wall_s": time.perf_counter() - t0}
     traj.stats.update(stats)

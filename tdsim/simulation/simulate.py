@@ -43,6 +43,7 @@ class Options:
                                        # with cycle = "shooting", Newton's tolerance on θ
     cycle: str = "direct"              # how tdsim run reaches the limit cycle: "direct" (period after period)
                                        # or "shooting" (Newton on the period map, simulation/shooting.py)
+    cycle_max_iter: int = 50           # cycle = "shooting": Newton iterations before it gives up
     r0: float = 1e-3                   # s/V; initial overclamping step-time scale t_h = r0 |δ|
     tableau: str = "dopri5"            # explicit pair of explicit and quasistatic: dopri5 | bs3 | heun21
     w_reuse: int | None = None         # rosenbrock/ros2: steps one factorization of W may serve (1: fresh
@@ -75,6 +76,9 @@ class Options:
             raise SpecError("cycle_tol", "must be >= 0")
         if self.cycle not in CYCLES:
             raise SpecError("cycle", f"unknown {self.cycle!r} ({' or '.join(CYCLES)})")
+        if isinstance(self.cycle_max_iter, bool) or not (isinstance(self.cycle_max_iter, (int, np.integer))
+                                                         and self.cycle_max_iter >= 1):
+            raise SpecError("cycle_max_iter", f"Newton iterations: an integer >= 1, got {self.cycle_max_iter!r}")
         if not (self.r0 > 0 and np.isfinite(self.r0)):
             raise SpecError("r0", "must be a positive time per volt")
         if self.tableau not in PAIRS:
