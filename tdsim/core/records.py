@@ -212,12 +212,14 @@ class Sensitivity(NamedTuple):
     theta0: np.ndarray      # (M, E)
     rV: np.ndarray          # (T, N) work: a stage's right-hand side
     rtheta: np.ndarray      # (E,)
+    live: np.ndarray        # (M,) bool work: the columns not identically zero this step
 
 
 def sensitivity(M: int, T: int, N: int, E: int) -> Sensitivity:
     """M columns, all zero (M = 0: none carried)."""
     return Sensitivity(np.zeros((M, T, N)), np.zeros((M, E)), np.zeros((M, T, N)), np.zeros((M, E)),
-                       np.zeros((M, T, N)), np.zeros((M, E)), np.zeros((T, N)), np.zeros(E))
+                       np.zeros((M, T, N)), np.zeros((M, E)), np.zeros((T, N)), np.zeros(E),
+                       np.zeros(M, dtype=np.bool_))
 
 
 class Work(NamedTuple):

@@ -39,6 +39,7 @@ from tdsim.core.steps import stage_solve
 GAMMA = 2.0 - math.sqrt(2.0)
 BDF_NEW = 1.0 / (GAMMA * (2.0 - GAMMA))              # BDF2 stage: C S' − (γh/2) J S' = BDF_NEW C S_γ − BDF_OLD C S
 BDF_OLD = (1.0 - GAMMA) ** 2 / (GAMMA * (2.0 - GAMMA))
+FLOOR = 1e-9                                           # columns below it everywhere are dead (_dead)
 
 
 @kernel(inline="always")
@@ -104,6 +105,31 @@ def _solve(gh, circ, cpl, lrn, on, xs, rV, rth, sV, sth):
         sth[q] = gfac[q] * (rth[q] + gh * acc)
 
 
+@kernel(inline="always")
+def _dead(sV, sth, dV, dth, j):
+    """Column j and its slope are below FLOOR everywhere: it is set to zero, and stays zero (the
+    equation is linear and homogeneous), so its solves are skipped. A gate seeded on a limit is
+    clipped at the first step (S_θ = 0) and what it left in the node voltages decays with their RC:
+    on Fig. 1's CLLN 29 of 32 gates sit on a limit at the cycle, and their columns die early in the
+    period. The floor is 1e-20 of a unit seed, far below TR-BDF2's own error (~1e-4)."""
+    T, N = sV.shape[1], sV.shape[2]
+    for t in range(T):
+        for n in range(N):
+            if abs(sV[j, t, n]) >= FLOOR or abs(dV[j, t, n]) >= FLOOR:
+                return False
+    for q in range(sth.shape[1]):
+        if abs(sth[j, q]) >= FLOOR or abs(dth[j, q]) >= FLOOR:
+            return False
+    for t in range(T):
+        for n in range(N):
+            sV[j, t, n] = 0.0
+            dV[j, t, n] = 0.0
+    for q in range(sth.shape[1]):
+        sth[j, q] = 0.0
+        dth[j, q] = 0.0
+    return True
+
+
 @kernel
 def sensitivity_step(t0, h, first, V0, th0, V1, th1, Vs, ths, circ, cpl, lrn, drv, src, xs, sens):
     """Advance the columns of ``sens`` (records.Sensitivity) over the accepted step (t0, h) from the
@@ -118,6 +144,9 @@ def sensitivity_step(t0, h, first, V0, th0, V1, th1, Vs, ths, circ, cpl, lrn, dr
     E = th0.shape[0]
     M = sV.shape[0]
     on = drv.learn_on
+    live = sens.live
+    for j in range(M):
+        live[j] = not _dead(sV, sth, dV, dth, j)
     # trapezoidal stage to t0 + γh, J at the interpolated state
     for t in range(T):
         for n in range(N):
@@ -131,6 +160,8 @@ def sensitivity_step(t0, h, first, V0, th0, V1, th1, Vs, ths, circ, cpl, lrn, dr
     if _factor(Vs, ths, circ, cpl, lrn, drv, src, gh, xs) != DONE:
         return SINGULAR
     for j in range(M):
+        if not live[j]:
+            continue
         for t in range(T):
             for n in range(N):
                 s0V[j, t, n] = sV[j, t, n]
@@ -145,6 +176,8 @@ def sensitivity_step(t0, h, first, V0, th0, V1, th1, Vs, ths, circ, cpl, lrn, dr
     if _factor(V1, th1, circ, cpl, lrn, drv, src, gh, xs) != DONE:
         return SINGULAR
     for j in range(M):
+        if not live[j]:
+            continue
         for t in range(T):
             for n in range(N):
                 rV[t, n] = cap[t, n] * (BDF_NEW * sV[j, t, n] - BDF_OLD * s0V[j, t, n])

@@ -249,20 +249,24 @@ class PeriodMap:
             self.last = np.array(x, dtype=np.float64)     # the engine's buffers hold this period's records
         return st
 
-    def jacobian(self, x):
+    def jacobian(self, x, skip=None):
         """(P(x), J = dP/dx at x) from one period with forward sensitivities (``sensitive`` maps
         only). J is TR-BDF2 on the variational equation along the period's own steps: second order
         in rodas's steps (core/sensitivity.py: 9e-4 at rtol 1e-6 on the 2+1 circuit), enough for
-        Newton and the multipliers."""
+        Newton and the multipliers. ``skip``: components whose columns are left zero (not seeded:
+        their solves are skipped, as for every column that dies, e.g. a gate clipped on a limit)."""
         c = self.c
         if self.seeds is None:
             self.seeds = records.sensitivity(self.n, c.T, c.N, c.E)
         for a in self.seeds:
-            a[...] = 0.0
+            a[...] = 0
         sV, sth = self.seeds.V, self.seeds.theta
-        sth[np.arange(self.n_theta), self.li] = 1.0
+        seed = np.ones(self.n, dtype=bool) if skip is None else ~np.asarray(skip, dtype=bool)
+        k = np.arange(self.n_theta)[seed[:self.n_theta]]
+        sth[k, self.li[k]] = 1.0
         tw, nd = np.nonzero(self.free)
-        sV[np.arange(self.n_theta, self.n), tw, nd] = 1.0
+        k = np.arange(self.n - self.n_theta)[seed[self.n_theta:]]
+        sV[self.n_theta + k, tw[k], nd[k]] = 1.0
         self._build(*self.unpack(x))
         off = self.engine.sens
         self.engine.sens = self.seeds
@@ -437,9 +441,10 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
     every = P.sensitive and method == "dense" and n <= SENS_EVERY
 
     def checked(xx, what, with_jacobian=False):
-        """P(xx), or (P(xx), J at xx) from its period's sensitivities; a failed period is a ShootingError."""
+        """P(xx), or (P(xx), J at xx) from its period's sensitivities (held components: zero columns,
+        not carried); a failed period is a ShootingError."""
         try:
-            return P.jacobian(xx) if with_jacobian else P(xx)
+            return P.jacobian(xx, held) if with_jacobian else P(xx)
         except SimulationError as err:
             raise ShootingError(f"shooting: a period from {what} failed ({err.message})", err.time, err.where) from None
 
@@ -474,12 +479,12 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
             return (checked(x + (delta / s) * v, "a perturbed state (Jacobian product)") - Px) * (s / delta)
         return LinearOperator((n, n), matvec=jv, dtype=np.float64)
 
+    held = np.zeros(n, dtype=bool)         # components held at the limit they drift toward (Drift)
     # (every: the first period with its Jacobian)
     Px, J0 = checked(x, "the burn-in state", True) if every else (checked(x, "the burn-in state"), None)
     r = Px - x
     r_prev = None                  # the residual at the previous state (a drift keeps its sign)
     names = P.names()
-    held = np.zeros(n, dtype=bool)         # components held at the limit they drift toward (Drift)
     no_jump = np.zeros(n, dtype=bool)      # ... whose jump there was refused: left to the continuation
     no_jump[nth:] = True                   # only gates have limits to drift to
     pinned = []
@@ -581,7 +586,7 @@ def shoot(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=Non
                 # a step shorter than the difference step: J there differs from this one by less
                 # than its own error (chord: the trial without sensitivities, J kept)
                 if every and float(np.max(np.abs(dx))) >= _difference_step(opt, x):
-                    Pn, Jn = P.jacobian(xn)
+                    Pn, Jn = P.jacobian(xn, held)
                 else:
                     Pn = P(xn)
             except SimulationError:
