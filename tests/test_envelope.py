@@ -44,7 +44,8 @@ def test_envelope_converges_to_direct_stepping(integrator):
     """After 300 passes (the gates still in their transient: they move 1 V, 5 mV per pass at the
     start) the envelope's gates agree with direct stepping within envelope_tol, and the error falls
     with the tolerance. Steps of order 2 under local error control give a global error ∝ tol^(2/3)
-    (4.6x per decade); measured 6x and 13x (rodas4: 2.3e-5, 3.8e-6, 3.0e-7 V at 1e-4, 1e-5, 1e-6)."""
+    (4.6x per decade); with local extrapolation (order 3 taken) more: measured 10x and 20x (rodas4:
+    3.9e-6, 4.0e-7, 2.0e-8 V at 1e-4, 1e-5, 1e-6; before it 2.3e-5, 3.8e-6, 3.0e-7 V)."""
     _, c, tab, opt = two_plus_one(integrator, 300)
     ref = simulate(c, tab, opt).event_theta[-1]
     errors = []
@@ -58,13 +59,16 @@ def test_envelope_converges_to_direct_stepping(integrator):
 
 
 def test_envelope_covers_many_more_passes_than_it_simulates():
-    """3000 passes (6 s of learning at τ = 2 ms, into the limit cycle): the envelope simulates one pass
-    in five (measured 600 of 3000 at 1e-4 V) and its gates end within the tolerance of direct stepping."""
+    """3000 passes (6 s of learning at τ = 2 ms, into the limit cycle): the envelope simulates about
+    one pass in four (measured 816 of 3000 at 1e-4 V; 600 before the steps were corrected by local
+    extrapolation and moved the node voltages with the gates, which cut the 4x4 CLLN's error after
+    10 s from 4.6e-5 to 3.5e-7 V at 1e-5 V) and its gates end within the tolerance of direct
+    stepping (measured 5.5e-6 V). The run is deterministic: the bound is the measured count less 8 %."""
     _, c, tab, opt = two_plus_one("rodas4", 3000)
     ref = simulate(c, tab, opt).event_theta[-1]
     env = envelope(c, tab, opt, tol=1e-4)
     assert env.stats["passes"] == 3000
-    assert env.stats["passes"] >= 4 * env.stats["passes_exact"], env.stats
+    assert env.stats["passes"] >= 3.4 * env.stats["passes_exact"], env.stats
     assert gate_error(c, env.theta[-1], ref) < 1e-4
 
 

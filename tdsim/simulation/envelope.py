@@ -28,7 +28,12 @@ Gear & Kevrekidis 2003):
    up, and with the full tolerance per step the error after 300 passes of the 2+1 network was
    1.2–3.8 times ``envelope_tol``): above, the step is rejected (the state goes back to the
    base point, H shrinks; below H_MIN the run goes on pass by pass for a while); otherwise the
-   next H = H · clip(0.9 (tol/err)^{1/(q+1)}, 0.2, 3).
+   next H = H · clip(0.9 (tol/err)^{1/(q+1)}, 0.2, 3), and the state after the exact passes is
+   moved by the difference (local extrapolation, as Adams predictor–corrector codes do: the step
+   taken is the one of order q + 1, the estimate that of order q, so it is conservative). The
+   local errors of an order-q step share their sign along a smooth decay and add up step after
+   step: on the 4x4 CLLN (2500 passes, tol 1e-5 V) the gate error grew by ~1e-6 V per step to
+   2.5e-5 V; corrected it is 5.8e-6 V with the same steps.
 
 The scheme is explicit, so its steps are bounded by stability as well as accuracy: H λ must stay
 inside the Adams–Bashforth stability interval (2, 1, 0.55 for q = 1, 2, 3) for the fastest
@@ -52,8 +57,10 @@ import numpy as np
 
 from tdsim.compile.build import Compiled
 from tdsim.compile.table import Table, aperiodic_drive
+from tdsim.core.methods import METHODS
 from tdsim.core.records import F_PASS0, F_T, I_FACT, I_NEWSEG, I_REJ, I_SAMPLE, I_SEG, I_STEPS
 from tdsim.errors import SpecError
+from tdsim.simulation.probes import Kirchhoff, segment_drive
 from tdsim.simulation.simulate import Options, State, Trajectory, initial_state, simulate
 
 GROW, SHRINK, SAFETY = 3.0, 0.2, 0.9     # step-size controller: largest growth, largest cut, safety factor
@@ -122,6 +129,25 @@ def _adams(points: list, k0: float, H: float) -> np.ndarray:
     return inc
 
 
+class _Settled:
+    """The Kirchhoff solution at the pass's last segment (row ``row`` of one pass, at its end ``t``):
+    what the node voltages at a pass end settle to. An envelope step moves the base state's node
+    voltages by its change from the base gates to the stepped ones (``moved``): what the base pass
+    left unsettled stays, the settled part follows the gates, and the next exact pass starts
+    without the RC transient (and the kick on θ) that stale voltages would give it."""
+
+    def __init__(self, c: Compiled, one: Table, row: int, t: float):
+        self.solver = Kirchhoff(c)
+        self.drv, self.src = segment_drive(one, row, t)
+
+    def moved(self, base: State, theta: np.ndarray) -> np.ndarray:
+        """V of ``base`` moved to the gates ``theta`` (unmoved where a Kirchhoff solve fails)."""
+        before, st = self.solver.solve(base.theta, self.drv, self.src, base.V)
+        if st == 0:
+            after, st = self.solver.solve(theta, self.drv, self.src, before)
+        return base.V + (after - before) if st == 0 else base.V.copy()
+
+
 def envelope(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None, tol: float | None = None,
              passes: int = 3, order: int = 2, exact_at=(), on_pass=None) -> Envelope:
     """Follow the envelope of the periodic run ``tab`` (``tab.repeat`` passes of its rows) with
@@ -150,6 +176,8 @@ def envelope(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     E = c.E
 
     st = initial_state(c, one, opt, theta0, V0)
+    # full RC: V carries over and follows the gates over a step (quasi-static: solved from θ anyway)
+    settled = None if METHODS[opt.integrator].quasistatic else _Settled(c, one, P - 1, Tp)
     states = [(0, float(st.fstate[F_T]), st.theta.copy(), st.V.copy(), True)]
     events = []                                       # (t, seg, V, θ) arrays of each exact pass
     kept = {}
@@ -232,6 +260,12 @@ def envelope(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
                     H = H_MIN
             else:
                 H = max(1.0, math.floor(H_last * fac), H_last + 1.0 if fac >= 1.2 else 0.0)
+                # local extrapolation: the accepted step is corrected to the higher-order value, and
+                # the exact passes run since carry the correction (their map is ~ the identity on
+                # it: every multiplier within 1 % of 1 where envelope steps pay)
+                st = st.copy()
+                st.theta[learn] = np.clip(st.theta[learn] + (new - base[6])[:E][learn], gmin, gmax)
+                states[-1] = (*states[-1][:2], st.theta.copy(), *states[-1][3:])
             if DEBUG:
                 print(f"envelope: k {k} H_last {H_last} est {est:.3g} -> {'rejected' if base is None else 'ok'}, H {H}")
         if base is not None or not hist or hist[-1][0] != k:
@@ -253,6 +287,8 @@ def envelope(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
         st.theta[learn] = np.clip(st.theta[learn], gmin, gmax)
         if EXTRAPOLATE_V:
             st.V[:] = x[E:].reshape(st.V.shape)
+        elif settled is not None:
+            st.V[:] = settled.moved(base[1], st.theta)
         st.fstate[F_T] = float(st.fstate[F_T]) + Hs * Tp
         k += Hs
         H_last = Hs
