@@ -61,7 +61,7 @@ from tdsim.core.methods import METHODS
 from tdsim.core.records import F_PASS0, F_T, I_FACT, I_NEWSEG, I_REJ, I_SAMPLE, I_SEG, I_STEPS
 from tdsim.errors import SpecError
 from tdsim.simulation.probes import Kirchhoff, segment_drive
-from tdsim.simulation.simulate import Options, State, Trajectory, initial_state, simulate
+from tdsim.simulation.simulate import Options, State, Trajectory, engine, initial_state, simulate
 
 GROW, SHRINK, SAFETY = 3.0, 0.2, 0.9     # step-size controller: largest growth, largest cut, safety factor
 H_MIN = 2             # passes: a shorter envelope step is not worth its error estimate; the run goes
@@ -176,6 +176,7 @@ def envelope(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     E = c.E
 
     st = initial_state(c, one, opt, theta0, V0)
+    passes_engine = engine(c, one, inner)             # the unrecorded passes' (built once)
     # full RC: V carries over and follows the gates over a step (quasi-static: solved from θ anyway)
     settled = None if METHODS[opt.integrator].quasistatic else _Settled(c, one, P - 1, Tp)
     states = [(0, float(st.fstate[F_T]), st.theta.copy(), st.V.copy(), True)]
@@ -201,7 +202,7 @@ def envelope(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
             elif opt.record_interval > 0:
                 s.istate[I_SAMPLE] = int(math.ceil(t0 / opt.record_interval * (1 - 1e-12)))
         before = s.istate[I_STEPS], s.istate[I_FACT], s.istate[I_REJ]
-        traj = simulate(c, one, o, state=s)
+        traj = simulate(c, one, o, state=s, eng=None if j in wanted else passes_engine)
         count["exact"] += 1
         count["steps_in_passes"] += int(traj.state.istate[I_STEPS] - before[0])
         count["factorizations"] += int(traj.state.istate[I_FACT] - before[1])

@@ -269,14 +269,19 @@ def check_status(c: Compiled, eng: Engine, st: State, status: int, V0: np.ndarra
 
 
 def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None,
-             on_chunk=None, state: State | None = None, keep: bool = True) -> Trajectory:
+             on_chunk=None, state: State | None = None, keep: bool = True, eng: Engine | None = None) -> Trajectory:
     """Run the table from its start (or from ``state``, to resume). ``on_chunk(t, V, theta, ev_t,
     ev_seg, ev_V, ev_theta, state)`` receives each flushed chunk and the state after it (views
     valid during the call); the returned Trajectory holds what this call recorded, or with
-    ``keep=False`` only the last chunk (memory stays flat when chunks are streamed to a store)."""
+    ``keep=False`` only the last chunk (memory stays flat when chunks are streamed to a store).
+    ``eng``: an Engine that ``engine(c, tab, opt)`` built for these same arguments, for a caller
+    that runs one table many times (envelope following's exact passes): its set-up (record
+    buffers of ``chunk`` records, the compiled records) is then done once; it is bound to numba's
+    overload after its first call (Engine.bind)."""
     opt.validate()
     st = initial_state(c, tab, opt, theta0, V0) if state is None else state.copy()
-    eng = engine(c, tab, opt)
+    reused = eng is not None
+    eng = eng or engine(c, tab, opt)
     parts = []
     V0, theta0 = st.V.copy(), st.theta.copy()
     while True:
@@ -286,6 +291,8 @@ def simulate(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
             on_chunk(*chunk, st)
         if keep or status != FULL:
             parts.append(records.Recording(*(a.copy() for a in chunk)))
+        if reused and eng.kernel is None:           # compiled or loaded by now
+            eng.bind()
         if status == FULL:
             continue
         check_status(c, eng, st, status, V0, theta0, parts)
