@@ -336,7 +336,9 @@ for key, bad, needle in [
 # envelope following (issue 15): its keys, and the noise it cannot follow
 for key, bad, needle in [("simulation.envelope", "yes", "envelope"), ("simulation.envelope", 1, "envelope"),
                          ("simulation.envelope_tol", "-1 uV", "envelope_tol"), ("simulation.envelope_tol", "0 V", "envelope_tol"),
-                         ("simulation.envelope_tol", 1e-6, "envelope_tol"), ("simulation.envelope_tol", "1 s", "envelope_tol")]:
+                         ("simulation.envelope_tol", 1e-6, "envelope_tol"), ("simulation.envelope_tol", "1 s", "envelope_tol"),
+                         ("simulation.envelope_passes", 1, "envelope_passes"),
+                         ("simulation.envelope_passes", 2.5, "envelope_passes")]:
     run_case(f"{key}={_val(bad)}", key, bad, needle)
 case("run-envelope-with-update-noise", run_files(mutate(mutate(RUN, "simulation.envelope", True),
                                                         "imperfections.noise_update", "1 mV/s^0.5")), RUN_ARGV, "noise_update")

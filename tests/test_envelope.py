@@ -88,8 +88,8 @@ def test_exact_passes_on_request():
 
 
 def test_store_of_an_envelope_run(tmp_path):
-    """`tdsim run` with envelope = true writes a store that open_run reads and summary analyses; its
-    last period is exact, so Ē and D agree with those of a direct run within the gate tolerance."""
+    """`tdsim run` with envelope = true (and envelope_passes = 2) writes a store that open_run reads
+    and summary analyses; its last period is exact, so Ē and D agree with those of a direct run within the gate tolerance."""
     import tdsim
     from tdsim.analysis.stats import summary
     from tdsim.runs.jobs import load_run
@@ -110,6 +110,7 @@ atol = "1e-12 V"
 record_interval = "0.5 ms"
 envelope = true
 envelope_tol = "100 uV"
+envelope_passes = 2
 ''')
     spec = load_run(spec_file)
     run_spec(spec, tmp_path / "env.zarr", progress=False)
@@ -118,6 +119,7 @@ envelope_tol = "100 uV"
     run_spec(spec, tmp_path / "direct.zarr", progress=False)
     env, ref = tdsim.open_run(tmp_path / "env.zarr"), tdsim.open_run(tmp_path / "direct.zarr")
     assert env.attrs["complete"] and env.attrs["stats"]["passes"] == 300
+    assert env.attrs["stats"]["exact_per_step"] == 2          # the spec's envelope_passes
     assert env["event_time"].values[-1] == pytest.approx(0.6, rel=1e-12)
     assert set(np.unique(env["envelope_exact"].values)) == {0, 1}
     passes = env["envelope_pass"].values

@@ -310,7 +310,7 @@ _OPTION_KINDS = {"integrator": str, "rtol": "dimensionless", "atol": "voltage", 
                  "record_interval": "time", "newton_tol": "dimensionless", "initial": str,
                  "chunk": "dimensionless", "cycle_tol": "voltage", "r0": "time_per_voltage", "tableau": str,
                  "w_reuse": "dimensionless", "save_at": (list, dict), "envelope": bool, "envelope_tol": "voltage",
-                 "cycle": str, "cycle_max_iter": "dimensionless"}
+                 "cycle": str, "cycle_max_iter": "dimensionless", "envelope_passes": "dimensionless"}
 
 
 def _save_times(raw, key: str) -> tuple:
@@ -337,7 +337,7 @@ def options_from_dict(sim: dict, where: str = "simulation", allowed=None) -> Opt
         if not float(kw["chunk"]).is_integer():
             raise SpecError(f"{where}.chunk", f"records per buffer: a whole number, got {kw['chunk']!r}")
         kw["chunk"] = int(kw["chunk"])
-    for k in ("w_reuse", "cycle_max_iter"):      # whole numbers as integers (others: validate names them)
+    for k in ("w_reuse", "cycle_max_iter", "envelope_passes"):      # whole numbers as integers (others: validate names them)
         if k in kw and float(kw[k]).is_integer():
             kw[k] = int(kw[k])
     opt = Options(**kw)

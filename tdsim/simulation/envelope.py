@@ -149,15 +149,16 @@ class _Settled:
 
 
 def envelope(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None, tol: float | None = None,
-             passes: int = 3, order: int = 2, exact_at=(), on_pass=None) -> Envelope:
+             passes: int | None = None, order: int = 2, exact_at=(), on_pass=None) -> Envelope:
     """Follow the envelope of the periodic run ``tab`` (``tab.repeat`` passes of its rows) with
     error-controlled steps of many passes (module docstring). ``tol``: the local error allowed per
     envelope step on the learning gates, V (default ``opt.envelope_tol``); ``passes``: exact passes
-    per base point (order of the slope estimate, ≥ 2); ``exact_at``: times (s) whose pass is run
+    per base point (order of the slope estimate, ≥ 2; default ``opt.envelope_passes``); ``exact_at``: times (s) whose pass is run
     exactly and kept with its samples (``Envelope.exact_passes``; the last pass always is);
     ``on_pass(k, t)`` is called after every pass done or stepped over."""
     opt.validate()
     tol = float(opt.envelope_tol if tol is None else tol)
+    passes = opt.envelope_passes if passes is None else passes
     if not (tol > 0 and math.isfinite(tol)):
         raise SpecError("envelope_tol", f"must be a positive voltage, got {tol!r}")
     if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 2:

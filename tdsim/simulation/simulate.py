@@ -50,6 +50,7 @@ class Options:
                                        # every step; None: W_REUSE_AUTO where the LU is not trivially cheap)
     envelope: bool = False             # periodic runs: follow the envelope over many passes (simulation/envelope.py)
     envelope_tol: float = 1e-6         # V; local error allowed per envelope step on the learning gates
+    envelope_passes: int = 3           # exact passes per envelope step (its slope's order; >= 2)
 
     def validate(self):
         if self.integrator not in METHODS:
@@ -93,6 +94,10 @@ class Options:
         if isinstance(self.envelope_tol, bool) or not (isinstance(self.envelope_tol, (int, float, np.floating))
                                                        and 0 < self.envelope_tol < np.inf):
             raise SpecError("envelope_tol", f"must be a positive voltage, got {self.envelope_tol!r}")
+        if isinstance(self.envelope_passes, bool) or not (isinstance(self.envelope_passes, (int, np.integer))
+                                                          and self.envelope_passes >= 2):
+            raise SpecError("envelope_passes", f"exact passes per envelope step: an integer >= 2, got "
+                                               f"{self.envelope_passes!r}")
         if self.envelope and self.cycle == "shooting":
             raise SpecError("envelope", "give envelope = true (follow a long run) or cycle = \"shooting\" (find its "
                                         "limit cycle), not both")
