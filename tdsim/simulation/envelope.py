@@ -17,9 +17,12 @@ Gear & Kevrekidis 2003):
 2. **Envelope step.** A variable-step Adams–Bashforth step of order q (``order``, default 2) of
    H passes on dX/dk = d for the gates θ: the integral over the step of the polynomial through
    the slopes at the last q base points (forward Euler while fewer are known). θ is clipped at
-   its limits afterwards. The node voltages are not extrapolated: the step keeps those of the
-   last exact pass, and the next exact pass relaxes them onto the new gates (extrapolating them
-   too was measured worse: the extrapolated V lies off the slow manifold and kicks θ).
+   its limits afterwards. Under full RC the node voltages of the last exact pass are moved with
+   the gates, by the change of the Kirchhoff solution at the pass's last segment (``_Settled``):
+   left as they were, the next exact pass starts with an RC transient that kicks θ, an error per
+   step that no tolerance controls (on the 4x4 CLLN over 10 s it held the gate error near
+   1.2e-5 V whatever the tolerance). Extrapolating them along their own slope was measured worse:
+   the extrapolated V lies off the slow manifold.
 3. **Error control.** After the exact passes at the step's end, the new slope gives the step
    once more with one order more (the polynomial through the last q base points and the new
    one, integrated over the same step): their difference estimates the step's local error
@@ -57,6 +60,7 @@ import numpy as np
 
 from tdsim.compile.build import Compiled
 from tdsim.compile.table import Table, aperiodic_drive
+from tdsim.core.codes import DONE
 from tdsim.core.methods import METHODS
 from tdsim.core.records import F_PASS0, F_T, I_FACT, I_NEWSEG, I_REJ, I_SAMPLE, I_SEG, I_STEPS
 from tdsim.errors import SpecError
@@ -143,9 +147,9 @@ class _Settled:
     def moved(self, base: State, theta: np.ndarray) -> np.ndarray:
         """V of ``base`` moved to the gates ``theta`` (unmoved where a Kirchhoff solve fails)."""
         before, st = self.solver.solve(base.theta, self.drv, self.src, base.V)
-        if st == 0:
+        if st == DONE:
             after, st = self.solver.solve(theta, self.drv, self.src, before)
-        return base.V + (after - before) if st == 0 else base.V.copy()
+        return base.V + (after - before) if st == DONE else base.V.copy()
 
 
 def envelope(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=None, tol: float | None = None,
@@ -153,8 +157,8 @@ def envelope(c: Compiled, tab: Table, opt: Options = Options(), theta0=None, V0=
     """Follow the envelope of the periodic run ``tab`` (``tab.repeat`` passes of its rows) with
     error-controlled steps of many passes (module docstring). ``tol``: the local error allowed per
     envelope step on the learning gates, V (default ``opt.envelope_tol``); ``passes``: exact passes
-    per base point (order of the slope estimate, ≥ 2; default ``opt.envelope_passes``); ``exact_at``: times (s) whose pass is run
-    exactly and kept with its samples (``Envelope.exact_passes``; the last pass always is);
+    per base point (order of the slope estimate, ≥ 2; default ``opt.envelope_passes``);
+    ``exact_at``: times (s) whose pass is run exactly and kept with its samples (``Envelope.exact_passes``; the last pass always is);
     ``on_pass(k, t)`` is called after every pass done or stepped over."""
     opt.validate()
     tol = float(opt.envelope_tol if tol is None else tol)
