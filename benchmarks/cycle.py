@@ -64,12 +64,11 @@ def measured(fn, repeat: int = 3, budget: float = 0.5, most: int = 50):
     return out, wall, peak
 
 
-def row(name, spec_file, tau, tol, periods=100_000, direct_budget=None, seed=None, repeat=3, ref_tol=None,
-        same_distance=True, **sim):
+def row(name, spec_file, tau, tol, periods=100_000, seed=None, repeat=3, ref_tol=None, same_distance=True, **sim):
     """Direct stepping to cycle_tol = tol, and also to the same *distance* from the cycle as
     shooting's tol (the direct test stops at a period-to-period change c, still c μ/(1 − μ) from
-    the cycle: cycle_tol = tol (1 − μ)/μ); shooting to tol. ``direct_budget``: periods the direct
-    runs may take at most (beyond it their cost is extrapolated with the measured μ);
+    the cycle: cycle_tol = tol (1 − μ)/μ); shooting to tol. A direct run that reaches ``periods``
+    unconverged has its cost extrapolated with the measured μ (said so in its row);
     ``same_distance``: also the second direct run."""
     c, tab, opt = job(spec_file, tau, periods, seed, **sim)
     learn = c.learn
@@ -89,8 +88,7 @@ def row(name, spec_file, tau, tol, periods=100_000, direct_budget=None, seed=Non
           f"|μ₁| = {mu:.6f}; distance from the reference cycle {np.max(np.abs(cyc.theta - ref.theta)[learn]):.1e} V")
     for label, ctol in (("to cycle_tol", tol), ("to the same distance", tol * (1 - mu) / mu))[:2 if same_distance else 1]:
         o = dataclasses.replace(opt, cycle_tol=ctol)
-        t = tab if direct_budget is None else dataclasses.replace(tab, repeat=direct_budget)
-        direct, t_d, m_d = measured(lambda: simulate(c, t, o), repeat, budget)
+        direct, t_d, m_d = measured(lambda: simulate(c, tab, o), repeat, budget)
         P = direct.stats["periods"]
         ends = direct.event_theta[np.flatnonzero(direct.event_seg % len(tab.dur) == len(tab.dur) - 1)][:, learn]
         dif = np.max(np.abs(np.diff(ends, axis=0)), axis=1)

@@ -5,7 +5,7 @@ point of a direct run: the classification at τ = 3 ms, rodas4 at the sweep's rt
 τ = 3 ms is the cheapest point of that sweep to shoot (~4 s) and the hardest to step to: its leading
 multiplier is ~0.9995, so a direct run needs thousands of periods to stop at cycle_tol, while Newton
 follows the slow drift in ~70 iterations (more than shoot's default max_iter = 50, which tdsim run
-uses: that sweep steps τ = 3 ms directly for that reason)."""
+used when that sweep ran, so it steps τ = 3 ms directly; the run spec's cycle_max_iter sets it now)."""
 from __future__ import annotations
 
 import dataclasses

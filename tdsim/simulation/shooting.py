@@ -13,7 +13,7 @@ P is evaluated by ``simulate`` itself (any integrator, rule, bias, mismatch, gat
 cycle is the one a direct run converges to, up to the integrator's tolerance. Newton's linear
 systems (J − I) dx = −(P(x) − x), J = dP/dx, are solved with the dense Jacobian where the state
 is small (n ≤ ``dense_max``, default 50): under rodas4 from forward sensitivities carried through
-one period (core/sensitivity.py: 1.9 plain periods at n = 3, 6-8 at n = 50; small states, n ≤
+one period (core/sensitivity.py: 1.9 plain periods at n = 3, 4-6.5 at n = 50; small states, n ≤
 SENS_EVERY, take one at every trial state and start with Newton's step), otherwise column by
 column from directional differences of P (n + 1 periods), and matrix-free by GMRES on a ``LinearOperator`` whose product is
 one directional difference (one period per product) above that (Telichevesky, Kundert & White

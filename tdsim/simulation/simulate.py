@@ -77,15 +77,13 @@ class Options:
             raise SpecError("cycle_tol", "must be >= 0")
         if self.cycle not in CYCLES:
             raise SpecError("cycle", f"unknown {self.cycle!r} ({' or '.join(CYCLES)})")
-        if isinstance(self.cycle_max_iter, bool) or not (isinstance(self.cycle_max_iter, (int, np.integer))
-                                                         and self.cycle_max_iter >= 1):
-            raise SpecError("cycle_max_iter", f"Newton iterations: an integer >= 1, got {self.cycle_max_iter!r}")
+        _whole(self.cycle_max_iter, 1, "cycle_max_iter", "Newton iterations:")
         if not (self.r0 > 0 and np.isfinite(self.r0)):
             raise SpecError("r0", "must be a positive time per volt")
         if self.tableau not in PAIRS:
             raise SpecError("tableau", f"unknown {self.tableau!r} ({', '.join(PAIRS)})")
-        if self.w_reuse is not None and not (isinstance(self.w_reuse, (int, np.integer)) and self.w_reuse >= 1):
-            raise SpecError("w_reuse", f"must be an integer >= 1, got {self.w_reuse!r}")
+        if self.w_reuse is not None:
+            _whole(self.w_reuse, 1, "w_reuse", "must be")
         if method.exact_jacobian and self.w_reuse not in (None, 1):
             raise SpecError("w_reuse", f"{self.integrator} needs the exact Jacobian at every step (only the W-methods "
                                        f"{' and '.join(m.name for m in METHODS.values() if m.reuse_w)} can reuse W)")
@@ -94,15 +92,17 @@ class Options:
         if isinstance(self.envelope_tol, bool) or not (isinstance(self.envelope_tol, (int, float, np.floating))
                                                        and 0 < self.envelope_tol < np.inf):
             raise SpecError("envelope_tol", f"must be a positive voltage, got {self.envelope_tol!r}")
-        if isinstance(self.envelope_passes, bool) or not (isinstance(self.envelope_passes, (int, np.integer))
-                                                          and self.envelope_passes >= 2):
-            raise SpecError("envelope_passes", f"exact passes per envelope step: an integer >= 2, got "
-                                               f"{self.envelope_passes!r}")
+        _whole(self.envelope_passes, 2, "envelope_passes", "exact passes per envelope step:")
         if self.envelope and self.cycle == "shooting":
             raise SpecError("envelope", "give envelope = true (follow a long run) or cycle = \"shooting\" (find its "
                                         "limit cycle), not both")
-        if isinstance(self.chunk, bool) or not isinstance(self.chunk, (int, np.integer)) or self.chunk < 1:
-            raise SpecError("chunk", f"records per buffer: an integer >= 1, got {self.chunk!r}")
+        _whole(self.chunk, 1, "chunk", "records per buffer:")
+
+
+def _whole(value, least: int, key: str, what: str) -> None:
+    """SpecError naming ``key`` unless ``value`` is an integer (not a bool) >= ``least``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise SpecError(key, f"{what} an integer >= {least}, got {value!r}")
 
 
 @dataclass
@@ -208,7 +208,8 @@ class Engine:
         call, most of it typing the learning rule's record in Python: a sixth of a 2+1-circuit
         period). Only for a caller that has made one call through the dispatcher (which compiled or
         loaded the overload) and passes arguments of the same types every time (shooting's period
-        map refills one State in place). Bound only where the dispatcher holds exactly one
+        map refills one State in place; envelope following's exact passes pass copies of one State).
+        Bound only where the dispatcher holds exactly one
         overload: then it is the one the dispatcher itself calls with these arguments (telling
         several apart would cost a Python typing of every argument, ~1 ms, more than it saves);
         else, or where numba does not expose its overloads, the calls stay with the dispatcher."""
